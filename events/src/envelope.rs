@@ -1,0 +1,182 @@
+//! The envelope every event travels in, and the checks an event must pass before the collector
+//! stores it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Target};
+use crate::ids::{AgentId, BootId};
+
+/// The schema version this build writes. Older versions are upcast on read (none exist yet).
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Longest target name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Largest number of echoes one probe round may report.
+pub const MAX_ECHOES_PER_ROUND: u32 = 1000;
+
+/// One event with its provenance. `(agent, boot, seq)` identifies it uniquely: `boot` changes at
+/// every start of the agent and `seq` counts from 1 without gaps within one boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Schema version of this envelope and its event.
+    pub v: u16,
+    pub agent: AgentId,
+    pub boot: BootId,
+    pub seq: u64,
+    /// Wall-clock time on the agent when the event was recorded (may be wrong: no RTC).
+    #[serde(with = "time_ms")]
+    pub time: DateTime<Utc>,
+    /// Milliseconds since the agent started, from a monotonic clock.
+    pub mono_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Why an envelope was refused. Every variant is a sender's bug or a hostile payload: log it,
+/// count it, drop the event.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidEvent {
+    #[error("unsupported schema version {0} (this build reads 1..={SCHEMA_VERSION})")]
+    UnsupportedVersion(u16),
+    #[error("seq must start at 1, got 0")]
+    ZeroSeq,
+    #[error("field {field}: {problem}")]
+    Field {
+        field: &'static str,
+        problem: String,
+    },
+}
+
+impl Envelope {
+    /// The unique key of this event in the store.
+    pub fn key(&self) -> (&AgentId, &BootId, u64) {
+        (&self.agent, &self.boot, self.seq)
+    }
+
+    /// Checks everything that can be checked without context: version, seq, bounds of every
+    /// number and string. Plausibility of `time` against the receiver's clock is the collector's.
+    pub fn validate(&self) -> Result<(), InvalidEvent> {
+        if self.v == 0 || self.v > SCHEMA_VERSION {
+            return Err(InvalidEvent::UnsupportedVersion(self.v));
+        }
+        if self.seq == 0 {
+            return Err(InvalidEvent::ZeroSeq);
+        }
+        match &self.event {
+            Event::AgentStarted { version, .. } => check_len("version", version, 64),
+            Event::AgentHeartbeat { .. } | Event::AgentWentSilent { .. } => Ok(()),
+            Event::ProbeRoundCompleted {
+                target,
+                sent,
+                received,
+                rtt_min_ms,
+                rtt_avg_ms,
+                rtt_max_ms,
+                rtt_mdev_ms,
+                loss_pct,
+            } => {
+                check_target(target)?;
+                if *sent > MAX_ECHOES_PER_ROUND {
+                    return Err(field(
+                        "sent",
+                        format!("{sent} exceeds {MAX_ECHOES_PER_ROUND}"),
+                    ));
+                }
+                if received > sent {
+                    return Err(field("received", format!("{received} exceeds sent {sent}")));
+                }
+                if !(0.0..=100.0).contains(loss_pct) {
+                    return Err(field("loss_pct", format!("{loss_pct} is outside 0-100")));
+                }
+                let rtts = [
+                    ("rtt_min_ms", rtt_min_ms),
+                    ("rtt_avg_ms", rtt_avg_ms),
+                    ("rtt_max_ms", rtt_max_ms),
+                    ("rtt_mdev_ms", rtt_mdev_ms),
+                ];
+                for (name, value) in rtts {
+                    if let Some(ms) = value
+                        && !(ms.is_finite() && *ms >= 0.0 && *ms <= 3_600_000.0)
+                    {
+                        return Err(field(name, format!("{ms} is not a duration in ms")));
+                    }
+                }
+                if (*received == 0) != rtt_avg_ms.is_none() {
+                    return Err(field(
+                        "rtt_avg_ms",
+                        "present exactly when received > 0".into(),
+                    ));
+                }
+                Ok(())
+            }
+            Event::LinkWentDown { target, .. } | Event::LinkCameBack { target, .. } => {
+                check_target(target)
+            }
+        }
+    }
+}
+
+fn field(field: &'static str, problem: String) -> InvalidEvent {
+    InvalidEvent::Field { field, problem }
+}
+
+fn check_len(name: &'static str, value: &str, max: usize) -> Result<(), InvalidEvent> {
+    if value.is_empty() || value.len() > max {
+        return Err(field(
+            name,
+            format!("length {} is outside 1-{max}", value.len()),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(field(name, "contains control characters".into()));
+    }
+    Ok(())
+}
+
+fn check_target(target: &Target) -> Result<(), InvalidEvent> {
+    check_len("target.name", &target.name, MAX_NAME_LEN)
+}
+
+/// Serde for wall times: RFC 3339 in UTC with milliseconds when writing, any RFC 3339 offset
+/// when reading.
+pub mod time_ms {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("time {text:?}: {e}")))
+    }
+
+    /// The same for an optional time.
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            time: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match time {
+                Some(time) => super::serialize(time, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] DateTime<Utc>);
+            Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
+        }
+    }
+}

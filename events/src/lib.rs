@@ -1,0 +1,26 @@
+//! The event contract shared by `netmon-agent` and `netmon-collector`.
+//!
+//! Everything that crosses a process boundary lives here and nowhere else:
+//! - [`envelope`]: the [`Envelope`] every event travels in (agent id, boot id, per-boot gap-free
+//!   sequence number, wall time, monotonic time since boot, schema version) and its validation;
+//! - [`event`]: the closed [`Event`] enum, serialised as JSON with a snake_case `type` field;
+//! - [`topic`]: the MQTT topic scheme, formatted and parsed in one place;
+//! - [`payload`]: how a batch of envelopes is encoded in one MQTT message, and the size bound.
+//!
+//! The crate does no I/O and depends on no runtime. `fixtures/` holds golden JSON for every event
+//! type; `tests` in each module prove that the format does not drift. The human-readable contract
+//! is `docs/contract.md` at the repository root.
+
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod payload;
+pub mod topic;
+
+pub use envelope::{Envelope, InvalidEvent, SCHEMA_VERSION};
+pub use event::{DownReason, Event, LinkRole, SilenceReason, Target};
+pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
+pub use payload::{
+    AgentStatus, MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES, PayloadError, decode_batch, encode_batch,
+};
+pub use topic::{Topic, TopicKind};
