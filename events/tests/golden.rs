@@ -1,7 +1,8 @@
 //! Golden fixtures: every event type has a JSON file in `fixtures/` that must decode, validate
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 //! and re-encode to the same JSON. A change that breaks one of these breaks deployed agents.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::path::Path;
 
