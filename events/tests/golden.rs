@@ -1,5 +1,4 @@
 //! Golden fixtures: every event type has a JSON file in `fixtures/` that must decode, validate
-
 //! and re-encode to the same JSON. A change that breaks one of these breaks deployed agents.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
