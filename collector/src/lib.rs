@@ -1,1 +1,176 @@
-//! placeholder
+//! netmon-collector: takes the agents' events from MQTT, stores them in SQLite (the system of
+//! record), folds them into live state and serves it over HTTP.
+//!
+//! Layout, following the data:
+//! - [`config`]: TOML + `NETMON_<SECTION>__<KEY>` overrides → validated [`Config`];
+//! - [`intake`]: the task that only polls the MQTT event loop and forwards messages (bounded);
+//! - [`writer`]: the single writer task (its own thread): a closed `Input` enum; append → apply →
+//!   publish snapshot → acknowledge;
+//! - [`recorder`]: what the writer does with a batch: topic and payload checks, refusals counted
+//!   by reason, collector-made `agent_went_silent`, one transaction per batch;
+//! - [`store`]: the SQLite event store (WAL, unique `(agent, boot, seq)`, read-only opening);
+//! - [`state`]: the pure fold `State::apply` (no I/O, no clock, cannot fail);
+//! - [`http`]: axum routes over the writer's `watch` snapshots;
+//! - [`api`]: every JSON shape the collector emits (a documented contract);
+//! - [`cli`], [`table`], [`client`]: the `check`, `events` and `status` commands.
+//!
+//! [`run`] wires them: bind HTTP, rebuild the state by replaying the store, then start the intake.
+//! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod intake;
+pub mod recorder;
+pub mod state;
+pub mod store;
+pub mod table;
+pub mod writer;
+
+#[cfg(test)]
+mod recorder_tests;
+#[cfg(test)]
+mod testkit;
+
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use config::Config;
+
+/// Capacity of the channel from the intake to the writer, in messages.
+const INTAKE_CHANNEL: usize = 1024;
+
+/// Runs the collector until `shutdown` fires, then stops in order and returns.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let clock = writer::Clock::new(tokio::time::Instant::now());
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(writer::Snapshot::default()));
+
+    // HTTP first, so that /healthz answers "rebuilding" during a long replay.
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
+    let address = listener.local_addr().context("reading the HTTP address")?;
+    info!(%address, "HTTP API listening");
+    let http_stop = CancellationToken::new();
+    let mut http_task = tokio::spawn(http::serve(listener, snapshots, http_stop.clone()));
+
+    let (client, eventloop) = intake::connect(&config.mqtt);
+    let (tx, rx) = mpsc::channel(INTAKE_CHANNEL);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (done_tx, mut done_rx) = oneshot::channel::<anyhow::Result<()>>();
+    // Cancelled once the intake is told to stop: a writer holding a batch it cannot store then
+    // gives up (the broker keeps the messages) instead of retrying forever.
+    let writer_stop = CancellationToken::new();
+    let writer_client = client.clone();
+    let writer_stop_handle = writer_stop.clone();
+    let store_path = config.store.path.clone();
+    let province = config.mqtt.province.clone();
+    let silence_after = config.silence.after;
+    std::thread::Builder::new()
+        .name("netmon-writer".into())
+        .spawn(move || {
+            let result = (|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .context("starting the writer's runtime")?;
+                let store = store::Store::open(&store_path)
+                    .with_context(|| format!("opening the store {}", store_path.display()))?;
+                let recorder = recorder::Recorder::rebuild(store, province, silence_after)
+                    .context("replaying the store")?;
+                let _ = ready_tx.send(());
+                runtime.block_on(writer::run(
+                    recorder,
+                    rx,
+                    writer_client,
+                    snapshots_tx,
+                    clock,
+                    writer_stop,
+                ));
+                Ok(())
+            })();
+            let _ = done_tx.send(result);
+        })
+        .context("starting the writer thread")?;
+
+    // The intake starts only once the state is rebuilt.
+    tokio::select! {
+        ready = ready_rx => if ready.is_err() {
+            http_stop.cancel();
+            return Err(writer_result(done_rx.await));
+        },
+        () = shutdown.cancelled() => {}
+    }
+    let intake_stop = CancellationToken::new();
+    let mut intake_task = tokio::spawn(intake::run(
+        eventloop,
+        client,
+        intake::filters(&config.mqtt),
+        tx,
+        intake_stop.clone(),
+    ));
+
+    let mut failure = None;
+    let mut writer_done = false;
+    tokio::select! {
+        () = shutdown.cancelled() => info!("shutting down: stopping the intake, draining the writer"),
+        result = &mut done_rx => {
+            writer_done = true;
+            failure = Some(writer_result(result));
+        }
+        result = &mut intake_task => {
+            failure = Some(match result {
+                Ok(()) => anyhow!("the MQTT intake stopped"),
+                Err(e) => anyhow::Error::new(e).context("the MQTT intake task failed"),
+            });
+        }
+        result = &mut http_task => {
+            failure = Some(match result {
+                Ok(Ok(())) => anyhow!("the HTTP server stopped"),
+                Ok(Err(e)) => anyhow::Error::new(e).context("the HTTP server failed"),
+                Err(e) => anyhow::Error::new(e).context("the HTTP task failed"),
+            });
+        }
+    }
+    intake_stop.cancel();
+    writer_stop_handle.cancel();
+    if !writer_done
+        && let Err(e) = (&mut done_rx)
+            .await
+            .map_err(anyhow::Error::new)
+            .and_then(|r| r)
+    {
+        failure.get_or_insert(e.context("the writer failed"));
+    }
+    if !intake_task.is_finished()
+        && let Err(e) = (&mut intake_task).await
+    {
+        failure.get_or_insert(anyhow::Error::new(e).context("the intake task failed"));
+    }
+    http_stop.cancel();
+    if !http_task.is_finished() {
+        let _ = http_task.await;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            info!("collector stopped");
+            Ok(())
+        }
+    }
+}
+
+/// The writer thread's outcome as an error (it only ends early when something failed).
+fn writer_result(result: Result<anyhow::Result<()>, oneshot::error::RecvError>) -> anyhow::Error {
+    match result {
+        Ok(Ok(())) => anyhow!("the writer stopped unexpectedly"),
+        Ok(Err(e)) => e,
+        Err(_) => anyhow!("the writer thread ended without a result (it panicked)"),
+    }
+}

@@ -1,0 +1,265 @@
+//! The command line: `run`, `check`, `events` and `status`. The commands other than `run` only
+//! read (the config, the store opened read-only, the daemon's HTTP API) and write to `out`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use netmon_events::Event;
+
+use crate::config::Config;
+use crate::store::{Query, Store};
+use crate::table::{self, Lang};
+use crate::{api, client, intake, state};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netmon-collector",
+    version,
+    about = "The netmon collector: MQTT → SQLite event store → live state"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the collector daemon.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate the configuration and summarise it.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// List stored events (read-only; works while the daemon runs).
+    Events {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this agent's events.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only events of this type (for example link_went_down).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// The newest N events (0 for all).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+    },
+    /// Show the live state: from the running daemon, or rebuilt from the store.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+        /// The same JSON as GET /api/v1/state.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+    },
+}
+
+impl Command {
+    pub fn config(&self) -> &Path {
+        match self {
+            Command::Run { config }
+            | Command::Check { config }
+            | Command::Events { config, .. }
+            | Command::Status { config, .. } => config,
+        }
+    }
+}
+
+/// How a command failed: the caller maps it to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad configuration or arguments: exit 64.
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else: exit 1.
+    #[error("{0:#}")]
+    Runtime(#[from] anyhow::Error),
+}
+
+/// `check`: the configuration in a few lines.
+pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
+    let m = &config.mqtt;
+    let scheme = if m.tls.is_some() { "mqtts" } else { "mqtt" };
+    let store = if config.store.path.exists() {
+        match Store::open_read_only(&config.store.path).and_then(|s| s.count()) {
+            Ok(n) => format!("exists, {n} events"),
+            Err(e) => format!("exists, not readable: {e}"),
+        }
+    } else {
+        "will be created".into()
+    };
+    let text = format!(
+        "{file}: valid\n\
+         mqtt:       {scheme}://{host}:{port}, client id {id:?} (persistent session), login {login}\n\
+         subscribes: {filters}\n\
+         store:      {store_path} ({store})\n\
+         http:       {listen}\n\
+         silence:    after {after}\n",
+        file = config.file.display(),
+        host = m.host,
+        port = m.port,
+        id = m.client_id,
+        login = m.credentials.as_ref().map_or("none", |(u, _)| u.as_str()),
+        filters = intake::filters(m).join(", "),
+        store_path = config.store.path.display(),
+        listen = config.http.listen,
+        after = humantime::format_duration(config.silence.after),
+    );
+    out.write_all(text.as_bytes()).context("writing output")?;
+    Ok(())
+}
+
+/// `events`: stored events, oldest first, as a table or JSON lines.
+pub fn events(
+    config: &Config,
+    agent: Option<String>,
+    event_type: Option<String>,
+    limit: u64,
+    json: bool,
+    lang: Lang,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    if let Some(t) = &event_type
+        && !Event::TYPE_NAMES.contains(&t.as_str())
+    {
+        return Err(Failure::Usage(format!(
+            "unknown event type {t:?}; expected one of: {}",
+            Event::TYPE_NAMES.join(", ")
+        )));
+    }
+    let store = open_read_only(config)?;
+    let query = Query {
+        agent,
+        event_type,
+        limit: (limit > 0).then_some(limit),
+    };
+    let events = store.query(&query).context("reading the store")?;
+    let text = if json {
+        events
+            .iter()
+            .map(|e| api::event_line(e) + "\n")
+            .collect::<String>()
+    } else {
+        table::events(&events, lang)
+    };
+    out.write_all(text.as_bytes()).context("writing output")?;
+    Ok(())
+}
+
+/// `status`: the daemon's state, or the state rebuilt from the store when it does not answer
+/// (said on `err`).
+pub fn status(
+    config: &Config,
+    json: bool,
+    lang: Lang,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<(), Failure> {
+    let address = client::reachable(config.http.listen);
+    let body = match client::get(address, "/api/v1/state", Duration::from_secs(3)) {
+        Ok(body) => body,
+        Err(e) => {
+            writeln!(
+                err,
+                "the collector does not answer ({e}); state rebuilt from the store {}",
+                config.store.path.display()
+            )
+            .context("writing output")?;
+            let store = open_read_only(config)?;
+            let mut state = state::State::default();
+            let mut unreadable = 0;
+            store
+                .for_each(|row| match row {
+                    Ok(event) => state.apply(&event),
+                    Err(_) => unreadable += 1,
+                })
+                .context("reading the store")?;
+            if unreadable > 0 {
+                writeln!(
+                    err,
+                    "{unreadable} stored events could not be read and were skipped"
+                )
+                .context("writing output")?;
+            }
+            api::state_json(&state)
+        }
+    };
+    let text = if json {
+        format!("{}\n", body.trim_end())
+    } else {
+        let value: serde_json::Value =
+            serde_json::from_str(&body).context("the state is not JSON")?;
+        table::status(&value, lang)
+    };
+    out.write_all(text.as_bytes()).context("writing output")?;
+    Ok(())
+}
+
+fn open_read_only(config: &Config) -> Result<Store, Failure> {
+    let path = &config.store.path;
+    Store::open_read_only(path)
+        .with_context(|| format!("opening the store {} read-only", path.display()))
+        .map_err(Failure::Runtime)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn rejection_names_are_the_api_field_names() {
+        use crate::recorder::Rejection::*;
+        let json = serde_json::to_value(api::RejectedByReason::default()).unwrap();
+        for reason in [
+            ForeignTopic,
+            Oversized,
+            Malformed,
+            AgentMismatch,
+            InvalidEvent,
+            ForbiddenType,
+        ] {
+            assert!(json.get(reason.as_str()).is_some(), "{}", reason.as_str());
+        }
+    }
+
+    #[test]
+    fn cli_parses() {
+        let cli = Cli::try_parse_from([
+            "netmon-collector",
+            "events",
+            "--config",
+            "c.toml",
+            "--type",
+            "link_went_down",
+            "--limit",
+            "5",
+            "--json",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Events {
+                limit: 5,
+                json: true,
+                ..
+            }
+        ));
+        assert_eq!(cli.command.config(), Path::new("c.toml"));
+    }
+}

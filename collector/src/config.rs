@@ -1,0 +1,462 @@
+//! The collector's configuration: a TOML file with environment overrides, read into a raw struct
+//! that mirrors the file, then validated into [`Config`], which holds only valid values.
+//!
+//! Loading reads files (the config and the CA certificate) but binds no ports and opens no store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netmon_events::ProvinceId;
+use serde::Deserialize;
+
+/// Environment variables that override the file: `NETMON_<SECTION>__<KEY>`.
+const ENV_PREFIX: &str = "NETMON_";
+/// The sections an environment override may name; other `NETMON_*` variables (the agent's, the
+/// test runner's) are ignored.
+const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence"];
+/// Where Debian keeps the system's trusted CA certificates, used for `mqtts://` without `ca_file`.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A configuration that cannot be used. The message names the file, the key and what is expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {}{problem}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+pub struct ConfigError {
+    pub file: String,
+    /// The key at fault, `mqtt.url` style; empty when the file as a whole is unusable.
+    pub key: String,
+    pub problem: String,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub file: PathBuf,
+    pub mqtt: MqttConfig,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub silence: SilenceConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// `Some` for `mqtts://`: the rustls configuration to connect with.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub client_id: String,
+    /// Take only this province's topics; `None` takes all provinces.
+    pub province: Option<ProvinceId>,
+    pub credentials: Option<(String, String)>,
+    pub keep_alive: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct SilenceConfig {
+    /// An online agent with no event for this long is declared silent.
+    pub after: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    mqtt: RawMqtt,
+    store: RawStore,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    silence: RawSilence,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    url: String,
+    #[serde(default = "default_client_id")]
+    client_id: String,
+    province: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_file: Option<PathBuf>,
+    #[serde(default = "default_keep_alive")]
+    keep_alive: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default = "default_listen")]
+    listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSilence {
+    #[serde(default = "default_silence_after")]
+    after: String,
+}
+
+impl Default for RawSilence {
+    fn default() -> Self {
+        Self {
+            after: default_silence_after(),
+        }
+    }
+}
+
+fn default_client_id() -> String {
+    "netmon-collector".into()
+}
+fn default_keep_alive() -> String {
+    "5s".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_silence_after() -> String {
+    "35s".into()
+}
+
+impl Config {
+    /// Reads `file`, applies `NETMON_<SECTION>__<KEY>` overrides from the process environment and
+    /// validates the result.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        file: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let name = file.display().to_string();
+        let overrides: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(key, _)| {
+                key.strip_prefix(ENV_PREFIX)
+                    .and_then(|rest| rest.split_once("__"))
+                    .is_some_and(|(section, _)| {
+                        SECTIONS.contains(&section.to_ascii_lowercase().as_str())
+                    })
+            })
+            .collect();
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("NETMON")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .source(Some(overrides)),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError {
+                file: name.clone(),
+                key: String::new(),
+                problem: e.to_string(),
+            })?;
+        validate(raw, file)
+    }
+}
+
+fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
+    let err = |key: &str, problem: String| ConfigError {
+        file: file.display().to_string(),
+        key: key.into(),
+        problem,
+    };
+    let (tls, host, port) = parse_url(&raw.mqtt.url).map_err(|p| err("mqtt.url", p))?;
+    let tls = if tls {
+        let ca = raw
+            .mqtt
+            .ca_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_FILE));
+        Some(tls_config(&ca).map_err(|p| err("mqtt.ca_file", p))?)
+    } else {
+        if raw.mqtt.ca_file.is_some() {
+            return Err(err(
+                "mqtt.ca_file",
+                "is only used with an mqtts:// url".into(),
+            ));
+        }
+        None
+    };
+    let client_id = raw.mqtt.client_id;
+    if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
+        return Err(err(
+            "mqtt.client_id",
+            format!("expected 1-128 printable characters, got {client_id:?}"),
+        ));
+    }
+    let province = raw
+        .mqtt
+        .province
+        .map(ProvinceId::new)
+        .transpose()
+        .map_err(|e| err("mqtt.province", e.to_string()))?;
+    let credentials = match (raw.mqtt.username, raw.mqtt.password) {
+        (Some(user), password) => Some((user, password.unwrap_or_default())),
+        (None, Some(_)) => {
+            return Err(err("mqtt.password", "given without mqtt.username".into()));
+        }
+        (None, None) => None,
+    };
+    let keep_alive = duration(&raw.mqtt.keep_alive).map_err(|p| err("mqtt.keep_alive", p))?;
+    if keep_alive.subsec_nanos() != 0 || !(1..=65_535).contains(&keep_alive.as_secs()) {
+        return Err(err(
+            "mqtt.keep_alive",
+            "expected whole seconds between 1s and 65535s".into(),
+        ));
+    }
+    if raw.store.path.as_os_str().is_empty() {
+        return Err(err(
+            "store.path",
+            "expected a file path, got nothing".into(),
+        ));
+    }
+    let listen = raw.http.listen.parse::<SocketAddr>().map_err(|_| {
+        err(
+            "http.listen",
+            format!(
+                "expected an address and port such as 127.0.0.1:8080, got {:?}",
+                raw.http.listen
+            ),
+        )
+    })?;
+    let after = duration(&raw.silence.after).map_err(|p| err("silence.after", p))?;
+    if after < Duration::from_secs(1) {
+        return Err(err("silence.after", "expected at least 1s".into()));
+    }
+    Ok(Config {
+        file: file.to_path_buf(),
+        mqtt: MqttConfig {
+            host,
+            port,
+            tls,
+            client_id,
+            province,
+            credentials,
+            keep_alive,
+        },
+        store: StoreConfig {
+            path: raw.store.path,
+        },
+        http: HttpConfig { listen },
+        silence: SilenceConfig { after },
+    })
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("expected a duration such as \"5s\" or \"2m\", got {text:?} ({e})"))
+}
+
+/// Splits `mqtt://host[:port]` or `mqtts://host[:port]` into (tls, host, port).
+fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
+    let expected = || format!("expected mqtt://host:port or mqtts://host:port, got {url:?}");
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtt://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("mqtts://") {
+        (true, rest)
+    } else {
+        return Err(expected());
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return Err(expected());
+    }
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+        // [v6 address]:port
+        let (host, after) = bracketed.split_once(']').ok_or_else(expected)?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => port.parse().map_err(|_| expected())?,
+            None if after.is_empty() => default_port,
+            None => return Err(expected()),
+        };
+        (host.to_string(), port)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((host, port)) => (host.to_string(), port.parse().map_err(|_| expected())?),
+            None => (rest.to_string(), default_port),
+        }
+    };
+    if host.is_empty() || port == 0 {
+        return Err(expected());
+    }
+    Ok((tls, host, port))
+}
+
+/// A rustls client configuration on the ring provider, trusting the certificates in `ca_file`.
+fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{} holds no PEM certificate", ca_file.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn write(text: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("netmon-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("collector.toml");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let (dir, file) = write(text);
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let result = Config::load_with_env(&file, env);
+        std::fs::remove_dir_all(dir).unwrap();
+        result
+    }
+
+    const MINIMAL: &str =
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[store]\npath = \"/tmp/x.db\"\n";
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let config = load(MINIMAL, &[]).unwrap();
+        assert_eq!(config.mqtt.host, "127.0.0.1");
+        assert_eq!(config.mqtt.port, 1883);
+        assert_eq!(config.mqtt.client_id, "netmon-collector");
+        assert_eq!(config.mqtt.province, None);
+        assert_eq!(config.mqtt.keep_alive, Duration::from_secs(5));
+        assert_eq!(config.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.silence.after, Duration::from_secs(35));
+        assert!(config.mqtt.tls.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_and_foreign_variables_are_ignored() {
+        let config = load(
+            MINIMAL,
+            &[
+                ("NETMON_HTTP__LISTEN", "127.0.0.1:9999"),
+                ("NETMON_MQTT__PROVINCE", "hue"),
+                ("NETMON_TEST_MQTT", "mqtt://127.0.0.1:18830"),
+                ("NETMON_AGENT_ONLY", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.http.listen.port(), 9999);
+        assert_eq!(config.mqtt.province.unwrap().as_str(), "hue");
+    }
+
+    #[test]
+    fn errors_name_file_key_and_expectation() {
+        let cases = [
+            (
+                "[mqtt]\nurl = \"http://x\"\n[store]\npath = \"/tmp/x.db\"\n",
+                "mqtt.url",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\nprovince = \"thanh hoa\"\n[store]\npath = \"a\"\n",
+                "mqtt.province",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\nkeep_alive = \"500ms\"\n[store]\npath = \"a\"\n",
+                "mqtt.keep_alive",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[http]\nlisten = \"localhost\"\n",
+                "http.listen",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[silence]\nafter = \"soon\"\n",
+                "silence.after",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtts://x:1\"\nca_file = \"/nonexistent/ca.pem\"\n[store]\npath = \"a\"\n",
+                "mqtt.ca_file",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = load(text, &[]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            assert!(err.file.ends_with("collector.toml"), "{err}");
+            assert!(!err.problem.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = load(&format!("{MINIMAL}[silence]\nafterr = \"3s\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("afterr"), "{err}");
+        assert!(err.to_string().contains("collector.toml"), "{err}");
+        let err = load("[mqtt]\n[store]\npath = \"a\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("url"), "{err}");
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("mqtt://broker.local").unwrap(),
+            (false, "broker.local".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("mqtts://[::1]:8884").unwrap(),
+            (true, "::1".into(), 8884)
+        );
+        for bad in [
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://u@h",
+            "tcp://h",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+}

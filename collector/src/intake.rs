@@ -1,0 +1,147 @@
+//! The MQTT intake: one task that only polls the rumqttc event loop and forwards every received
+//! message to the writer over a bounded channel.
+//!
+//! The session is persistent (fixed client id, `clean_session = false`) and acknowledgements are
+//! manual: the writer acknowledges a message after committing it, so the broker keeps (and
+//! redelivers) whatever the collector had not stored when it stopped or crashed. Reconnects back
+//! off exponentially from 0.5 s to 30 s; the subscriptions are renewed after a connection whose
+//! session the broker did not keep.
+
+use std::time::Duration;
+
+use netmon_events::{MAX_PAYLOAD_BYTES, Topic, TopicKind};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
+    SubscribeReasonCode, TlsConfiguration, Transport,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::config::MqttConfig;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Capacity of the client's request channel (acknowledgements, subscriptions). Larger than the
+/// writer's batch, so acknowledging a whole batch never waits for the event loop.
+const REQUEST_CAPACITY: usize = 4096;
+/// Largest MQTT packet read. Above the payload limit so that an oversized payload reaches the
+/// writer, is refused and acknowledged, instead of breaking the connection (and being redelivered
+/// forever). Configure the broker's `max_packet_size` at or below this.
+pub const MAX_PACKET_BYTES: usize = 4 * MAX_PAYLOAD_BYTES;
+/// How long, after shutdown begins, the event loop keeps running so that the writer's last
+/// acknowledgements reach the broker.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The client (for acknowledgements and disconnect) and its event loop (for the intake task).
+pub fn connect(config: &MqttConfig) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(config.keep_alive)
+        .set_max_packet_size(MAX_PACKET_BYTES, 64 * 1024);
+    if let Some((user, password)) = &config.credentials {
+        options.set_credentials(user, password);
+    }
+    if let Some(tls) = &config.tls {
+        options.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls.clone())));
+    }
+    AsyncClient::new(options, REQUEST_CAPACITY)
+}
+
+/// The subscriptions the collector needs: events and status of its province (or all).
+pub fn filters(config: &MqttConfig) -> Vec<String> {
+    let province = config.province.as_ref();
+    [TopicKind::Events, TopicKind::Status]
+        .into_iter()
+        .map(|kind| Topic::filter(province, kind))
+        .collect()
+}
+
+/// Polls the event loop until `stop` fires, then until the writer's disconnect goes out (or
+/// [`SHUTDOWN_GRACE`] passes). Dropping `tx` when `stop` fires tells the writer to drain and stop.
+pub async fn run(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    filters: Vec<String>,
+    tx: mpsc::Sender<Publish>,
+    stop: CancellationToken,
+) {
+    let mut forward = Some(tx);
+    let mut backoff = BACKOFF_MIN;
+    let grace = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(grace);
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled(), if forward.is_some() => {
+                debug!("intake stops forwarding; waiting for the writer to finish");
+                forward = None;
+                grace.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                continue;
+            }
+            () = &mut grace => {
+                warn!("writer did not finish within the shutdown grace period");
+                break;
+            }
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = BACKOFF_MIN;
+                info!(
+                    session_present = ack.session_present,
+                    "connected to the MQTT broker"
+                );
+                if !ack.session_present {
+                    let subscription = filters
+                        .iter()
+                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    if let Err(e) = client.try_subscribe_many(subscription) {
+                        error!(?filters, error = %e, "subscription request failed");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
+                    error!(codes = ?ack.return_codes, "the broker refused a subscription: check its ACL");
+                } else {
+                    info!(filters = ?filters, "subscribed");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(message))) => {
+                let Some(tx) = &forward else {
+                    debug!(
+                        topic = message.topic,
+                        "not taken during shutdown; the broker keeps it"
+                    );
+                    continue;
+                };
+                tokio::select! {
+                    sent = tx.send(message) => if sent.is_err() {
+                        error!("the writer has stopped; the intake stops too");
+                        break;
+                    },
+                    () = stop.cancelled() => {}
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                info!("disconnected from the MQTT broker");
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if forward.is_none() => {
+                debug!(error = %e, "connection ended during shutdown");
+                break;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?backoff, "MQTT connection failed");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = stop.cancelled() => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}

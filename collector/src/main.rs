@@ -1,0 +1,86 @@
+//! `netmon-collector`: parses the command line, sets up logging and signals, maps failures to
+//! exit codes (0 ok, 64 bad configuration or usage, 1 runtime error). The work is in the library.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use netmon_collector::cli::{self, Cli, Command, Failure};
+use netmon_collector::config::Config;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let config = match Config::load(cli.command.config()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("netmon-collector: bad configuration: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Run { .. } => run(config),
+        Command::Check { .. } => cli::check(&config, &mut out),
+        Command::Events {
+            agent,
+            event_type,
+            limit,
+            json,
+            lang,
+            ..
+        } => cli::events(&config, agent, event_type, limit, json, lang, &mut out),
+        Command::Status { json, lang, .. } => {
+            cli::status(&config, json, lang, &mut out, &mut std::io::stderr())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("netmon-collector: {message}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("netmon-collector: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("starting the runtime")))?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signals(shutdown.clone()));
+        netmon_collector::run(config, shutdown).await
+    })?;
+    Ok(())
+}
+
+/// Cancels `shutdown` at the first SIGTERM or SIGINT.
+async fn signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the collector with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,389 @@
+//! The recorder: turns MQTT messages and clock ticks into stored events and applies them to the
+//! state. It owns the store, the state and the intake counters, and is driven by one task
+//! (`writer.rs`); it never touches the network and takes the time as an argument.
+//!
+//! One call handles a whole batch in one transaction: if the commit fails nothing is applied,
+//! the counters and the collector's sequence are rolled back, and the caller keeps the messages
+//! unacknowledged to try again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use netmon_events::{
+    AgentId, AgentStatus, BootId, Envelope, Event, PayloadError, ProvinceId, SCHEMA_VERSION,
+    SilenceReason, Topic, TopicKind, decode_batch,
+};
+use rumqttc::Publish;
+use tracing::{debug, info, warn};
+
+use crate::api::IntakeCounters;
+use crate::state::State;
+use crate::store::{NewEvent, Origin, Store, StoreError};
+
+/// At most one refusal warning per topic in this interval; the rest are counted and summarised.
+const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// The collector's clocks at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Wall time, truncated to milliseconds (the store's precision).
+    pub wall: DateTime<Utc>,
+    /// Milliseconds since the collector started.
+    pub mono_ms: u64,
+}
+
+/// Why a message or an event was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    ForeignTopic,
+    Oversized,
+    Malformed,
+    AgentMismatch,
+    InvalidEvent,
+    ForbiddenType,
+}
+
+impl Rejection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::ForeignTopic => "foreign_topic",
+            Rejection::Oversized => "oversized",
+            Rejection::Malformed => "malformed",
+            Rejection::AgentMismatch => "agent_mismatch",
+            Rejection::InvalidEvent => "invalid_event",
+            Rejection::ForbiddenType => "forbidden_type",
+        }
+    }
+}
+
+/// The store, the state folded from it, and what the intake has done.
+#[derive(Debug)]
+pub struct Recorder {
+    store: Store,
+    state: State,
+    counters: IntakeCounters,
+    province: Option<ProvinceId>,
+    silence_after: Duration,
+    boot: BootId,
+    next_seq: u64,
+    /// Per topic: when a refusal was last logged, and how many were not logged since.
+    warned: HashMap<String, (DateTime<Utc>, u64)>,
+}
+
+/// What the batch being recorded has already changed about an agent, before the commit.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    online: bool,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+impl Recorder {
+    /// Rebuilds the state by replaying `store`. Rows that cannot be read are logged and skipped.
+    pub fn rebuild(
+        store: Store,
+        province: Option<ProvinceId>,
+        silence_after: Duration,
+    ) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
+        let mut state = State::default();
+        let mut unreadable = 0u64;
+        let replayed = store.for_each(|row| match row {
+            Ok(event) => state.apply(&event),
+            Err(e) => {
+                unreadable += 1;
+                tracing::error!(error = %e, "unreadable stored event skipped during replay");
+            }
+        })?;
+        let boot =
+            BootId::new(uuid::Uuid::new_v4().to_string()).map_err(|e| StoreError::BadRow {
+                id: 0,
+                problem: e.to_string(),
+            })?;
+        info!(
+            events = replayed,
+            unreadable,
+            agents = state.agents.len(),
+            links = state.links.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            boot = %boot,
+            "state rebuilt from the event store"
+        );
+        Ok(Self {
+            store,
+            state,
+            counters: IntakeCounters::default(),
+            province,
+            silence_after,
+            boot,
+            next_seq: 1,
+            warned: HashMap::new(),
+        })
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn counters(&self) -> &IntakeCounters {
+        &self.counters
+    }
+
+    /// The collector's boot id for the events it makes.
+    pub fn boot(&self) -> &BootId {
+        &self.boot
+    }
+
+    /// The store, for tests that read it back.
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records a batch of MQTT messages in one transaction. On `Err` nothing changed except
+    /// `store_errors`; the messages must not be acknowledged.
+    pub fn record(&mut self, batch: &[Publish], now: Now) -> Result<(), StoreError> {
+        let saved = (self.counters.clone(), self.next_seq);
+        let mut new = Vec::new();
+        let mut pending = HashMap::new();
+        for message in batch {
+            self.counters.messages += 1;
+            let accepted = new.len();
+            let refused = self.counters.rejected;
+            match self.topic(&message.topic) {
+                Some(topic) if topic.kind == TopicKind::Events => {
+                    self.events(&topic, &message.payload, now, &mut new, &mut pending);
+                }
+                Some(topic) => self.status(&topic, &message.payload, now, &mut new, &mut pending),
+                None => self.refuse(&message.topic, Rejection::ForeignTopic, "", now),
+            }
+            if new.len() == accepted && self.counters.rejected > refused {
+                self.counters.messages_rejected += 1;
+            }
+        }
+        self.commit(&new).inspect_err(|_| {
+            (self.counters, self.next_seq) = saved.clone();
+            self.counters.store_errors += 1;
+        })
+    }
+
+    /// Declares silent every online agent that sent nothing for `silence.after`. Agents get the
+    /// same grace after the collector starts, so that a backlog queued by the broker can arrive.
+    /// Returns how many agents were declared silent.
+    pub fn tick(&mut self, now: Now) -> Result<usize, StoreError> {
+        let after = self.silence_after;
+        if Duration::from_millis(now.mono_ms) < after {
+            return Ok(0);
+        }
+        let Ok(after) = chrono::TimeDelta::from_std(after) else {
+            return Ok(0);
+        };
+        let overdue = self.state.overdue(now.wall - after);
+        if overdue.is_empty() {
+            return Ok(0);
+        }
+        let saved = self.next_seq;
+        let events: Vec<_> = overdue
+            .into_iter()
+            .map(|o| {
+                warn!(agent = %o.agent, last_seen = ?o.last_seen, "agent went silent: no event within silence.after");
+                self.silent(o.agent, o.province, SilenceReason::MissedHeartbeats, o.last_seen, now)
+            })
+            .collect();
+        self.commit(&events)
+            .inspect_err(|_| {
+                self.next_seq = saved;
+                self.counters.store_errors += 1;
+            })
+            .map(|()| events.len())
+    }
+
+    fn commit(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        for stored in self.store.append(events)? {
+            match stored {
+                Some(event) => {
+                    match event.origin {
+                        Origin::Agent => self.counters.events_stored += 1,
+                        Origin::Collector => self.counters.silence_events += 1,
+                    }
+                    self.state.apply(&event);
+                }
+                None => self.counters.duplicates += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn topic(&self, topic: &str) -> Option<Topic> {
+        let topic = Topic::parse(topic).ok()?;
+        let ours = self.province.as_ref().is_none_or(|p| *p == topic.province);
+        (ours && topic.kind != TopicKind::Ack).then_some(topic)
+    }
+
+    fn events(
+        &mut self,
+        topic: &Topic,
+        payload: &[u8],
+        now: Now,
+        new: &mut Vec<NewEvent>,
+        pending: &mut HashMap<AgentId, Pending>,
+    ) {
+        let name = topic.to_string();
+        let items = match decode_batch(payload) {
+            Ok(items) => items,
+            Err(e @ (PayloadError::TooLarge(_) | PayloadError::TooManyEvents(_))) => {
+                return self.refuse(&name, Rejection::Oversized, &e.to_string(), now);
+            }
+            Err(e) => return self.refuse(&name, Rejection::Malformed, &e.to_string(), now),
+        };
+        for item in items {
+            let envelope = match item {
+                Ok(envelope) => envelope,
+                Err(e @ PayloadError::Invalid { .. }) => {
+                    self.refuse(&name, Rejection::InvalidEvent, &e.to_string(), now);
+                    continue;
+                }
+                Err(e) => {
+                    self.refuse(&name, Rejection::Malformed, &e.to_string(), now);
+                    continue;
+                }
+            };
+            if envelope.agent != topic.agent {
+                let detail = format!("envelope agent {:?}", envelope.agent.as_str());
+                self.refuse(&name, Rejection::AgentMismatch, &detail, now);
+            } else if envelope.event.is_collector_made() {
+                let detail = format!("type {}", envelope.event.type_name());
+                self.refuse(&name, Rejection::ForbiddenType, &detail, now);
+            } else {
+                pending.insert(
+                    envelope.agent.clone(),
+                    Pending {
+                        online: true,
+                        last_seen: Some(now.wall),
+                    },
+                );
+                new.push(NewEvent {
+                    province: topic.province.clone(),
+                    received: now.wall,
+                    origin: Origin::Agent,
+                    envelope,
+                });
+            }
+        }
+    }
+
+    fn status(
+        &mut self,
+        topic: &Topic,
+        payload: &[u8],
+        now: Now,
+        new: &mut Vec<NewEvent>,
+        pending: &mut HashMap<AgentId, Pending>,
+    ) {
+        match AgentStatus::from_json(payload) {
+            Err(e) => self.refuse(
+                &topic.to_string(),
+                Rejection::Malformed,
+                &e.to_string(),
+                now,
+            ),
+            Ok(AgentStatus::Online { boot, .. }) => {
+                debug!(agent = %topic.agent, %boot, "agent reports online");
+            }
+            Ok(AgentStatus::Offline) => {
+                let current = pending.get(&topic.agent).copied().unwrap_or_else(|| {
+                    let agent = self.state.agents.get(&topic.agent);
+                    Pending {
+                        online: agent.is_some_and(|a| a.online),
+                        last_seen: agent.and_then(|a| a.last_seen),
+                    }
+                });
+                if !current.online {
+                    debug!(agent = %topic.agent, "offline status for an agent already silent");
+                    return;
+                }
+                warn!(agent = %topic.agent, "agent went silent: its last will arrived");
+                pending.insert(
+                    topic.agent.clone(),
+                    Pending {
+                        online: false,
+                        last_seen: current.last_seen,
+                    },
+                );
+                let event = self.silent(
+                    topic.agent.clone(),
+                    topic.province.clone(),
+                    SilenceReason::LastWill,
+                    current.last_seen,
+                    now,
+                );
+                new.push(event);
+            }
+        }
+    }
+
+    /// A collector-made `agent_went_silent` about `agent`.
+    fn silent(
+        &mut self,
+        agent: AgentId,
+        province: ProvinceId,
+        reason: SilenceReason,
+        last_seen: Option<DateTime<Utc>>,
+        now: Now,
+    ) -> NewEvent {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        NewEvent {
+            province,
+            received: now.wall,
+            origin: Origin::Collector,
+            envelope: Envelope {
+                v: SCHEMA_VERSION,
+                agent,
+                boot: self.boot.clone(),
+                seq,
+                time: now.wall,
+                mono_ms: now.mono_ms,
+                event: Event::AgentWentSilent { reason, last_seen },
+            },
+        }
+    }
+
+    /// Counts a refusal and logs it, at most once per topic every [`WARN_EVERY`].
+    fn refuse(&mut self, topic: &str, reason: Rejection, detail: &str, now: Now) {
+        self.counters.rejected += 1;
+        let by = &mut self.counters.rejected_by_reason;
+        *match reason {
+            Rejection::ForeignTopic => &mut by.foreign_topic,
+            Rejection::Oversized => &mut by.oversized,
+            Rejection::Malformed => &mut by.malformed,
+            Rejection::AgentMismatch => &mut by.agent_mismatch,
+            Rejection::InvalidEvent => &mut by.invalid_event,
+            Rejection::ForbiddenType => &mut by.forbidden_type,
+        } += 1;
+        if self.warned.len() > 10_000 {
+            self.warned.clear();
+        }
+        let topic: String = topic.chars().take(200).collect();
+        let entry = self
+            .warned
+            .entry(topic.clone())
+            .or_insert((DateTime::UNIX_EPOCH, 0));
+        if now.wall - entry.0 >= WARN_EVERY {
+            let suppressed = entry.1;
+            *entry = (now.wall, 0);
+            warn!(
+                topic,
+                reason = reason.as_str(),
+                detail,
+                suppressed,
+                "message refused"
+            );
+        } else {
+            entry.1 += 1;
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The live state: a pure fold of the stored events.
+//!
+//! [`State::apply`] does no I/O, reads no clock and cannot fail; replaying the store through it
+//! rebuilds exactly the state the running collector had. Maps are ordered so that the same events
+//! always give the same iteration order (and byte-identical JSON, see `api.rs`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use netmon_events::{AgentId, BootId, DownReason, Event, LinkRole, ProvinceId};
+
+use crate::store::{Origin, StoredEvent};
+
+/// Everything the collector knows now about agents and their links.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    pub agents: BTreeMap<AgentId, AgentState>,
+    pub links: BTreeMap<LinkKey, LinkState>,
+    /// Store id of the last applied event (the state's cursor).
+    pub last_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentState {
+    pub province: ProvinceId,
+    /// Boot and last seq of the newest agent-made event.
+    pub boot: Option<BootId>,
+    pub last_seq: u64,
+    /// From `agent_started`.
+    pub version: Option<String>,
+    pub online: bool,
+    /// Received time of the last agent-made event.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Time of the `agent_went_silent` that took it offline, while it stays silent.
+    pub silent_since: Option<DateTime<Utc>>,
+    /// Events stored about this agent, by anyone.
+    pub events: u64,
+}
+
+/// A link is one agent's view of one target address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkKey {
+    pub agent: AgentId,
+    pub address: IpAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// No round has succeeded yet and no outage was declared.
+    Unknown,
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkState {
+    pub name: String,
+    pub role: LinkRole,
+    pub status: LinkStatus,
+    /// When the status last changed: the outage's `since` for down, the recovery (or first
+    /// successful round) for up.
+    pub since: Option<DateTime<Utc>>,
+    pub last_rtt_ms: Option<f64>,
+    pub last_loss_pct: Option<f64>,
+    pub last_round: Option<DateTime<Utc>>,
+    pub down_reason: Option<DownReason>,
+}
+
+/// An online agent that has been quiet for too long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overdue {
+    pub agent: AgentId,
+    pub province: ProvinceId,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl State {
+    /// Folds one stored event into the state.
+    pub fn apply(&mut self, stored: &StoredEvent) {
+        self.last_id = self.last_id.max(stored.id);
+        let envelope = &stored.envelope;
+        let agent = self
+            .agents
+            .entry(envelope.agent.clone())
+            .or_insert_with(|| AgentState {
+                province: stored.province.clone(),
+                boot: None,
+                last_seq: 0,
+                version: None,
+                online: false,
+                last_seen: None,
+                silent_since: None,
+                events: 0,
+            });
+        agent.events += 1;
+        if stored.origin == Origin::Agent {
+            agent.province = stored.province.clone();
+            agent.online = true;
+            agent.silent_since = None;
+            agent.last_seen = Some(stored.received);
+            if agent.boot.as_ref() == Some(&envelope.boot) {
+                agent.last_seq = agent.last_seq.max(envelope.seq);
+            } else {
+                agent.boot = Some(envelope.boot.clone());
+                agent.last_seq = envelope.seq;
+            }
+        }
+        match &envelope.event {
+            Event::AgentStarted { version, .. } => agent.version = Some(version.clone()),
+            Event::AgentHeartbeat { .. } => {}
+            Event::AgentWentSilent { .. } => {
+                if agent.online {
+                    agent.silent_since = Some(envelope.time);
+                }
+                agent.online = false;
+            }
+            Event::ProbeRoundCompleted {
+                target,
+                received,
+                rtt_avg_ms,
+                loss_pct,
+                ..
+            } => {
+                let link = self.link(&envelope.agent, target);
+                link.last_rtt_ms = *rtt_avg_ms;
+                link.last_loss_pct = Some(*loss_pct);
+                link.last_round = Some(envelope.time);
+                if link.status == LinkStatus::Unknown && *received > 0 {
+                    link.status = LinkStatus::Up;
+                    link.since = Some(envelope.time);
+                }
+            }
+            Event::LinkWentDown {
+                target,
+                since,
+                reason,
+                ..
+            } => {
+                let link = self.link(&envelope.agent, target);
+                link.status = LinkStatus::Down;
+                link.since = Some(*since);
+                link.down_reason = Some(*reason);
+            }
+            Event::LinkCameBack { target, .. } => {
+                let link = self.link(&envelope.agent, target);
+                link.status = LinkStatus::Up;
+                link.since = Some(envelope.time);
+                link.down_reason = None;
+            }
+        }
+    }
+
+    /// The link for `target` seen by `agent`, created as unknown; name and role follow the
+    /// agent's latest config.
+    fn link(&mut self, agent: &AgentId, target: &netmon_events::Target) -> &mut LinkState {
+        let key = LinkKey {
+            agent: agent.clone(),
+            address: target.address,
+        };
+        let link = self.links.entry(key).or_insert_with(|| LinkState {
+            name: target.name.clone(),
+            role: target.role,
+            status: LinkStatus::Unknown,
+            since: None,
+            last_rtt_ms: None,
+            last_loss_pct: None,
+            last_round: None,
+            down_reason: None,
+        });
+        if link.name != target.name {
+            link.name.clone_from(&target.name);
+        }
+        link.role = target.role;
+        link
+    }
+
+    /// Online agents whose last agent-made event was received before `cutoff` (or never).
+    pub fn overdue(&self, cutoff: DateTime<Utc>) -> Vec<Overdue> {
+        self.agents
+            .iter()
+            .filter(|(_, a)| a.online && a.last_seen.is_none_or(|seen| seen < cutoff))
+            .map(|(id, a)| Overdue {
+                agent: id.clone(),
+                province: a.province.clone(),
+                last_seen: a.last_seen,
+            })
+            .collect()
+    }
+
+    /// Whether `agent` is known and online.
+    pub fn is_online(&self, agent: &AgentId) -> bool {
+        self.agents.get(agent).is_some_and(|a| a.online)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::testkit::stored;
+
+    const ADDR: &str = "10.20.0.1";
+
+    fn round(received: u32) -> String {
+        let rtt = if received > 0 {
+            r#","rtt_avg_ms":1.5"#
+        } else {
+            ""
+        };
+        format!(
+            r#""type":"probe_round_completed","target":{{"name":"UBND xã Cẩm Tú","address":"{ADDR}","role":"commune"}},"sent":3,"received":{received}{rtt},"loss_pct":{}"#,
+            if received > 0 { 0.0 } else { 100.0 }
+        )
+    }
+
+    fn down() -> String {
+        format!(
+            r#""type":"link_went_down","target":{{"name":"UBND xã Cẩm Tú","address":"{ADDR}","role":"commune"}},"since":"2026-11-23T02:00:03.000Z","reason":"no_reply","failed_rounds":3"#
+        )
+    }
+
+    fn back() -> String {
+        format!(
+            r#""type":"link_came_back","target":{{"name":"UBND xã Cẩm Tú","address":"{ADDR}","role":"commune"}},"down_since":"2026-11-23T02:00:03.000Z","down_for_ms":60000,"reason":"no_reply""#
+        )
+    }
+
+    const SILENT: &str = r#""type":"agent_went_silent","reason":"last_will""#;
+
+    /// `(origin, seq, event body)`.
+    type Input = (Origin, u64, String);
+
+    /// Applies the events in order and returns the state.
+    fn fold(events: &[Input]) -> State {
+        let mut state = State::default();
+        for (i, (origin, seq, body)) in events.iter().enumerate() {
+            state.apply(&stored(i as i64 + 1, *origin, "a", *seq, body));
+        }
+        state
+    }
+
+    fn link(state: &State) -> &LinkState {
+        state
+            .links
+            .get(&LinkKey {
+                agent: "a".parse().unwrap(),
+                address: ADDR.parse().unwrap(),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn link_status_transitions() {
+        use LinkStatus::*;
+        use Origin::Agent;
+        // (events, expected status, expected down reason)
+        let cases: Vec<(Vec<Input>, LinkStatus, Option<DownReason>)> = vec![
+            (vec![(Agent, 1, round(0))], Unknown, None),
+            (vec![(Agent, 1, round(0)), (Agent, 2, round(2))], Up, None),
+            (vec![(Agent, 1, down())], Down, Some(DownReason::NoReply)),
+            (
+                vec![(Agent, 1, round(3)), (Agent, 2, down())],
+                Down,
+                Some(DownReason::NoReply),
+            ),
+            // A successful round does not end an outage; only link_came_back does.
+            (
+                vec![(Agent, 1, down()), (Agent, 2, round(3))],
+                Down,
+                Some(DownReason::NoReply),
+            ),
+            (vec![(Agent, 1, down()), (Agent, 2, back())], Up, None),
+        ];
+        for (events, status, reason) in cases {
+            let state = fold(&events);
+            assert_eq!(link(&state).status, status, "{events:?}");
+            assert_eq!(link(&state).down_reason, reason, "{events:?}");
+        }
+    }
+
+    #[test]
+    fn link_since_and_measurements() {
+        let state = fold(&[(Origin::Agent, 1, round(2)), (Origin::Agent, 2, down())]);
+        let l = link(&state);
+        assert_eq!(l.since, Some("2026-11-23T02:00:03Z".parse().unwrap()));
+        assert_eq!(l.last_rtt_ms, Some(1.5));
+        assert_eq!(l.last_loss_pct, Some(0.0));
+        assert_eq!(l.name, "UBND xã Cẩm Tú");
+        let state = fold(&[(Origin::Agent, 1, down()), (Origin::Agent, 2, back())]);
+        // `stored` stamps event seq N with agent time 02:00:0N.
+        assert_eq!(
+            link(&state).since,
+            Some("2026-11-23T02:00:02Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn agent_online_silent_and_back() {
+        let heartbeat = r#""type":"agent_heartbeat","uptime_s":1,"backlog":0"#.to_string();
+        let started = r#""type":"agent_started","version":"0.1.0","targets":1"#.to_string();
+        let state = fold(&[(Origin::Agent, 1, started.clone())]);
+        let a = &state.agents[&"a".parse::<AgentId>().unwrap()];
+        assert!(a.online);
+        assert_eq!(a.version.as_deref(), Some("0.1.0"));
+        assert_eq!((a.last_seq, a.events), (1, 1));
+
+        let state = fold(&[
+            (Origin::Agent, 1, started.clone()),
+            (Origin::Collector, 1, SILENT.into()),
+        ]);
+        let a = &state.agents[&"a".parse::<AgentId>().unwrap()];
+        assert!(!a.online);
+        assert!(a.silent_since.is_some());
+        // The collector's event does not move the agent's boot/seq.
+        assert_eq!((a.last_seq, a.events), (1, 2));
+        assert_eq!(
+            state.overdue("2030-01-01T00:00:00Z".parse().unwrap()),
+            vec![]
+        );
+
+        let state = fold(&[
+            (Origin::Agent, 1, started),
+            (Origin::Collector, 1, SILENT.into()),
+            (Origin::Agent, 2, heartbeat),
+        ]);
+        let a = &state.agents[&"a".parse::<AgentId>().unwrap()];
+        assert!(a.online);
+        assert_eq!(a.silent_since, None);
+        assert_eq!(a.last_seq, 2);
+        let overdue = state.overdue("2030-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(overdue.len(), 1);
+        assert_eq!(overdue[0].last_seen, a.last_seen);
+        assert_eq!(
+            state.overdue("2000-01-01T00:00:00Z".parse().unwrap()),
+            vec![]
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Human-readable output of the CLI: aligned text tables, local times (Asia/Ho_Chi_Minh, UTC+7,
+//! no daylight saving) and labels in Vietnamese (default) or English.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use netmon_events::Event;
+use serde_json::Value;
+
+use crate::store::StoredEvent;
+
+/// The language of headers and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Tiếng Việt.
+    Vi,
+    /// English.
+    En,
+}
+
+impl Lang {
+    fn pick(self, vi: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
+}
+
+/// Columns of text, each as wide as its widest cell (counted in characters, so that Vietnamese
+/// diacritics do not break the alignment).
+#[derive(Debug)]
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Self {
+        Self {
+            rows: vec![headers.iter().map(|h| h.to_string()).collect()],
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                line.push_str(cell);
+                if c + 1 < row.len() {
+                    let pad = widths[c].saturating_sub(cell.chars().count()) + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `time` in Vietnamese local time, `YYYY-MM-DD HH:MM:SS`.
+pub fn local(time: DateTime<Utc>) -> String {
+    time.naive_utc()
+        .checked_add_signed(TimeDelta::hours(7))
+        .unwrap_or(time.naive_utc())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The events table of `events`.
+pub fn events(events: &[StoredEvent], lang: Lang) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        lang.pick("Thời gian (UTC+7)", "Time (UTC+7)"),
+        lang.pick("Trạm", "Agent"),
+        "Seq",
+        lang.pick("Loại", "Type"),
+        lang.pick("Tóm tắt", "Summary"),
+    ]);
+    for event in events {
+        let e = &event.envelope;
+        table.row(vec![
+            event.id.to_string(),
+            local(e.time),
+            e.agent.to_string(),
+            e.seq.to_string(),
+            e.event.type_name().to_string(),
+            summary(&e.event, lang),
+        ]);
+    }
+    table.render()
+}
+
+/// One line about an event, for the events table.
+pub fn summary(event: &Event, lang: Lang) -> String {
+    let target = |t: &netmon_events::Target| format!("{} ({})", t.name, t.address);
+    match (event, lang) {
+        (Event::AgentStarted { version, targets }, Lang::Vi) => {
+            format!("phiên bản {version}, {targets} mục tiêu")
+        }
+        (Event::AgentStarted { version, targets }, Lang::En) => {
+            format!("version {version}, {targets} targets")
+        }
+        (Event::AgentHeartbeat { uptime_s, backlog }, _) => format!(
+            "{} {uptime_s}s, {} {backlog}",
+            lang.pick("chạy", "uptime"),
+            lang.pick("tồn", "backlog")
+        ),
+        (
+            Event::ProbeRoundCompleted {
+                target: t,
+                sent,
+                received,
+                rtt_avg_ms,
+                loss_pct,
+                ..
+            },
+            _,
+        ) => {
+            let rtt = rtt_avg_ms.map_or("-".into(), |ms| format!("{ms:.1} ms"));
+            format!(
+                "{}: {received}/{sent}, rtt {rtt}, {} {loss_pct:.1}%",
+                target(t),
+                lang.pick("mất", "loss")
+            )
+        }
+        (
+            Event::LinkWentDown {
+                target: t,
+                since,
+                reason,
+                ..
+            },
+            _,
+        ) => format!(
+            "{}: {} {} ({})",
+            target(t),
+            lang.pick("mất kết nối từ", "down since"),
+            local(*since),
+            serde_name(reason)
+        ),
+        (
+            Event::LinkCameBack {
+                target: t,
+                down_for_ms,
+                ..
+            },
+            _,
+        ) => format!(
+            "{}: {} {}s",
+            target(t),
+            lang.pick("có lại sau", "back after"),
+            down_for_ms / 1000
+        ),
+        (Event::AgentWentSilent { reason, last_seen }, _) => format!(
+            "{} ({}), {} {}",
+            lang.pick("im lặng", "silent"),
+            serde_name(reason),
+            lang.pick("lần cuối", "last seen"),
+            last_seen.map_or("-".into(), local)
+        ),
+    }
+}
+
+fn serde_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => "?".into(),
+    }
+}
+
+/// The agents and links tables of a `/api/v1/state` document.
+pub fn status(state: &Value, lang: Lang) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map_or("-".into(), |t| local(t.with_timezone(&Utc)))
+    };
+    let number =
+        |v: &Value, decimals: usize| v.as_f64().map_or("-".into(), |n| format!("{n:.decimals$}"));
+    let empty = Vec::new();
+    let mut agents = Table::new(&[
+        lang.pick("Trạm", "Agent"),
+        lang.pick("Tỉnh", "Province"),
+        lang.pick("Trực tuyến", "Online"),
+        lang.pick("Lần cuối", "Last seen"),
+        lang.pick("Phiên bản", "Version"),
+        lang.pick("Sự kiện", "Events"),
+    ]);
+    for a in state["agents"].as_array().unwrap_or(&empty) {
+        let online = match a["online"].as_bool() {
+            Some(true) => lang.pick("có", "yes"),
+            _ => lang.pick("không", "no"),
+        };
+        agents.row(vec![
+            text(&a["agent"]),
+            text(&a["province"]),
+            online.into(),
+            time(&a["last_seen"]),
+            text(&a["version"]),
+            number(&a["events"], 0),
+        ]);
+    }
+    let mut links = Table::new(&[
+        lang.pick("Trạm", "Agent"),
+        lang.pick("Mục tiêu", "Target"),
+        lang.pick("Vai trò", "Role"),
+        lang.pick("Trạng thái", "Status"),
+        lang.pick("Từ lúc", "Since"),
+        "RTT (ms)",
+        lang.pick("Mất gói (%)", "Loss (%)"),
+    ]);
+    for l in state["links"].as_array().unwrap_or(&empty) {
+        let status = match l["status"].as_str() {
+            Some("up") => lang.pick("đang hoạt động", "up"),
+            Some("down") => lang.pick("mất kết nối", "down"),
+            _ => lang.pick("chưa rõ", "unknown"),
+        };
+        links.row(vec![
+            text(&l["agent"]),
+            format!("{} ({})", text(&l["name"]), text(&l["address"])),
+            text(&l["role"]),
+            status.into(),
+            time(&l["since"]),
+            number(&l["last_rtt_ms"], 1),
+            number(&l["last_loss_pct"], 1),
+        ]);
+    }
+    format!("{}\n{}", agents.render(), links.render())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn columns_align_by_characters_not_bytes() {
+        let mut table = Table::new(&["Trạm", "X"]);
+        table.row(vec!["thôn Thọ Liên".into(), "1".into()]);
+        let text = table.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Trạm           X");
+        assert_eq!(lines[1], "thôn Thọ Liên  1");
+    }
+
+    #[test]
+    fn local_time_is_utc_plus_seven() {
+        assert_eq!(
+            local("2026-11-23T20:30:00Z".parse().unwrap()),
+            "2026-11-24 03:30:00"
+        );
+    }
+
+    #[test]
+    fn status_tables_in_vietnamese_and_english() {
+        let state: Value = serde_json::from_str(
+            r#"{"agents":[{"agent":"a","province":"hue","online":false,"last_seen":null,"version":null,"events":2}],
+                "links":[{"agent":"a","address":"10.0.0.1","name":"UBND phường Phú Xuân","role":"commune","status":"down",
+                          "since":"2026-11-23T02:00:00.000Z","last_rtt_ms":null,"last_loss_pct":100.0}]}"#,
+        )
+        .unwrap();
+        let vi = status(&state, Lang::Vi);
+        assert!(vi.contains("Trực tuyến"), "{vi}");
+        assert!(vi.contains("mất kết nối"), "{vi}");
+        assert!(vi.contains("2026-11-23 09:00:00"), "{vi}");
+        assert!(vi.contains("UBND phường Phú Xuân (10.0.0.1)"), "{vi}");
+        let en = status(&state, Lang::En);
+        assert!(
+            en.contains("Online") && en.contains("down") && en.contains("100.0"),
+            "{en}"
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the unit tests: temporary directories and hand-written envelopes.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::store::{Origin, StoredEvent};
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("netmon-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// 2026-11-23T02:00:00Z, the start of every test timeline.
+pub fn base() -> DateTime<Utc> {
+    "2026-11-23T02:00:00Z".parse().unwrap()
+}
+
+/// The JSON of an envelope for `agent`/`boot`/`seq` with agent time `base + seq s`; `event` is
+/// the event's own fields including `"type"`, without braces.
+pub fn envelope_json(agent: &str, boot: &str, seq: u64, event: &str) -> String {
+    let time = crate::store::millis(base() + Duration::seconds(seq as i64));
+    format!(
+        r#"{{"v":1,"agent":"{agent}","boot":"{boot}","seq":{seq},"time":"{time}","mono_ms":{},{event}}}"#,
+        seq * 1000
+    )
+}
+
+/// A stored event in province `thanh-hoa`, received half a second after its agent time.
+pub fn stored(id: i64, origin: Origin, agent: &str, seq: u64, event: &str) -> StoredEvent {
+    let boot = match origin {
+        Origin::Agent => "agent-boot",
+        Origin::Collector => "collector-boot",
+    };
+    let envelope: netmon_events::Envelope =
+        serde_json::from_str(&envelope_json(agent, boot, seq, event)).unwrap();
+    StoredEvent {
+        id,
+        province: "thanh-hoa".parse().unwrap(),
+        received: envelope.time + Duration::milliseconds(500),
+        origin,
+        envelope,
+    }
+}

@@ -1,0 +1,217 @@
+//! The single writer task: the only code that changes the store and the state.
+//!
+//! It receives a closed [`Input`] — a drained batch of MQTT messages, a clock tick, a snapshot
+//! flush — and for each one does: append (one transaction) → apply → publish a snapshot on a
+//! `watch` channel → acknowledge the MQTT messages. A message is acknowledged only after its
+//! events are committed; when the commit fails (disk full, I/O error) the batch is kept,
+//! unacknowledged, and retried every tick, and nothing new is taken meanwhile (the bounded channel
+//! pushes back on the intake, and the broker keeps the rest).
+//!
+//! It runs on its own thread with its own single-threaded runtime (see `lib.rs`), so SQLite's
+//! blocking calls never stall the tasks that serve HTTP or poll MQTT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use rumqttc::{AsyncClient, Publish};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::api::IntakeCounters;
+use crate::recorder::{Now, Recorder};
+use crate::state::State;
+
+/// Most messages recorded in one transaction.
+pub const MAX_BATCH: usize = 500;
+/// How often silence is checked and a failed commit retried.
+const TICK: Duration = Duration::from_secs(1);
+/// Snapshots are published at most this often; a reader's view is at most this old.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+
+/// What readers (HTTP) see: an immutable copy of the state and counters.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// False until the state has been rebuilt from the store.
+    pub ready: bool,
+    pub state: State,
+    pub counters: IntakeCounters,
+}
+
+/// Everything the writer reacts to.
+#[derive(Debug)]
+pub enum Input {
+    /// MQTT messages drained from the intake channel, oldest first.
+    Messages(Vec<Publish>),
+    /// A second passed: check silence, retry a failed commit.
+    Tick(Now),
+    /// Publish the snapshot if it changed since the last one.
+    Flush,
+}
+
+/// The writer's clocks: process start for `mono_ms`, wall time from the system.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    started: Instant,
+}
+
+impl Clock {
+    pub fn new(started: Instant) -> Self {
+        Self { started }
+    }
+
+    pub fn now(&self) -> Now {
+        Now {
+            wall: Utc::now().trunc_subsecs(3),
+            mono_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Writer {
+    recorder: Recorder,
+    client: AsyncClient,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    clock: Clock,
+    /// A batch whose commit failed, waiting for a retry.
+    unacked: Vec<Publish>,
+    dirty: bool,
+    published: Instant,
+}
+
+/// Runs the writer until the intake closes the channel (normal shutdown) or `shutdown` fires
+/// while a failed batch waits. Then publishes the last snapshot and disconnects from the broker
+/// after the last acknowledgement.
+pub async fn run(
+    recorder: Recorder,
+    mut rx: mpsc::Receiver<Publish>,
+    client: AsyncClient,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    clock: Clock,
+    shutdown: CancellationToken,
+) {
+    let mut writer = Writer {
+        recorder,
+        client,
+        snapshots,
+        clock,
+        unacked: Vec::new(),
+        dirty: false,
+        published: Instant::now(),
+    };
+    writer.publish();
+    let mut tick = interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut flush = interval(SNAPSHOT_EVERY);
+    flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let input = tokio::select! {
+            message = rx.recv(), if writer.unacked.is_empty() => match message {
+                Some(first) => Input::Messages(drain(first, &mut rx)),
+                None => break,
+            },
+            _ = tick.tick() => Input::Tick(writer.clock.now()),
+            _ = flush.tick(), if writer.dirty => Input::Flush,
+            () = shutdown.cancelled(), if !writer.unacked.is_empty() => break,
+        };
+        writer.handle(input).await;
+    }
+    if !writer.unacked.is_empty() {
+        let batch = std::mem::take(&mut writer.unacked);
+        writer.record(batch).await;
+        if !writer.unacked.is_empty() {
+            error!(
+                messages = writer.unacked.len(),
+                "stopping with messages not stored; the broker will deliver them again"
+            );
+        }
+    }
+    writer.publish();
+    info!(counters = ?writer.recorder.counters(), "writer stopped");
+    if let Err(e) = writer.client.disconnect().await {
+        debug!(error = %e, "disconnect request not sent: the MQTT event loop has stopped");
+    }
+}
+
+/// The first message and whatever else is already queued, up to [`MAX_BATCH`].
+fn drain(first: Publish, rx: &mut mpsc::Receiver<Publish>) -> Vec<Publish> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(message) => batch.push(message),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+impl Writer {
+    async fn handle(&mut self, input: Input) {
+        match input {
+            Input::Messages(batch) => self.record(batch).await,
+            Input::Tick(now) => {
+                if !self.unacked.is_empty() {
+                    let batch = std::mem::take(&mut self.unacked);
+                    self.record(batch).await;
+                }
+                match self.recorder.tick(now) {
+                    Ok(0) => {}
+                    Ok(_) => self.changed(),
+                    Err(e) => {
+                        error!(error = %e, "storing silence events failed; retrying next second");
+                        self.changed();
+                    }
+                }
+            }
+            Input::Flush => self.publish(),
+        }
+    }
+
+    /// Records a batch, and acknowledges it once committed; keeps it for a retry otherwise.
+    async fn record(&mut self, batch: Vec<Publish>) {
+        let now = self.clock.now();
+        match self.recorder.record(&batch, now) {
+            Ok(()) => {
+                self.changed();
+                for message in &batch {
+                    if let Err(e) = self.client.ack(message).await {
+                        warn!(error = %e, topic = message.topic, "acknowledgement not sent; the broker will deliver the message again");
+                    }
+                }
+                debug!(messages = batch.len(), "batch stored and acknowledged");
+            }
+            Err(e) => {
+                error!(
+                    error = %e,
+                    messages = batch.len(),
+                    "storing events failed; messages stay unacknowledged and are retried every second"
+                );
+                self.unacked = batch;
+                self.changed();
+            }
+        }
+    }
+
+    /// Publishes now if the last snapshot is old enough, else at the next flush.
+    fn changed(&mut self) {
+        if self.published.elapsed() >= SNAPSHOT_EVERY {
+            self.publish();
+        } else {
+            self.dirty = true;
+        }
+    }
+
+    fn publish(&mut self) {
+        let snapshot = Snapshot {
+            ready: true,
+            state: self.recorder.state().clone(),
+            counters: self.recorder.counters().clone(),
+        };
+        self.snapshots.send_replace(Arc::new(snapshot));
+        self.dirty = false;
+        self.published = Instant::now();
+    }
+}

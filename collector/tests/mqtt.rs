@@ -1,0 +1,378 @@
+//! The collector against a real Mosquitto broker: `run` in-process, messages published with
+//! `mosquitto_pub`, results read through the HTTP API, the store and the CLI commands.
+//!
+//! Needs a broker: `mosquitto -p 18830 &` then
+//! `NETMON_TEST_MQTT=mqtt://127.0.0.1:18830 cargo test -p netmon-collector`.
+//! Every test uses its own province, agent ids and client id, so tests share one broker.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netmon_collector::cli;
+use netmon_collector::client;
+use netmon_collector::config::Config;
+use netmon_collector::store::{Query, Store};
+use netmon_collector::table::Lang;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const STARTED: &str = r#""type":"agent_started","version":"0.1.0","targets":1"#;
+const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":5,"backlog":0"#;
+const ROUND: &str = r#""type":"probe_round_completed","target":{"name":"UBND xã Kiên Thọ","address":"10.30.0.1","role":"commune"},"sent":3,"received":3,"rtt_avg_ms":2.5,"loss_pct":0.0"#;
+const DOWN: &str = r#""type":"link_went_down","target":{"name":"UBND xã Kiên Thọ","address":"10.30.0.1","role":"commune"},"since":"2026-11-23T02:00:03.000Z","reason":"no_reply","failed_rounds":3"#;
+
+/// The broker from `NETMON_TEST_MQTT`, as (url, host, port). Fails loudly when unset.
+fn broker() -> (String, String, u16) {
+    let url = std::env::var("NETMON_TEST_MQTT").unwrap_or_else(|_| {
+        panic!(
+            "NETMON_TEST_MQTT is not set: start a broker (mosquitto -p 18830 &) and run with \
+             NETMON_TEST_MQTT=mqtt://127.0.0.1:18830"
+        )
+    });
+    let rest = url
+        .strip_prefix("mqtt://")
+        .unwrap_or_else(|| panic!("NETMON_TEST_MQTT={url:?}: expected mqtt://host:port"));
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').unwrap();
+    (url.clone(), host.to_string(), port.parse().unwrap())
+}
+
+/// One test's world: a temporary directory, a unique province and client id, a config file.
+struct World {
+    dir: PathBuf,
+    province: String,
+    config: Config,
+}
+
+impl World {
+    fn new() -> Self {
+        let (url, _, _) = broker();
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let dir = std::env::temp_dir().join(format!("netmon-collector-it-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let province = format!("test-{id}");
+        let file = dir.join("collector.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[mqtt]\nurl = \"{url}\"\nclient_id = \"collector-{id}\"\nprovince = \"{province}\"\n\
+                 [store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+                dir.join("events.db").display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load_with_env(&file, []).unwrap();
+        Self {
+            dir,
+            province,
+            config,
+        }
+    }
+
+    fn topic(&self, agent: &str, kind: &str) -> String {
+        format!("netmon/v1/{}/{agent}/{kind}", self.province)
+    }
+
+    fn start(
+        &self,
+    ) -> (
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let token = CancellationToken::new();
+        let task = tokio::spawn(netmon_collector::run(self.config.clone(), token.clone()));
+        (token, task)
+    }
+
+    async fn get(&self, path: &str) -> Option<String> {
+        let address = self.config.http.listen;
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || client::get(address, &path, Duration::from_secs(2)))
+            .await
+            .unwrap()
+            .ok()
+    }
+
+    async fn intake(&self) -> Value {
+        serde_json::from_str(&self.get("/api/v1/intake").await.unwrap()).unwrap()
+    }
+
+    /// Waits until the collector is subscribed: it has taken a retained status message that was
+    /// published before it connected.
+    async fn wait_subscribed(&self, probe_agent: &str) {
+        publish(
+            &self.topic(probe_agent, "status"),
+            br#"{"status":"online","boot":"p","version":"t"}"#,
+            true,
+        );
+        wait_for("the retained status message", || async {
+            let body = self.get("/api/v1/intake").await?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            (v["messages"].as_u64()? >= 1).then_some(())
+        })
+        .await;
+    }
+
+    fn store(&self) -> Store {
+        Store::open_read_only(&self.config.store.path).unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Publishes with QoS 1 through `mosquitto_pub`, which returns once the broker has the message.
+fn publish(topic: &str, payload: &[u8], retain: bool) {
+    let (_, host, port) = broker();
+    let mut command = Command::new("mosquitto_pub");
+    command
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-s",
+        ])
+        .stdin(Stdio::piped());
+    if retain {
+        command.arg("-r");
+    }
+    let mut child = command
+        .spawn()
+        .expect("mosquitto_pub not found: apt-get install mosquitto-clients");
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "mosquitto_pub to {topic} failed: {status}"
+    );
+}
+
+/// Clears a retained message (publishes an empty retained one).
+fn clear_retained(topic: &str) {
+    let (_, host, port) = broker();
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-r",
+            "-n",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "clearing {topic} failed: {status}");
+}
+
+fn envelope(agent: &str, boot: &str, seq: u64, event: &str) -> String {
+    format!(
+        r#"{{"v":1,"agent":"{agent}","boot":"{boot}","seq":{seq},"time":"2026-11-23T02:00:0{}.000Z","mono_ms":{seq}000,{event}}}"#,
+        seq % 10
+    )
+}
+
+/// Polls `check` every 50 ms until it gives `Some`, for at most 15 s.
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stop(token: CancellationToken, task: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    token.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("the collector did not stop within 15 s")
+        .unwrap();
+    result.expect("the collector stopped with an error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_refuses_counts_and_survives_a_restart() {
+    let world = World::new();
+    let (token, task) = world.start();
+    wait_for("healthz", || async { world.get("/healthz").await }).await;
+    world.wait_subscribed("probe").await;
+
+    let events = world.topic("kien-tho", "events");
+    let good = format!(
+        "[{},{},{}]",
+        envelope("kien-tho", "b1", 1, STARTED),
+        envelope("kien-tho", "b1", 2, ROUND),
+        envelope("kien-tho", "b1", 3, DOWN)
+    );
+    publish(&events, good.as_bytes(), false);
+    publish(&events, good.as_bytes(), false); // a second delivery
+    publish(&events, b"{not json", false);
+    publish(&events, &vec![b' '; 300 * 1024], false);
+    publish(
+        &events,
+        envelope("thieu-trung", "b1", 4, HEARTBEAT).as_bytes(),
+        false,
+    );
+    let forbidden = r#""type":"agent_went_silent","reason":"last_will""#;
+    publish(
+        &events,
+        envelope("kien-tho", "b1", 5, forbidden).as_bytes(),
+        false,
+    );
+    publish(
+        &world.topic("kien-tho", "status"),
+        br#"{"status":"offline"}"#,
+        false,
+    );
+
+    let counters = wait_for("8 messages", || async {
+        let v = world.intake().await;
+        (v["messages"] == 8).then_some(v)
+    })
+    .await;
+    assert_eq!(counters["events_stored"], 3, "{counters}");
+    assert_eq!(counters["duplicates"], 3, "{counters}");
+    assert_eq!(counters["messages_rejected"], 4, "{counters}");
+    assert_eq!(counters["silence_events"], 1, "{counters}");
+    let by = &counters["rejected_by_reason"];
+    assert_eq!(
+        (
+            &by["malformed"],
+            &by["oversized"],
+            &by["agent_mismatch"],
+            &by["forbidden_type"]
+        ),
+        (&1.into(), &1.into(), &1.into(), &1.into()),
+        "{counters}"
+    );
+
+    let state: Value = serde_json::from_str(&world.get("/api/v1/state").await.unwrap()).unwrap();
+    let agent = &state["agents"][0];
+    assert_eq!(agent["agent"], "kien-tho");
+    assert_eq!(
+        agent["online"], false,
+        "the last will made it silent: {state}"
+    );
+    assert_eq!(state["links"][0]["status"], "down");
+    assert_eq!(state["links"][0]["name"], "UBND xã Kiên Thọ");
+
+    // The store, read-only while the daemon runs; the CLI reads the same.
+    let stored = world.store().query(&Query::default()).unwrap();
+    let types: Vec<_> = stored
+        .iter()
+        .map(|e| e.envelope.event.type_name())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "agent_started",
+            "probe_round_completed",
+            "link_went_down",
+            "agent_went_silent"
+        ]
+    );
+    let mut out = Vec::new();
+    cli::events(
+        &world.config,
+        None,
+        Some("link_went_down".into()),
+        0,
+        true,
+        Lang::Vi,
+        &mut out,
+    )
+    .unwrap();
+    let line: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        (line["store_id"].as_i64(), line["seq"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let live = status_json(&world.config);
+
+    stop(token, task).await;
+    // The daemon is gone: status rebuilds the same state from the store.
+    assert_eq!(status_json(&world.config), live);
+
+    // Published while the collector is down: the broker keeps it in the persistent session.
+    publish(
+        &events,
+        envelope("kien-tho", "b1", 4, HEARTBEAT).as_bytes(),
+        false,
+    );
+    let (token, task) = world.start();
+    let state = wait_for("the event queued while stopped", || async {
+        let body = world.get("/api/v1/state").await?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["agents"][0]["last_seq"] == 4).then_some(v)
+    })
+    .await;
+    assert_eq!(state["agents"][0]["online"], true);
+    assert_eq!(state["agents"][0]["events"], 5);
+    // Only the queued message came: everything taken before the stop had been acknowledged.
+    let counters = world.intake().await;
+    assert_eq!(
+        (&counters["messages"], &counters["duplicates"]),
+        (&1.into(), &0.into()),
+        "{counters}"
+    );
+    stop(token, task).await;
+    assert_eq!(world.store().count().unwrap(), 5);
+    clear_retained(&world.topic("probe", "status"));
+}
+
+/// `status --json` output.
+fn status_json(config: &Config) -> String {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    cli::status(config, true, Lang::En, &mut out, &mut err).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stops_cleanly_when_the_broker_is_unreachable() {
+    let world = World::new();
+    let mut config = world.config.clone();
+    // A loopback port with nothing listening.
+    config.mqtt.port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = CancellationToken::new();
+    let task = tokio::spawn(netmon_collector::run(config.clone(), token.clone()));
+    let address = config.http.listen;
+    wait_for("healthz without a broker", || async {
+        tokio::task::spawn_blocking(move || {
+            client::get(address, "/healthz", Duration::from_secs(2))
+        })
+        .await
+        .unwrap()
+        .ok()
+    })
+    .await;
+    stop(token, task).await;
+}
