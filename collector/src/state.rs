@@ -107,7 +107,23 @@ impl State {
             }
         }
         match &envelope.event {
-            Event::AgentStarted { version, .. } => agent.version = Some(version.clone()),
+            Event::AgentStarted { version, .. } => {
+                agent.version = Some(version.clone());
+                // A new boot judges every link afresh and never reports the end of an outage
+                // the previous boot declared: its links are unknown until its own rounds say.
+                let first = LinkKey {
+                    agent: envelope.agent.clone(),
+                    address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                };
+                for (key, link) in self.links.range_mut(first..) {
+                    if key.agent != envelope.agent {
+                        break;
+                    }
+                    link.status = LinkStatus::Unknown;
+                    link.since = None;
+                    link.down_reason = None;
+                }
+            }
             Event::AgentHeartbeat { .. } => {}
             Event::AgentWentSilent { .. } => {
                 if agent.online {
@@ -278,6 +294,25 @@ mod tests {
             assert_eq!(link(&state).status, status, "{events:?}");
             assert_eq!(link(&state).down_reason, reason, "{events:?}");
         }
+    }
+
+    #[test]
+    fn a_restarted_agent_judges_its_links_afresh() {
+        use Origin::Agent;
+        let started = r#""type":"agent_started","version":"0.1.0","targets":1"#.to_string();
+        let state = fold(&[
+            (Agent, 1, down()),
+            (Agent, 2, started.clone()),
+            (Agent, 3, round(0)),
+        ]);
+        assert_eq!(link(&state).status, LinkStatus::Unknown);
+        assert_eq!(link(&state).down_reason, None);
+        let state = fold(&[
+            (Agent, 1, down()),
+            (Agent, 2, started),
+            (Agent, 3, round(3)),
+        ]);
+        assert_eq!(link(&state).status, LinkStatus::Up);
     }
 
     #[test]
