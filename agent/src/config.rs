@@ -1,0 +1,480 @@
+//! The agent's configuration: a TOML file plus `NETMON_*` environment overrides, read into a raw
+//! struct and validated into [`Config`]. Code outside this module only ever sees valid values.
+//!
+//! Environment overrides use the prefix `NETMON_` and `__` between levels:
+//! `NETMON_AGENT_ID`, `NETMON_MQTT__URL`, `NETMON_PROBE__INTERVAL`. Loading reads files and the
+//! environment only; it opens no socket.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use netmon_events::envelope::MAX_ECHOES_PER_ROUND;
+use netmon_events::{AgentId, LinkRole, ProvinceId, Target};
+use serde::Deserialize;
+
+/// Largest number of targets one agent probes.
+pub const MAX_TARGETS: usize = 20_000;
+
+/// A configuration that cannot be used. Displays as `file: key: problem`; exit code 64.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {key}: {problem}")]
+pub struct ConfigError {
+    /// The configuration file, as given.
+    pub file: String,
+    /// The offending key (`probe.interval`, `targets[3].address`), or `-` for the file as a whole.
+    pub key: String,
+    /// What is wrong and what was expected.
+    pub problem: String,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub source: PathBuf,
+    pub agent_id: AgentId,
+    pub province: ProvinceId,
+    pub mqtt: MqttConfig,
+    pub probe: ProbeConfig,
+    pub heartbeat: HeartbeatConfig,
+    /// 1..=[`MAX_TARGETS`] targets with distinct addresses.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    pub broker: Broker,
+    /// `Some` exactly when a username was configured; the password may be empty.
+    pub credentials: Option<(String, String)>,
+    /// Trust anchors for `mqtts`; without it, the operating system's trust store is used.
+    pub ca_file: Option<PathBuf>,
+    pub keep_alive: Duration,
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    /// `mqtts://`: TLS (rustls on the ring provider).
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// One round per interval.
+    pub interval: Duration,
+    /// Echoes per target per round.
+    pub count: u32,
+    /// How long to wait for a reply; at most `interval`.
+    pub timeout: Duration,
+    /// Consecutive failed rounds before a link is declared down.
+    pub down_after: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    pub interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    agent_id: Option<String>,
+    province: Option<String>,
+    mqtt: Option<RawMqtt>,
+    #[serde(default)]
+    probe: RawProbe,
+    #[serde(default)]
+    heartbeat: RawHeartbeat,
+    #[serde(default)]
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_file: Option<String>,
+    keep_alive: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    interval: Option<String>,
+    count: Option<i64>,
+    timeout: Option<String>,
+    down_after: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeartbeat {
+    interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Option<String>,
+    address: Option<String>,
+    role: Option<String>,
+}
+
+impl Config {
+    /// Reads `path` and the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, None)
+    }
+
+    /// Reads `path` and, instead of the process environment, `env` when given (for tests: the
+    /// process environment is shared by every test thread).
+    pub fn load_with_env(
+        path: &Path,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let whole = |problem: String| ConfigError {
+            file: file.clone(),
+            key: "-".into(),
+            problem,
+        };
+        // Read the file ourselves so that "missing" and "unreadable" say so plainly.
+        let text = std::fs::read_to_string(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+        let environment = config::Environment::with_prefix("NETMON")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(env.map(|m| m.into_iter().collect()));
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(environment)
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| from_config_error(&file, e))?;
+        validate(path, raw)
+    }
+}
+
+fn from_config_error(file: &str, error: config::ConfigError) -> ConfigError {
+    let (key, problem) = match error {
+        config::ConfigError::Type {
+            key,
+            unexpected,
+            expected,
+            ..
+        } => (
+            key.unwrap_or_else(|| "-".into()),
+            format!("expected {expected}, got {unexpected}"),
+        ),
+        config::ConfigError::FileParse { cause, .. } => {
+            ("-".into(), format!("not valid TOML: {cause}"))
+        }
+        other => {
+            // Unknown keys come back as "unknown field `f`, expected one of … [for key `table`]".
+            let text = other.to_string();
+            let (text, table) = match text.rsplit_once(" for key `") {
+                Some((head, tail)) => (head.to_owned(), tail.strip_suffix('`').map(str::to_owned)),
+                None => (text, None),
+            };
+            let field = text
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next());
+            let key = match (table, field) {
+                (Some(table), Some(field)) => format!("{table}.{field}"),
+                (None, Some(field)) => field.to_owned(),
+                (Some(table), None) => table,
+                (None, None) => "-".into(),
+            };
+            (key, text)
+        }
+    };
+    ConfigError {
+        file: file.into(),
+        key,
+        problem,
+    }
+}
+
+struct Check<'a> {
+    file: &'a str,
+}
+
+impl Check<'_> {
+    fn err<T>(&self, key: impl Into<String>, problem: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError {
+            file: self.file.into(),
+            key: key.into(),
+            problem: problem.into(),
+        })
+    }
+
+    fn required<T>(&self, key: &str, value: Option<T>) -> Result<T, ConfigError> {
+        match value {
+            Some(v) => Ok(v),
+            None => self.err(key, "is required"),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<String>,
+        default: Duration,
+        range: (Duration, Duration),
+    ) -> Result<Duration, ConfigError> {
+        let Some(text) = value else {
+            return Ok(default);
+        };
+        let Ok(d) = humantime::parse_duration(text.trim()) else {
+            return self.err(
+                key,
+                format!("expected a duration like \"1s\" or \"500ms\", got {text:?}"),
+            );
+        };
+        if d < range.0 || d > range.1 {
+            return self.err(
+                key,
+                format!(
+                    "expected a duration from {} to {}, got {text:?}",
+                    humantime::format_duration(range.0),
+                    humantime::format_duration(range.1)
+                ),
+            );
+        }
+        Ok(d)
+    }
+
+    fn integer(
+        &self,
+        key: &str,
+        value: Option<i64>,
+        default: u32,
+        range: (u32, u32),
+    ) -> Result<u32, ConfigError> {
+        let Some(n) = value else { return Ok(default) };
+        match u32::try_from(n) {
+            Ok(n) if (range.0..=range.1).contains(&n) => Ok(n),
+            _ => self.err(
+                key,
+                format!(
+                    "expected an integer from {} to {}, got {n}",
+                    range.0, range.1
+                ),
+            ),
+        }
+    }
+}
+
+fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let c = Check { file: &file };
+    let agent_id = c.required("agent_id", raw.agent_id)?;
+    let agent_id = AgentId::new(agent_id).or_else(|e| c.err("agent_id", e.to_string()))?;
+    let province = c.required("province", raw.province)?;
+    let province = ProvinceId::new(province).or_else(|e| c.err("province", e.to_string()))?;
+
+    let mqtt = c.required("mqtt", raw.mqtt)?;
+    let url = c.required("mqtt.url", mqtt.url)?;
+    let broker = parse_broker(&url).or_else(|problem| c.err("mqtt.url", problem))?;
+    let credentials = match (mqtt.username, mqtt.password) {
+        (Some(user), password) => Some((user, password.unwrap_or_default())),
+        (None, Some(_)) => return c.err("mqtt.password", "is set but mqtt.username is not"),
+        (None, None) => None,
+    };
+    let ca_file = mqtt.ca_file.map(PathBuf::from);
+    if ca_file.is_some() && !broker.tls {
+        return c.err("mqtt.ca_file", "is only used with an mqtts:// url");
+    }
+    let keep_alive = c.duration(
+        "mqtt.keep_alive",
+        mqtt.keep_alive,
+        Duration::from_secs(5),
+        (Duration::from_secs(1), Duration::from_secs(u16::MAX.into())),
+    )?;
+
+    let interval = c.duration(
+        "probe.interval",
+        raw.probe.interval,
+        Duration::from_secs(1),
+        (Duration::from_millis(100), Duration::from_secs(3600)),
+    )?;
+    let count = c.integer(
+        "probe.count",
+        raw.probe.count,
+        3,
+        (1, MAX_ECHOES_PER_ROUND.min(100)),
+    )?;
+    let timeout = c.duration(
+        "probe.timeout",
+        raw.probe.timeout,
+        interval,
+        (Duration::from_millis(10), interval),
+    )?;
+    let down_after = c.integer("probe.down_after", raw.probe.down_after, 3, (1, 1000))?;
+    let heartbeat = c.duration(
+        "heartbeat.interval",
+        raw.heartbeat.interval,
+        Duration::from_secs(10),
+        (Duration::from_secs(1), Duration::from_secs(3600)),
+    )?;
+
+    if raw.targets.is_empty() || raw.targets.len() > MAX_TARGETS {
+        return c.err(
+            "targets",
+            format!(
+                "expected 1 to {MAX_TARGETS} [[targets]], got {}",
+                raw.targets.len()
+            ),
+        );
+    }
+    let mut targets = Vec::with_capacity(raw.targets.len());
+    let mut seen: HashMap<IpAddr, usize> = HashMap::with_capacity(raw.targets.len());
+    for (i, t) in raw.targets.into_iter().enumerate() {
+        let key = |field: &str| format!("targets[{i}].{field}");
+        let name = c.required(&key("name"), t.name)?;
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > netmon_events::envelope::MAX_NAME_LEN {
+            return c.err(key("name"), "expected 1 to 256 bytes of text");
+        }
+        if name.chars().any(char::is_control) {
+            return c.err(key("name"), "must not contain control characters");
+        }
+        let address = c.required(&key("address"), t.address)?;
+        let Ok(address) = address.trim().parse::<IpAddr>() else {
+            return c.err(
+                key("address"),
+                format!("expected an IPv4 or IPv6 address literal, got {address:?}"),
+            );
+        };
+        if let Some(first) = seen.insert(address, i) {
+            return c.err(
+                key("address"),
+                format!("{address} is already used by targets[{first}]"),
+            );
+        }
+        let role = c.required(&key("role"), t.role)?;
+        let role = parse_role(&role).or_else(|p| c.err(key("role"), p))?;
+        targets.push(Target {
+            name,
+            address,
+            role,
+        });
+    }
+    Ok(Config {
+        source: path.to_owned(),
+        agent_id,
+        province,
+        mqtt: MqttConfig {
+            broker,
+            credentials,
+            ca_file,
+            keep_alive,
+        },
+        probe: ProbeConfig {
+            interval,
+            count,
+            timeout,
+            down_after,
+        },
+        heartbeat: HeartbeatConfig {
+            interval: heartbeat,
+        },
+        targets,
+    })
+}
+
+fn parse_role(text: &str) -> Result<LinkRole, String> {
+    Ok(match text {
+        "gateway" => LinkRole::Gateway,
+        "commune" => LinkRole::Commune,
+        "province" => LinkRole::Province,
+        "internet" => LinkRole::Internet,
+        "other" => LinkRole::Other,
+        _ => {
+            return Err(format!(
+                "expected one of gateway, commune, province, internet, other; got {text:?}"
+            ));
+        }
+    })
+}
+
+/// Parses `mqtt://host[:port]` or `mqtts://host[:port]`; IPv6 hosts in brackets.
+fn parse_broker(url: &str) -> Result<Broker, String> {
+    let expected = || format!("expected mqtt://host[:port] or mqtts://host[:port], got {url:?}");
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("mqtt://") {
+        (false, rest)
+    } else {
+        return Err(expected());
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(expected)?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':').ok_or_else(expected)?)),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'));
+    if !host_ok {
+        return Err(expected());
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => {
+                return Err(format!(
+                    "port {p:?} is not a number from 1 to 65535 in {url:?}"
+                ));
+            }
+        },
+    };
+    Ok(Broker {
+        tls,
+        host: host.to_owned(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        let b = parse_broker("mqtt://127.0.0.1:1884").unwrap();
+        assert_eq!((b.tls, b.host.as_str(), b.port), (false, "127.0.0.1", 1884));
+        let b = parse_broker("mqtts://broker.example.vn").unwrap();
+        assert_eq!((b.tls, b.port), (true, 8883));
+        let b = parse_broker("mqtt://[::1]:1883/").unwrap();
+        assert_eq!((b.host.as_str(), b.port), ("::1", 1883));
+        for bad in [
+            "http://x",
+            "mqtt://",
+            "mqtt://host:0",
+            "mqtt://host:http",
+            "mqtt://a b",
+            "mqtt://[::1",
+        ] {
+            assert!(parse_broker(bad).is_err(), "{bad}");
+        }
+    }
+}

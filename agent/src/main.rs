@@ -1,0 +1,136 @@
+//! `netmon-agent`: parses flags, sets up logging and signals, maps errors to exit codes
+//! (0 ok, 64 bad configuration, 1 runtime error). Everything else lives in the library.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use netmon_agent::output::{self, Lang};
+use netmon_agent::{Config, probe_once, run};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Exit code for a configuration that cannot be used (BSD `EX_USAGE`).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netmon-agent",
+    version,
+    about = "netmon agent: probes links, publishes events over MQTT"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon until SIGTERM or SIGINT.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and explain what it means.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run one probe round against every target and print the result (needs no broker).
+    Probe {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// One JSON object per target per line (the `probe_round_completed` body).
+        #[arg(long)]
+        json: bool,
+        /// Language of the table.
+        #[arg(long, value_enum, default_value_t = LangArg::Vi)]
+        lang: LangArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LangArg {
+    Vi,
+    En,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let path = match &cli.command {
+        Command::Run { config } | Command::Check { config } | Command::Probe { config, .. } => {
+            config
+        }
+    };
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let result = match cli.command {
+        Command::Check { .. } => {
+            print!("{}", output::check_summary(&config));
+            Ok(())
+        }
+        Command::Probe { json, lang, .. } => probe(&config, json, lang),
+        Command::Run { .. } => daemon(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {
+    // One round is one loop on one thread: a current-thread runtime is the cheapest.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let results = runtime.block_on(probe_once(config))?;
+    let text = if json {
+        output::probe_json(&config.targets, &results)
+    } else {
+        let lang = match lang {
+            LangArg::Vi => Lang::Vi,
+            LangArg::En => Lang::En,
+        };
+        output::probe_table(&config.targets, &results, lang)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn daemon(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signals = shutdown.clone();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => info!(signal = "SIGTERM", "stopping"),
+                _ = tokio::signal::ctrl_c() => info!(signal = "SIGINT", "stopping"),
+            }
+            signals.cancel();
+        });
+        run(config, shutdown).await
+    })
+}

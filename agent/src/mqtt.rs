@@ -1,0 +1,200 @@
+//! The MQTT connection: client options (client id = agent id, keep-alive, credentials, TLS with
+//! rustls on the ring provider, a retained `offline` last will) and the event-loop task.
+//!
+//! The event-loop task does nothing but poll: it never publishes. It reports the connection
+//! state on a `watch` channel (`Some(n)` = connected, the n-th connection), reconnects with an
+//! exponential backoff (0.5 s doubling to 30 s, reset by a ConnAck), and when a connection dies it
+//! takes the event batches rumqttc had not got acknowledged back out of rumqttc and puts them in
+//! front of the outbox (rumqttc would otherwise drop them when the broker has no session for us),
+//! so that the publisher sends them again. Duplicates are possible; the collector's unique key on
+//! (agent, boot, seq) absorbs them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use netmon_events::{AgentStatus, BootId, Envelope, MAX_PAYLOAD_BYTES, Topic, TopicKind};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    Request, TlsConfiguration, Transport,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::outbox::Outbox;
+
+/// Requests the client may queue for the event loop before `publish` waits.
+const REQUEST_CAPACITY: usize = 16;
+
+/// First and longest wait before reconnecting.
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The topics of one agent.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub events: String,
+    pub status: String,
+}
+
+impl Topics {
+    pub fn new(config: &Config) -> Topics {
+        let topic = |kind| Topic::new(config.province.clone(), config.agent_id.clone(), kind);
+        Topics {
+            events: topic(TopicKind::Events).to_string(),
+            status: topic(TopicKind::Status).to_string(),
+        }
+    }
+}
+
+/// Builds the client and its event loop. Reads `mqtt.ca_file` when set; opens no connection.
+pub fn client(config: &Config, topics: &Topics) -> anyhow::Result<(AsyncClient, EventLoop)> {
+    let broker = &config.mqtt.broker;
+    let mut options = MqttOptions::new(config.agent_id.as_str(), broker.host.clone(), broker.port);
+    options
+        .set_keep_alive(config.mqtt.keep_alive)
+        .set_clean_session(true)
+        .set_max_packet_size(MAX_PAYLOAD_BYTES + 4096, MAX_PAYLOAD_BYTES + 4096)
+        .set_last_will(LastWill::new(
+            topics.status.clone(),
+            AgentStatus::Offline.to_json(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+    if let Some((user, password)) = &config.mqtt.credentials {
+        options.set_credentials(user.clone(), password.clone());
+    }
+    if broker.tls {
+        let tls = tls_config(config)?;
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls),
+        )));
+    }
+    Ok(AsyncClient::new(options, REQUEST_CAPACITY))
+}
+
+/// rustls on the ring provider; trust anchors from `mqtt.ca_file`, else the system store.
+fn tls_config(config: &Config) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.mqtt.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("mqtt.ca_file: cannot read {}", path.display()))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert =
+                    cert.with_context(|| format!("mqtt.ca_file: bad PEM in {}", path.display()))?;
+                roots.add(cert).with_context(|| {
+                    format!("mqtt.ca_file: bad certificate in {}", path.display())
+                })?;
+            }
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "mqtt.ca_file: no certificate in {}",
+                path.display()
+            );
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                warn!(%error, "problem reading the system trust store");
+            }
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            anyhow::ensure!(
+                added > 0,
+                "no trusted certificates in the system store; set mqtt.ca_file"
+            );
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Polls the event loop until the client's DISCONNECT has been sent or `stop` fires.
+pub async fn run_event_loop(
+    mut eventloop: EventLoop,
+    topics: Topics,
+    outbox: Arc<Outbox>,
+    connected: watch::Sender<Option<u64>>,
+    stop: CancellationToken,
+) {
+    let mut connections = 0u64;
+    let mut backoff = BACKOFF_MIN;
+    let mut failures = 0u64;
+    loop {
+        let polled = tokio::select! {
+            () = stop.cancelled() => break,
+            polled = eventloop.poll() => polled,
+        };
+        match polled {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connections += 1;
+                backoff = BACKOFF_MIN;
+                failures = 0;
+                info!(connection = connections, "connected to the MQTT broker");
+                connected.send_replace(Some(connections));
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                info!("disconnected from the MQTT broker");
+                break;
+            }
+            Ok(event) => debug!(?event, "mqtt"),
+            Err(ConnectionError::RequestsDone) => break,
+            Err(error) => {
+                let was_connected = connected.send_replace(None).is_some();
+                failures += 1;
+                if was_connected {
+                    warn!(%error, "lost the connection to the MQTT broker; events are queued");
+                } else if failures == 1 {
+                    warn!(%error, "cannot connect to the MQTT broker; will keep trying");
+                } else {
+                    debug!(%error, failures, "still cannot connect to the MQTT broker");
+                }
+                requeue_unconfirmed(&mut eventloop, &topics, &outbox);
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+    connected.send_replace(None);
+}
+
+/// Moves event batches rumqttc holds for a resend back into the outbox; drops the rest (status
+/// messages are published again on the next ConnAck).
+fn requeue_unconfirmed(eventloop: &mut EventLoop, topics: &Topics, outbox: &Outbox) {
+    let mut envelopes = Vec::new();
+    for request in eventloop.pending.drain(..) {
+        if let Request::Publish(publish) = request
+            && publish.topic == topics.events
+        {
+            match serde_json::from_slice::<Vec<Envelope>>(&publish.payload) {
+                Ok(batch) => envelopes.extend(batch),
+                Err(error) => warn!(%error, "cannot requeue an unconfirmed batch"),
+            }
+        }
+    }
+    if !envelopes.is_empty() {
+        info!(
+            events = envelopes.len(),
+            "requeued events not confirmed by the broker"
+        );
+        outbox.requeue(envelopes);
+    }
+}
+
+/// The retained status payload published after every ConnAck.
+pub fn online(boot: &BootId) -> Vec<u8> {
+    AgentStatus::Online {
+        boot: boot.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+    .to_json()
+}

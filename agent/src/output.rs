@@ -1,0 +1,304 @@
+//! What the CLI prints. The `probe --json` line format is a public contract (scripts read it):
+//! one JSON object per target per line, with exactly the body fields of the
+//! `probe_round_completed` event ([`ProbeLine`]). The tables and the `check` summary are for
+//! people and may change.
+
+use std::fmt::Write as _;
+
+use netmon_events::{DownReason, Target};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::probes::RoundStats;
+
+/// One line of `netmon-agent probe --json`: the fields of a `probe_round_completed` event
+/// without the envelope and without `type`. `rtt_*_ms` are absent when `received` is 0.
+#[derive(Debug, Serialize)]
+pub struct ProbeLine<'a> {
+    pub target: &'a Target,
+    pub sent: u32,
+    pub received: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_min_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_avg_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_max_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_mdev_ms: Option<f64>,
+    pub loss_pct: f64,
+}
+
+impl<'a> ProbeLine<'a> {
+    pub fn new(target: &'a Target, stats: &RoundStats) -> ProbeLine<'a> {
+        ProbeLine {
+            target,
+            sent: stats.sent,
+            received: stats.received,
+            rtt_min_ms: stats.rtt.map(|r| r.min_ms),
+            rtt_avg_ms: stats.rtt.map(|r| r.avg_ms),
+            rtt_max_ms: stats.rtt.map(|r| r.max_ms),
+            rtt_mdev_ms: stats.rtt.map(|r| r.mdev_ms),
+            loss_pct: stats.loss_pct,
+        }
+    }
+}
+
+/// Language of the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    En,
+}
+
+/// `probe --json`: one line per target.
+pub fn probe_json(targets: &[Target], results: &[RoundStats]) -> String {
+    let mut out = String::with_capacity(targets.len() * 160);
+    for (target, stats) in targets.iter().zip(results) {
+        // Serialising these plain structs cannot fail.
+        out.push_str(&serde_json::to_string(&ProbeLine::new(target, stats)).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
+
+/// `probe`: a table with a header, one row per target and a summary line.
+pub fn probe_table(targets: &[Target], results: &[RoundStats], lang: Lang) -> String {
+    let header: [&str; 7] = match lang {
+        Lang::Vi => [
+            "Mục tiêu",
+            "Địa chỉ",
+            "Gửi",
+            "Nhận",
+            "Mất (%)",
+            "RTT tb (ms)",
+            "Ghi chú",
+        ],
+        Lang::En => [
+            "Target",
+            "Address",
+            "Sent",
+            "Recv",
+            "Loss (%)",
+            "RTT avg (ms)",
+            "Note",
+        ],
+    };
+    let rows: Vec<[String; 7]> = targets
+        .iter()
+        .zip(results)
+        .map(|(t, s)| {
+            [
+                t.name.clone(),
+                t.address.to_string(),
+                s.sent.to_string(),
+                s.received.to_string(),
+                format!("{:.1}", s.loss_pct),
+                s.rtt.map_or("-".into(), |r| format!("{:.3}", r.avg_ms)),
+                s.failure
+                    .map_or(String::new(), |f| reason(f, lang).to_owned()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w.saturating_sub(cell.chars().count());
+            // Names and addresses left-aligned, numbers right-aligned; no trailing blanks.
+            match i {
+                0 | 1 => {
+                    out.push_str(cell);
+                    out.extend(std::iter::repeat_n(' ', pad));
+                }
+                6 => out.push_str(cell),
+                _ => {
+                    out.extend(std::iter::repeat_n(' ', pad));
+                    out.push_str(cell);
+                }
+            }
+            if i < 6 {
+                out.push_str("  ");
+            }
+        }
+        let trimmed = out.trim_end_matches(' ').len();
+        out.truncate(trimmed);
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    let answered = results.iter().filter(|s| s.received > 0).count();
+    let _ = match lang {
+        Lang::Vi => writeln!(
+            out,
+            "{answered}/{} mục tiêu trả lời, {} không trả lời",
+            results.len(),
+            results.len() - answered
+        ),
+        Lang::En => writeln!(
+            out,
+            "{answered}/{} targets answered, {} did not",
+            results.len(),
+            results.len() - answered
+        ),
+    };
+    out
+}
+
+fn reason(reason: DownReason, lang: Lang) -> &'static str {
+    match (reason, lang) {
+        (DownReason::NoReply, Lang::Vi) => "không trả lời",
+        (DownReason::Unreachable, Lang::Vi) => "không tới được",
+        (DownReason::SendFailed, Lang::Vi) => "lỗi gửi",
+        (DownReason::NoReply, Lang::En) => "no reply",
+        (DownReason::Unreachable, Lang::En) => "unreachable",
+        (DownReason::SendFailed, Lang::En) => "send failed",
+    }
+}
+
+/// `check`: what the configuration means, in plain English.
+pub fn check_summary(config: &Config) -> String {
+    let d = |d| humantime::format_duration(d).to_string();
+    let p = &config.probe;
+    let b = &config.mqtt.broker;
+    let mut out = String::new();
+    let _ = writeln!(out, "config:    {} (valid)", config.source.display());
+    let _ = writeln!(out, "agent:     {}", config.agent_id);
+    let _ = writeln!(out, "province:  {}", config.province);
+    let _ = writeln!(
+        out,
+        "broker:    {}://{}:{}{}, keep-alive {}, client id {}",
+        if b.tls { "mqtts" } else { "mqtt" },
+        b.host,
+        b.port,
+        match &config.mqtt.credentials {
+            Some((user, _)) => format!(" as {user}"),
+            None => String::new(),
+        },
+        d(config.mqtt.keep_alive),
+        config.agent_id
+    );
+    if b.tls {
+        let roots = match &config.mqtt.ca_file {
+            Some(path) => path.display().to_string(),
+            None => "the system trust store".into(),
+        };
+        let _ = writeln!(out, "tls:       trusting {roots}");
+    }
+    let _ = writeln!(
+        out,
+        "probe:     every {}, {} echo(es) per target spread over the first quarter of the \
+         interval, reply timeout {} (a round ends by 90% of the interval)",
+        d(p.interval),
+        p.count,
+        d(p.timeout)
+    );
+    let cut = p.interval * p.down_after;
+    let _ = writeln!(
+        out,
+        "down rule: a link is declared down after {} consecutive rounds without any reply, \
+         i.e. {}–{} after a hard cut (+ up to {} reply timeout); it is back on the first reply",
+        p.down_after,
+        d(cut),
+        d(cut + p.interval),
+        d(p.timeout)
+    );
+    let _ = writeln!(out, "heartbeat: every {}", d(config.heartbeat.interval));
+    let _ = writeln!(out, "targets:   {}", config.targets.len());
+    const SHOWN: usize = 20;
+    for t in config.targets.iter().take(SHOWN) {
+        let role = serde_json::to_value(t.role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  - {} {} ({role})", t.address, t.name);
+    }
+    if config.targets.len() > SHOWN {
+        let _ = writeln!(out, "  … and {} more", config.targets.len() - SHOWN);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::probes::EchoOutcome;
+    use std::time::Duration;
+
+    fn fixture() -> (Vec<Target>, Vec<RoundStats>) {
+        let targets = vec![
+            Target {
+                name: "UBND xã Cẩm Tú".into(),
+                address: "10.20.0.1".parse().unwrap(),
+                role: netmon_events::LinkRole::Commune,
+            },
+            Target {
+                name: "Cổng thôn Giang Trung".into(),
+                address: "fd00:20::1".parse().unwrap(),
+                role: netmon_events::LinkRole::Gateway,
+            },
+        ];
+        let ms = |x: f64| EchoOutcome::Replied(Duration::from_secs_f64(x / 1000.0));
+        let results = vec![
+            RoundStats::from_outcomes([ms(1.204), EchoOutcome::NoReply, ms(1.796)]),
+            RoundStats::from_outcomes([EchoOutcome::NoReply; 3]),
+        ];
+        (targets, results)
+    }
+
+    #[test]
+    fn json_lines_are_the_event_body() {
+        let (targets, results) = fixture();
+        let text = probe_json(&targets, &results);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"target":{"name":"UBND xã Cẩm Tú","address":"10.20.0.1","role":"commune"},"sent":3,"received":2,"rtt_min_ms":1.204,"rtt_avg_ms":1.5,"rtt_max_ms":1.796,"rtt_mdev_ms":0.296,"loss_pct":33.333}"#,
+                r#"{"target":{"name":"Cổng thôn Giang Trung","address":"fd00:20::1","role":"gateway"},"sent":3,"received":0,"loss_pct":100.0}"#,
+            ]
+        );
+        // The same fields as the golden event fixture's body.
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../events/fixtures/probe_round_completed.json"
+        ))
+        .unwrap();
+        let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        for (key, value) in line.as_object().unwrap() {
+            assert_eq!(fixture.get(key), Some(value), "{key}");
+        }
+    }
+
+    #[test]
+    fn tables_in_both_languages() {
+        let (targets, results) = fixture();
+        let vi = probe_table(&targets, &results, Lang::Vi);
+        assert!(vi.starts_with("Mục tiêu"), "{vi}");
+        assert!(
+            vi.contains("RTT tb (ms)") && vi.contains("không trả lời"),
+            "{vi}"
+        );
+        assert!(vi.contains("1/2 mục tiêu trả lời"), "{vi}");
+        let en = probe_table(&targets, &results, Lang::En);
+        assert!(en.starts_with("Target") && en.contains("no reply"), "{en}");
+        // Columns line up although names carry diacritics.
+        let starts: Vec<usize> = en
+            .lines()
+            .take(3)
+            .map(|l| {
+                l.chars()
+                    .position(|c| c == '1' || c == 'f' || c == 'A')
+                    .unwrap()
+            })
+            .collect();
+        assert!(starts.iter().all(|s| *s == starts[0]), "{en}");
+    }
+}

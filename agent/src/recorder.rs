@@ -1,0 +1,210 @@
+//! The recorder: gives every event its envelope (schema version, agent, boot, gap-free `seq`,
+//! wall time, monotonic time) and hands it to the outbox. It also records `agent_started` first
+//! and `agent_heartbeat` every heartbeat interval.
+//!
+//! [`Recorder`] is the pure part (times are passed in); [`Clock`] reads the clocks;
+//! [`run_recorder`] is the task.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use netmon_events::{AgentId, BootId, Envelope, Event, SCHEMA_VERSION};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tracing::debug;
+
+use crate::link::RoundTime;
+use crate::outbox::Outbox;
+
+/// Assigns envelopes: `seq` counts from 1 without gaps for one boot.
+#[derive(Debug)]
+pub struct Recorder {
+    agent: AgentId,
+    boot: BootId,
+    next_seq: u64,
+}
+
+impl Recorder {
+    pub fn new(agent: AgentId, boot: BootId) -> Recorder {
+        Recorder {
+            agent,
+            boot,
+            next_seq: 1,
+        }
+    }
+
+    /// Wraps `event`; `time` is cut to whole milliseconds (the precision of the wire format).
+    pub fn record(&mut self, event: Event, time: DateTime<Utc>, mono_ms: u64) -> Envelope {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let time = DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time);
+        Envelope {
+            v: SCHEMA_VERSION,
+            agent: self.agent.clone(),
+            boot: self.boot.clone(),
+            seq,
+            time,
+            mono_ms,
+            event,
+        }
+    }
+
+    /// The `seq` the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+/// The agent's two clocks: the wall clock (may be wrong) and time since start (monotonic).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    /// Starts counting now.
+    pub fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> RoundTime {
+        RoundTime {
+            wall: Utc::now(),
+            mono_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// What the recorder task needs.
+#[derive(Debug)]
+pub struct RecorderTask {
+    pub recorder: Recorder,
+    pub clock: Clock,
+    pub heartbeat: Duration,
+    pub targets: u32,
+    pub outbox: Arc<Outbox>,
+}
+
+/// Records `agent_started`, then every event from `events` and a heartbeat every interval, until
+/// `events` closes (its senders stop first at shutdown, so everything sent is recorded).
+pub async fn run_recorder(task: RecorderTask, mut events: mpsc::Receiver<Event>) {
+    let RecorderTask {
+        mut recorder,
+        clock,
+        heartbeat,
+        targets,
+        outbox,
+    } = task;
+    let mut push = |event: Event| {
+        let now = clock.now();
+        let envelope = recorder.record(event, now.wall, now.mono_ms);
+        debug!(
+            seq = envelope.seq,
+            kind = envelope.event.type_name(),
+            "event recorded"
+        );
+        outbox.push(envelope);
+    };
+    push(Event::AgentStarted {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        targets,
+    });
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => push(event),
+                None => break,
+            },
+            _ = ticks.tick() => push(Event::AgentHeartbeat {
+                uptime_s: clock.uptime().as_secs(),
+                backlog: outbox.len() as u64,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn seq_is_gap_free_from_one_and_time_is_in_milliseconds() {
+        let mut recorder = Recorder::new("a".parse().unwrap(), "b".parse().unwrap());
+        let t = DateTime::parse_from_rfc3339("2026-11-23T02:00:00.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let seqs: Vec<u64> = (0..5)
+            .map(|i| {
+                let e = recorder.record(
+                    Event::AgentHeartbeat {
+                        uptime_s: i,
+                        backlog: 0,
+                    },
+                    t,
+                    i,
+                );
+                assert_eq!(e.time.timestamp_subsec_nanos(), 123_000_000);
+                assert_eq!(e.v, SCHEMA_VERSION);
+                e.validate().unwrap();
+                e.seq
+            })
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+        assert_eq!(recorder.next_seq(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn starts_with_agent_started_and_beats() {
+        let outbox = Arc::new(Outbox::new(100));
+        let (tx, rx) = mpsc::channel(8);
+        let task = RecorderTask {
+            recorder: Recorder::new("a".parse().unwrap(), "b".parse().unwrap()),
+            clock: Clock::start(),
+            heartbeat: Duration::from_secs(10),
+            targets: 3,
+            outbox: outbox.clone(),
+        };
+        let handle = tokio::spawn(run_recorder(task, rx));
+        // With the clock paused, time only moves when every task is idle: 25 s = two beats.
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        tx.send(Event::AgentHeartbeat {
+            uptime_s: 99,
+            backlog: 0,
+        })
+        .await
+        .unwrap();
+        drop(tx);
+        handle.await.unwrap();
+        let (payload, n) = outbox.take_batch().unwrap();
+        let events: Vec<Envelope> = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(n, 4);
+        let kinds: Vec<_> = events.iter().map(|e| e.event.type_name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "agent_started",
+                "agent_heartbeat",
+                "agent_heartbeat",
+                "agent_heartbeat"
+            ]
+        );
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(matches!(
+            events[0].event,
+            Event::AgentStarted { targets: 3, .. }
+        ));
+    }
+}

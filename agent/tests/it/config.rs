@@ -1,0 +1,252 @@
+//! Configuration files: a valid one, every kind of error (each naming file and key), and the
+//! environment overriding the file.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use netmon_agent::Config;
+use netmon_events::LinkRole;
+
+use crate::support::TempDir;
+
+const VALID: &str = r#"
+agent_id = "thanh-hoa-cam-tu-giang-trung"
+province = "thanh-hoa"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+
+[[targets]]
+name = "UBND xã Cẩm Tú"
+address = "127.0.0.1"
+role = "commune"
+
+[[targets]]
+name = "Cổng thôn Giang Trung"
+address = "::1"
+role = "gateway"
+"#;
+
+/// Loads `text` as `<tmp>/agent.toml` with `env` as the environment; errors are returned with
+/// the temp directory cut out, so they read `agent.toml: key: problem`.
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+    let dir = TempDir::new("config");
+    let path = dir.write("agent.toml", text);
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load_with_env(&path, Some(env))
+        .map_err(|e| e.to_string().replace(&format!("{}/", dir.0.display()), ""))
+}
+
+/// `VALID` with `line` inserted before the first `[[targets]]`.
+fn with(line: &str) -> String {
+    VALID.replacen("[[targets]]", &format!("{line}\n\n[[targets]]"), 1)
+}
+
+#[test]
+fn valid_config_with_defaults() {
+    let c = load(VALID, &[]).unwrap();
+    assert_eq!(c.agent_id.as_str(), "thanh-hoa-cam-tu-giang-trung");
+    assert_eq!(c.province.as_str(), "thanh-hoa");
+    assert_eq!(
+        (
+            c.mqtt.broker.tls,
+            c.mqtt.broker.host.as_str(),
+            c.mqtt.broker.port
+        ),
+        (false, "127.0.0.1", 1883)
+    );
+    assert_eq!(c.mqtt.keep_alive, Duration::from_secs(5));
+    assert_eq!(c.mqtt.credentials, None);
+    assert_eq!(c.probe.interval, Duration::from_secs(1));
+    assert_eq!(c.probe.count, 3);
+    assert_eq!(c.probe.timeout, c.probe.interval);
+    assert_eq!(c.probe.down_after, 3);
+    assert_eq!(c.heartbeat.interval, Duration::from_secs(10));
+    assert_eq!(c.targets.len(), 2);
+    assert_eq!(c.targets[0].name, "UBND xã Cẩm Tú");
+    assert_eq!(c.targets[1].role, LinkRole::Gateway);
+    assert_eq!(
+        c.targets[1].address,
+        "::1".parse::<std::net::IpAddr>().unwrap()
+    );
+}
+
+#[test]
+fn valid_config_with_every_key() {
+    let text = VALID.replace(
+        "url = \"mqtt://127.0.0.1:1883\"",
+        r#"url = "mqtts://broker.thanhhoa.example:8883"
+username = "thanh-hoa-cam-tu-giang-trung"
+password = "bí mật"
+ca_file = "/etc/netmon/ca.pem"
+keep_alive = "10s"
+
+[probe]
+interval = "2s"
+count = 5
+timeout = "1500ms"
+down_after = 4
+
+[heartbeat]
+interval = "30s""#,
+    );
+    let c = load(&text, &[]).unwrap();
+    assert!(c.mqtt.broker.tls);
+    assert_eq!(c.mqtt.broker.port, 8883);
+    assert_eq!(
+        c.mqtt.credentials,
+        Some(("thanh-hoa-cam-tu-giang-trung".into(), "bí mật".into()))
+    );
+    assert_eq!(
+        c.mqtt.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/netmon/ca.pem"))
+    );
+    assert_eq!(c.mqtt.keep_alive, Duration::from_secs(10));
+    assert_eq!(
+        (
+            c.probe.interval,
+            c.probe.count,
+            c.probe.timeout,
+            c.probe.down_after
+        ),
+        (Duration::from_secs(2), 5, Duration::from_millis(1500), 4)
+    );
+    assert_eq!(c.heartbeat.interval, Duration::from_secs(30));
+}
+
+#[test]
+fn every_error_names_file_and_key() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with("[probe]\ninterval = \"fast\""),
+            "agent.toml: probe.interval: expected a duration like \"1s\" or \"500ms\", got \"fast\"",
+        ),
+        (
+            with("[probe]\ncount = \"three\""),
+            "agent.toml: probe.count: expected an integer, got string \"three\"",
+        ),
+        (
+            with("[probe]\ncount = 0"),
+            "agent.toml: probe.count: expected an integer from 1 to 100, got 0",
+        ),
+        (
+            with("[probe]\ninterval = \"1s\"\ntimeout = \"2s\""),
+            "agent.toml: probe.timeout: expected a duration from 10ms to 1s, got \"2s\"",
+        ),
+        (
+            with("[probe]\ndown_after = -1"),
+            "agent.toml: probe.down_after: expected an integer from 1 to 1000, got -1",
+        ),
+        (
+            with("[probe]\ncolour = 3"),
+            "agent.toml: probe.colour: unknown field `colour`",
+        ),
+        (
+            format!("colour = 3\n{VALID}"),
+            "agent.toml: colour: unknown field `colour`",
+        ),
+        (
+            VALID.replace("agent_id = \"thanh-hoa-cam-tu-giang-trung\"", ""),
+            "agent.toml: agent_id: is required",
+        ),
+        (
+            VALID.replace("thanh-hoa-cam-tu-giang-trung", "xã Cẩm Tú"),
+            "agent.toml: agent_id: invalid agent id",
+        ),
+        (
+            VALID.replace("province = \"thanh-hoa\"", "province = \"thanh/hoa\""),
+            "agent.toml: province: invalid province id",
+        ),
+        (
+            VALID.replace("mqtt://127.0.0.1:1883", "http://127.0.0.1"),
+            "agent.toml: mqtt.url: expected mqtt://host[:port] or mqtts://host[:port]",
+        ),
+        (
+            with("[heartbeat]\ninterval = \"0s\""),
+            "agent.toml: heartbeat.interval: expected a duration from 1s to 1h",
+        ),
+        (
+            VALID.replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                "url = \"mqtt://127.0.0.1\"\npassword = \"x\"",
+            ),
+            "agent.toml: mqtt.password: is set but mqtt.username is not",
+        ),
+        (
+            VALID.replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                "url = \"mqtt://127.0.0.1\"\nkeep_alive = \"soon\"",
+            ),
+            "agent.toml: mqtt.keep_alive: expected a duration",
+        ),
+        (
+            VALID.replace("\"::1\"", "\"127.0.0.1\""),
+            "agent.toml: targets[1].address: 127.0.0.1 is already used by targets[0]",
+        ),
+        (
+            VALID.replace("\"::1\"", "\"localhost\""),
+            "agent.toml: targets[1].address: expected an IPv4 or IPv6 address literal, got \"localhost\"",
+        ),
+        (
+            VALID.replace("\"gateway\"", "\"village\""),
+            "agent.toml: targets[1].role: expected one of gateway, commune, province, internet, other",
+        ),
+        (
+            VALID.replace("name = \"Cổng thôn Giang Trung\"\n", ""),
+            "agent.toml: targets[1].name: is required",
+        ),
+        (
+            format!("{VALID}port = 3\n"),
+            "agent.toml: targets[1].port: unknown field `port`",
+        ),
+        (
+            VALID.split("[[targets]]").next().unwrap().to_owned(),
+            "agent.toml: targets: expected 1 to 20000 [[targets]], got 0",
+        ),
+        ("agent_id = \n".into(), "agent.toml: -: not valid TOML"),
+    ];
+    for (text, expected) in cases {
+        let error = load(&text, &[]).unwrap_err();
+        assert!(
+            error.starts_with(expected),
+            "expected {expected:?}\n     got {error:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_file_is_named() {
+    let error = Config::load(std::path::Path::new("/nonexistent/agent.toml")).unwrap_err();
+    assert_eq!(
+        (error.file.as_str(), error.key.as_str()),
+        ("/nonexistent/agent.toml", "-")
+    );
+    assert!(error.problem.starts_with("cannot read"), "{error}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let text = with("[probe]\ninterval = \"5s\"");
+    let c = load(
+        &text,
+        &[
+            ("NETMON_PROBE__INTERVAL", "2s"),
+            ("NETMON_MQTT__URL", "mqtt://127.0.0.2:1884"),
+            ("NETMON_AGENT_ID", "cam-tu-02"),
+            ("OTHER_PROBE__INTERVAL", "9s"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.probe.interval, Duration::from_secs(2));
+    assert_eq!(c.mqtt.broker.port, 1884);
+    assert_eq!(c.agent_id.as_str(), "cam-tu-02");
+    // An override is validated like the file.
+    let error = load(&text, &[("NETMON_PROBE__COUNT", "many")]).unwrap_err();
+    assert!(
+        error.starts_with("agent.toml: probe.count: expected an integer"),
+        "{error}"
+    );
+}
