@@ -146,11 +146,19 @@ impl Config {
         };
         // Read the file ourselves so that "missing" and "unreadable" say so plainly.
         let text = std::fs::read_to_string(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+        let overrides: config::Map<String, String> = env
+            .map_or_else(
+                || std::env::vars().collect(),
+                |m| m.into_iter().collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .filter(|(name, _)| is_agent_override(name))
+            .collect();
         let environment = config::Environment::with_prefix("NETMON")
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
-            .source(env.map(|m| m.into_iter().collect()));
+            .source(Some(overrides));
         let raw: RawConfig = config::Config::builder()
             .add_source(config::File::from_str(&text, config::FileFormat::Toml))
             .add_source(environment)
@@ -158,6 +166,21 @@ impl Config {
             .and_then(config::Config::try_deserialize)
             .map_err(|e| from_config_error(&file, e))?;
         validate(path, raw)
+    }
+}
+
+/// Top-level keys and sections an environment override may name. Other `NETMON_*` variables
+/// (the collector's, a test runner's) are not the agent's and are left alone.
+const ENV_KEYS: &[&str] = &["AGENT_ID", "PROVINCE"];
+const ENV_SECTIONS: &[&str] = &["MQTT", "PROBE", "HEARTBEAT"];
+
+fn is_agent_override(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("NETMON_") else {
+        return false;
+    };
+    match rest.split_once("__") {
+        Some((section, _)) => ENV_SECTIONS.contains(&section.to_ascii_uppercase().as_str()),
+        None => ENV_KEYS.contains(&rest.to_ascii_uppercase().as_str()),
     }
 }
 

@@ -158,14 +158,16 @@ pub struct RejectedByReason {
     pub forbidden_type: u64,
 }
 
-/// One line of `events --json`: the stored envelope's JSON with `store_id`, `province` and
-/// `received` appended.
+/// One line of `events --json`: the stored envelope's JSON with one key appended, `stored`:
+/// `{"id": store position, "province": from the topic, "received": when the collector got it}`.
+/// Nested under one key so that the store's names never collide with an event's fields (a
+/// `probe_round_completed` has its own `received`); the line still deserialises as an envelope.
 pub fn event_line(event: &StoredEvent) -> String {
     let body = serde_json::to_string(&event.envelope).unwrap_or_default();
     let head = body.strip_suffix('}').unwrap_or(&body);
     let province = serde_json::to_string(event.province.as_str()).unwrap_or_default();
     format!(
-        r#"{head},"store_id":{},"province":{province},"received":"{}"}}"#,
+        r#"{head},"stored":{{"id":{},"province":{province},"received":"{}"}}}}"#,
         event.id,
         millis(event.received)
     )
@@ -188,10 +190,13 @@ mod tests {
             3,
             r#""type":"agent_heartbeat","uptime_s":3,"backlog":0"#,
         );
-        let line: serde_json::Value = serde_json::from_str(&event_line(&event)).unwrap();
-        assert_eq!(line["store_id"], 7);
-        assert_eq!(line["province"], "thanh-hoa");
-        assert_eq!(line["received"], "2026-11-23T02:00:03.500Z");
+        let text = event_line(&event);
+        let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(line["stored"]["id"], 7);
+        assert_eq!(line["stored"]["province"], "thanh-hoa");
+        assert_eq!(line["stored"]["received"], "2026-11-23T02:00:03.500Z");
+        let envelope: netmon_events::Envelope = serde_json::from_str(&text).unwrap();
+        assert_eq!(envelope, event.envelope);
         assert_eq!(line["type"], "agent_heartbeat");
         assert_eq!(line["seq"], 3);
     }

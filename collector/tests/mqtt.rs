@@ -309,7 +309,7 @@ async fn stores_refuses_counts_and_survives_a_restart() {
     .unwrap();
     let line: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
-        (line["store_id"].as_i64(), line["seq"].as_u64()),
+        (line["stored"]["id"].as_i64(), line["seq"].as_u64()),
         (Some(3), Some(3))
     );
     let live = status_json(&world.config);

@@ -237,6 +237,10 @@ fn environment_overrides_the_file() {
             ("NETMON_MQTT__URL", "mqtt://127.0.0.2:1884"),
             ("NETMON_AGENT_ID", "cam-tu-02"),
             ("OTHER_PROBE__INTERVAL", "9s"),
+            // Not the agent's: a test runner's and the collector's variables are left alone.
+            ("NETMON_BIN_DIR", "/opt/netmon/bin"),
+            ("NETMON_TEST_MQTT", "mqtt://127.0.0.1:1"),
+            ("NETMON_STORE__PATH", "/var/lib/netmon/events.db"),
         ],
     )
     .unwrap();

@@ -1,0 +1,19 @@
+//! End-to-end tests: the real daemons, a real Mosquitto, real network namespaces. Run them with
+//! `tests/run` (as root), which starts the shared broker and builds the binaries.
+//!
+//! - `lab_helpers`: the network lab itself (cut, restore, loss), checked with fping.
+//! - `agent_lab` (on `village`'s three-namespace lab): the agent probes a commune across a veth
+//!   link; events reach the store; cuts are detected within 5 s; 20 % loss is not an outage.
+//! - `intake`: the collector refuses bad payloads by reason and stores a duplicate once.
+//! - `replay`: a restarted collector rebuilds byte-identical state from its store.
+//! - `bad_configs`: `check` exits 64 naming the file and the key.
+//! - `envelopes`: events built from the contract types, for tests that play the agent.
+#![allow(clippy::unwrap_used)]
+
+mod agent_lab;
+mod bad_configs;
+mod envelopes;
+mod intake;
+mod lab_helpers;
+mod replay;
+mod village;

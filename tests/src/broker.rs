@@ -1,0 +1,168 @@
+//! The MQTT broker the tests talk to, the daemon binaries they start, and `mosquitto_pub`.
+//!
+//! `tests/run` starts one Mosquitto on a free loopback port and exports `NETMON_TEST_MQTT`; tests
+//! that need no namespaces share it (with unique provinces, agents and client ids). Lab tests start
+//! a private Mosquitto inside a namespace with [`Broker::start_in`]. The binaries come from
+//! `NETMON_BIN_DIR`, also set by `tests/run`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::lab::{Lab, maybe_in};
+use crate::process::Proc;
+use crate::scratch::Scratch;
+use crate::wait::poll_until;
+
+/// Port of a broker started inside a namespace (namespaces have their own port space).
+pub const LAB_PORT: u16 = 1883;
+
+/// `mqtt://127.0.0.1:PORT` of the broker started by `tests/run`. Panics when it is not set.
+pub fn shared_url() -> String {
+    match std::env::var("NETMON_TEST_MQTT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("NETMON_TEST_MQTT is not set: run the tests through tests/run"),
+    }
+}
+
+/// `(host, port)` of an `mqtt://host:port` URL.
+pub fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .with_context(|| format!("{url:?} is not an mqtt:// URL"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest
+        .rsplit_once(':')
+        .with_context(|| format!("{url:?} has no port"))?;
+    let port = port
+        .parse()
+        .with_context(|| format!("{url:?} has an invalid port"))?;
+    Ok((host.to_owned(), port))
+}
+
+/// The path of a daemon binary built by `tests/run`. Panics when `NETMON_BIN_DIR` is unset or the
+/// binary is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = match std::env::var("NETMON_BIN_DIR") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => panic!("NETMON_BIN_DIR is not set: run the tests through tests/run"),
+    };
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} does not exist: tests/run builds it with `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+/// A `mosquitto_pub` command publishing to `url` (QoS 1) on `topic`; add the message options.
+pub fn mosquitto_pub(url: &str, topic: &str) -> anyhow::Result<Command> {
+    let (host, port) = host_port(url)?;
+    let mut command = Command::new("mosquitto_pub");
+    command
+        .args(["-h", &host, "-p", &port.to_string(), "-q", "1", "-t", topic])
+        .stdin(Stdio::null());
+    Ok(command)
+}
+
+/// Publishes `payload` (any size, read from stdin) with QoS 1 and waits for the broker's ack.
+pub fn publish(url: &str, topic: &str, payload: &[u8]) -> anyhow::Result<()> {
+    publish_in(None, url, topic, payload)
+}
+
+/// [`publish`], run inside namespace `ns` when given.
+pub fn publish_in(ns: Option<&str>, url: &str, topic: &str, payload: &[u8]) -> anyhow::Result<()> {
+    let mut command = maybe_in(ns, &mosquitto_pub(url, topic)?);
+    command
+        .arg("-s")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .context("starting mosquitto_pub (package mosquitto-clients)")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(payload)
+            .context("writing the payload to mosquitto_pub")?;
+    }
+    let output = child
+        .wait_with_output()
+        .context("waiting for mosquitto_pub")?;
+    if !output.status.success() {
+        bail!(
+            "mosquitto_pub to {url} {topic} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A private Mosquitto running inside a lab namespace, on port 1883 of all its addresses.
+#[derive(Debug)]
+pub struct Broker {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl Broker {
+    /// Starts Mosquitto in namespace `role` with its config, persistence and log in `scratch`, and
+    /// waits (up to 10 s) until it accepts connections.
+    pub fn start_in(lab: &Lab, role: &str, scratch: &Scratch) -> anyhow::Result<Self> {
+        let dir = scratch.join(&format!("mosquitto-{role}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let config = format!(
+            "user root\nlistener {LAB_PORT}\nallow_anonymous true\npersistence true\n\
+             persistence_location {}/\nlog_dest stderr\nlog_type all\n",
+            dir.display()
+        );
+        let config_path = dir.join("mosquitto.conf");
+        std::fs::write(&config_path, config)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        let mut command = Command::new("mosquitto");
+        command.arg("-c").arg(&config_path);
+        let mut proc = lab.spawn_in(
+            role,
+            &format!("mosquitto in {role}"),
+            &command,
+            &dir.join("mosquitto.log"),
+        )?;
+
+        let mut probe = Command::new("mosquitto_pub");
+        probe.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &LAB_PORT.to_string(),
+            "-t",
+            "netmon-test/probe",
+            "-m",
+            "x",
+        ]);
+        let ready = poll_until(Duration::from_secs(10), || {
+            if let Err(e) = proc.assert_running() {
+                return Some(Err(e));
+            }
+            lab.output_in(role, &probe)
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| Ok(()))
+        });
+        match ready {
+            Some(Ok(())) => Ok(Self {
+                proc,
+                port: LAB_PORT,
+            }),
+            Some(Err(e)) => Err(e.context(format!("mosquitto in {role} did not start"))),
+            None => bail!(
+                "mosquitto in {role} did not accept connections within 10 s; log:\n{}",
+                proc.log()
+            ),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Config files for the daemons under test, written as TOML from plain structs. Only the keys the
+//! tests vary are fields; the rest are fixed here. Strings are escaped, so Vietnamese names with
+//! diacritics go through unchanged.
+
+use std::fmt::Write as _;
+
+/// One `[[targets]]` entry of the agent.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    pub name: String,
+    pub address: String,
+    /// `gateway`, `commune`, `province`, `internet` or `other`.
+    pub role: String,
+}
+
+/// The agent's config file.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub agent_id: String,
+    pub province: String,
+    pub mqtt_url: String,
+    pub keep_alive: String,
+    pub interval: String,
+    pub count: u32,
+    pub timeout: String,
+    pub down_after: u32,
+    pub heartbeat: String,
+    pub targets: Vec<TargetConfig>,
+}
+
+impl AgentConfig {
+    /// A config probing nothing yet, with the lab tests' timings (1 s rounds of 3 echoes).
+    pub fn new(agent_id: &str, province: &str, mqtt_url: &str) -> Self {
+        Self {
+            agent_id: agent_id.to_owned(),
+            province: province.to_owned(),
+            mqtt_url: mqtt_url.to_owned(),
+            keep_alive: "5s".into(),
+            interval: "1s".into(),
+            count: 3,
+            timeout: "1s".into(),
+            down_after: 3,
+            heartbeat: "10s".into(),
+            targets: Vec::new(),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "agent_id = {}", quote(&self.agent_id));
+        let _ = writeln!(out, "province = {}", quote(&self.province));
+        let _ = writeln!(out, "\n[mqtt]\nurl = {}", quote(&self.mqtt_url));
+        let _ = writeln!(out, "keep_alive = {}", quote(&self.keep_alive));
+        let _ = writeln!(out, "\n[probe]\ninterval = {}", quote(&self.interval));
+        let _ = writeln!(out, "count = {}", self.count);
+        let _ = writeln!(out, "timeout = {}", quote(&self.timeout));
+        let _ = writeln!(out, "down_after = {}", self.down_after);
+        let _ = writeln!(out, "\n[heartbeat]\ninterval = {}", quote(&self.heartbeat));
+        for target in &self.targets {
+            let _ = writeln!(out, "\n[[targets]]\nname = {}", quote(&target.name));
+            let _ = writeln!(out, "address = {}", quote(&target.address));
+            let _ = writeln!(out, "role = {}", quote(&target.role));
+        }
+        out
+    }
+}
+
+/// The collector's config file.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub mqtt_url: String,
+    pub client_id: String,
+    /// Only this province's topics are taken (each test uses its own).
+    pub province: Option<String>,
+    pub store_path: String,
+    pub http_listen: String,
+    pub silence_after: String,
+}
+
+impl CollectorConfig {
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "[mqtt]\nurl = {}", quote(&self.mqtt_url));
+        let _ = writeln!(out, "client_id = {}", quote(&self.client_id));
+        if let Some(province) = &self.province {
+            let _ = writeln!(out, "province = {}", quote(province));
+        }
+        let _ = writeln!(out, "\n[store]\npath = {}", quote(&self.store_path));
+        let _ = writeln!(out, "\n[http]\nlisten = {}", quote(&self.http_listen));
+        let _ = writeln!(out, "\n[silence]\nafter = {}", quote(&self.silence_after));
+        out
+    }
+}
+
+/// A TOML basic string.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_diacritics_and_escapes_metacharacters() {
+        assert_eq!(quote("UBND xã Cẩm Tú"), "\"UBND xã Cẩm Tú\"");
+        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+    }
+}

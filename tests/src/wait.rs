@@ -1,0 +1,32 @@
+//! Waiting for an observable condition with a deadline. Tests poll what they can see (the store,
+//! an HTTP answer, a process's exit) instead of sleeping for a guessed time.
+
+use std::time::{Duration, Instant};
+
+/// How often conditions are polled.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Polls `check` every 100 ms until it returns `Some`, and returns that value. Panics, naming
+/// `what`, if `timeout` passes first. `check` is always called at least once, and once more
+/// right at the deadline.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    match poll_until(timeout, &mut check) {
+        Some(value) => value,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// Like [`wait_for`] but returns `None` on timeout instead of panicking.
+pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL.min(deadline - now));
+    }
+}
