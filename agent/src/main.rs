@@ -1,7 +1,7 @@
 //! `netmon-agent`: parses flags, sets up logging and signals, maps errors to exit codes
 //! (0 ok, 64 bad configuration, 1 runtime error). Everything else lives in the library.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,6 +64,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let path = match &cli.command {
         Command::Run { config } | Command::Check { config } | Command::Probe { config, .. } => {

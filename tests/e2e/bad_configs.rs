@@ -141,3 +141,18 @@ fn bad_configs_exit_64_naming_the_key() {
         ),
     );
 }
+
+/// The example configs in `deploy/examples/` (the documentation of every key) are accepted as
+/// they are: the docs cannot drift from what the daemons read.
+#[test]
+fn example_configs_pass_check() {
+    let _ = shared_url();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    for (binary, file) in [
+        ("netmon-agent", "agent.toml"),
+        ("netmon-collector", "collector.toml"),
+    ] {
+        let (code, text) = check(binary, &examples.join(file));
+        assert_eq!(code, Some(0), "{binary} check {file}: {text}");
+    }
+}
