@@ -7,6 +7,7 @@
 //! - `intake`: the collector refuses bad payloads by reason and stores a duplicate once.
 //! - `replay`: a restarted collector rebuilds byte-identical state from its store.
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
+//! - `tls`: the agent and the collector over `mqtts://` with a private CA.
 //! - `envelopes`: events built from the contract types, for tests that play the agent.
 #![allow(clippy::unwrap_used)]
 
@@ -16,4 +17,5 @@ mod envelopes;
 mod intake;
 mod lab_helpers;
 mod replay;
+mod tls;
 mod village;

@@ -51,6 +51,7 @@ impl Village {
         let collector = {
             let config = CollectorConfig {
                 mqtt_url: format!("mqtt://127.0.0.1:{LAB_PORT}"),
+                ca_file: None,
                 client_id: unique("collector"),
                 province: Some(province.clone()),
                 store_path: scratch.join("events.db").display().to_string(),

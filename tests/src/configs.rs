@@ -19,6 +19,8 @@ pub struct AgentConfig {
     pub agent_id: String,
     pub province: String,
     pub mqtt_url: String,
+    /// CA certificate for `mqtts://` URLs.
+    pub ca_file: Option<String>,
     pub keep_alive: String,
     pub interval: String,
     pub count: u32,
@@ -35,6 +37,7 @@ impl AgentConfig {
             agent_id: agent_id.to_owned(),
             province: province.to_owned(),
             mqtt_url: mqtt_url.to_owned(),
+            ca_file: None,
             keep_alive: "5s".into(),
             interval: "1s".into(),
             count: 3,
@@ -50,6 +53,9 @@ impl AgentConfig {
         let _ = writeln!(out, "agent_id = {}", quote(&self.agent_id));
         let _ = writeln!(out, "province = {}", quote(&self.province));
         let _ = writeln!(out, "\n[mqtt]\nurl = {}", quote(&self.mqtt_url));
+        if let Some(ca_file) = &self.ca_file {
+            let _ = writeln!(out, "ca_file = {}", quote(ca_file));
+        }
         let _ = writeln!(out, "keep_alive = {}", quote(&self.keep_alive));
         let _ = writeln!(out, "\n[probe]\ninterval = {}", quote(&self.interval));
         let _ = writeln!(out, "count = {}", self.count);
@@ -69,6 +75,8 @@ impl AgentConfig {
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
     pub mqtt_url: String,
+    /// CA certificate for `mqtts://` URLs.
+    pub ca_file: Option<String>,
     pub client_id: String,
     /// Only this province's topics are taken (each test uses its own).
     pub province: Option<String>,
@@ -81,6 +89,9 @@ impl CollectorConfig {
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "[mqtt]\nurl = {}", quote(&self.mqtt_url));
+        if let Some(ca_file) = &self.ca_file {
+            let _ = writeln!(out, "ca_file = {}", quote(ca_file));
+        }
         let _ = writeln!(out, "client_id = {}", quote(&self.client_id));
         if let Some(province) = &self.province {
             let _ = writeln!(out, "province = {}", quote(province));

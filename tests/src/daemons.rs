@@ -78,6 +78,7 @@ impl Collector {
     pub fn start_local(name: &str, scratch: &Scratch, province: &str) -> anyhow::Result<Self> {
         let config = CollectorConfig {
             mqtt_url: shared_url(),
+            ca_file: None,
             client_id: unique("collector"),
             province: Some(province.to_owned()),
             store_path: scratch.join(&format!("{name}.db")).display().to_string(),

@@ -1,0 +1,167 @@
+//! MQTT over TLS: a Mosquitto with a certificate from a private CA; the agent and the collector
+//! connect with `mqtts://` and `ca_file`, and the agent's events reach the store.
+
+use std::process::Command;
+use std::time::Duration;
+
+use netmon_events::Event;
+use netmon_tests::daemons::free_port;
+use netmon_tests::wait::poll_until;
+use netmon_tests::{
+    Agent, AgentConfig, Collector, CollectorConfig, Proc, Scratch, TargetConfig, shared_url,
+    unique, wait_for,
+};
+
+/// Runs `openssl` with `args` in `dir`, failing loudly with its output.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed (tests/run installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1, signed by it: `ca.pem`, `server.pem`,
+/// `server.key` in `dir`.
+fn make_certificates(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=netmon test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+#[test]
+fn agent_and_collector_speak_mqtt_over_tls() {
+    let _ = shared_url();
+    let scratch = Scratch::new("tls").unwrap();
+    make_certificates(scratch.path());
+    let dir = scratch.path().display().to_string();
+    let port = free_port().unwrap();
+    let config = scratch
+        .write(
+            "mosquitto.conf",
+            format!(
+                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
+                 cafile {dir}/ca.pem\ncertfile {dir}/server.pem\nkeyfile {dir}/server.key\n"
+            ),
+        )
+        .unwrap();
+    let mut command = Command::new("mosquitto");
+    command.arg("-c").arg(&config);
+    let mut broker = Proc::spawn("mosquitto-tls", command, &scratch.join("mosquitto.log")).unwrap();
+    let ready = poll_until(Duration::from_secs(10), || {
+        broker.assert_running().unwrap();
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--cafile"])
+            .arg(scratch.join("ca.pem"))
+            .args(["-t", "netmon-test/probe", "-m", "x"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        status.success().then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "TLS mosquitto did not start: {}",
+        broker.log()
+    );
+
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let ca_file = Some(scratch.join("ca.pem").display().to_string());
+    let province = unique("tls");
+    let collector = Collector::start(
+        "collector",
+        CollectorConfig {
+            mqtt_url: url.clone(),
+            ca_file: ca_file.clone(),
+            client_id: unique("collector"),
+            province: Some(province.clone()),
+            store_path: scratch.join("events.db").display().to_string(),
+            http_listen: format!("127.0.0.1:{}", free_port().unwrap()),
+            silence_after: "1h".into(),
+        },
+        &scratch,
+        None,
+    )
+    .unwrap();
+
+    let agent_id = unique("thon-tls");
+    let mut config = AgentConfig::new(&agent_id, &province, &url);
+    config.ca_file = ca_file;
+    config.targets.push(TargetConfig {
+        name: "Máy này".into(),
+        address: "127.0.0.1".into(),
+        role: "gateway".into(),
+    });
+    let mut agent = Agent::start("agent", config, &scratch, None).unwrap();
+
+    wait_for(
+        "answered probe rounds over TLS",
+        Duration::from_secs(30),
+        || {
+            agent.proc.assert_running().unwrap();
+            let rounds = collector
+                .events(&["--agent", &agent_id, "--type", "probe_round_completed"])
+                .unwrap();
+            rounds
+            .iter()
+            .any(|r| matches!(r.envelope.event, Event::ProbeRoundCompleted { received, .. } if received > 0))
+            .then_some(())
+        },
+    );
+}
