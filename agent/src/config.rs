@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use netmon_events::envelope::MAX_ECHOES_PER_ROUND;
 use netmon_events::{AgentId, LinkRole, ProvinceId, Target};
+use netmon_mqtt::BrokerUrl;
 use serde::Deserialize;
 
 /// Largest number of targets one agent probes.
@@ -45,21 +46,12 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttConfig {
-    pub broker: Broker,
+    pub broker: BrokerUrl,
     /// `Some` exactly when a username was configured; the password may be empty.
     pub credentials: Option<(String, String)>,
     /// Trust anchors for `mqtts`; without it, the operating system's trust store is used.
     pub ca_file: Option<PathBuf>,
     pub keep_alive: Duration,
-}
-
-/// Where the broker is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Broker {
-    /// `mqtts://`: TLS (rustls on the ring provider).
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,7 +296,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let mqtt = c.required("mqtt", raw.mqtt)?;
     let url = c.required("mqtt.url", mqtt.url)?;
-    let broker = parse_broker(&url).or_else(|problem| c.err("mqtt.url", problem))?;
+    let broker = BrokerUrl::parse(&url).or_else(|problem| c.err("mqtt.url", problem))?;
     let credentials = match (mqtt.username, mqtt.password) {
         (Some(user), password) => Some((user, password.unwrap_or_default())),
         (None, Some(_)) => return c.err("mqtt.password", "is set but mqtt.username is not"),
@@ -425,79 +417,4 @@ fn parse_role(text: &str) -> Result<LinkRole, String> {
             ));
         }
     })
-}
-
-/// Parses `mqtt://host[:port]` or `mqtts://host[:port]`; IPv6 hosts in brackets.
-fn parse_broker(url: &str) -> Result<Broker, String> {
-    let expected = || format!("expected mqtt://host[:port] or mqtts://host[:port], got {url:?}");
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("mqtt://") {
-        (false, rest)
-    } else {
-        return Err(expected());
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let default_port = if tls { 8883 } else { 1883 };
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or_else(expected)?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':').ok_or_else(expected)?)),
-        }
-    } else {
-        match rest.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    let host_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'));
-    if !host_ok {
-        return Err(expected());
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(p) if p > 0 => p,
-            _ => {
-                return Err(format!(
-                    "port {p:?} is not a number from 1 to 65535 in {url:?}"
-                ));
-            }
-        },
-    };
-    Ok(Broker {
-        tls,
-        host: host.to_owned(),
-        port,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn broker_urls() {
-        let b = parse_broker("mqtt://127.0.0.1:1884").unwrap();
-        assert_eq!((b.tls, b.host.as_str(), b.port), (false, "127.0.0.1", 1884));
-        let b = parse_broker("mqtts://broker.example.vn").unwrap();
-        assert_eq!((b.tls, b.port), (true, 8883));
-        let b = parse_broker("mqtt://[::1]:1883/").unwrap();
-        assert_eq!((b.host.as_str(), b.port), ("::1", 1883));
-        for bad in [
-            "http://x",
-            "mqtt://",
-            "mqtt://host:0",
-            "mqtt://host:http",
-            "mqtt://a b",
-            "mqtt://[::1",
-        ] {
-            assert!(parse_broker(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,19 +1,18 @@
-//! The MQTT connection: client options (client id = agent id, keep-alive, credentials, TLS with
-//! rustls on the ring provider, a retained `offline` last will) and the event-loop task.
+//! The MQTT connection: client options (client id = agent id, keep-alive, credentials, TLS from
+//! `netmon_mqtt::tls_config`, a retained `offline` last will) and the event-loop task.
 //!
 //! The event-loop task does nothing but poll: it never publishes. It reports the connection
 //! state on a `watch` channel (`Some(n)` = connected, the n-th connection), reconnects with an
-//! exponential backoff (0.5 s doubling to 30 s, reset by a ConnAck), and when a connection dies it
+//! `netmon_mqtt::Backoff` (0.5 s doubling to 30 s, reset by a ConnAck), and when a connection dies it
 //! takes the event batches rumqttc had not got acknowledged back out of rumqttc and puts them in
 //! front of the outbox (rumqttc would otherwise drop them when the broker has no session for us),
 //! so that the publisher sends them again. Duplicates are possible; the collector's unique key on
 //! (agent, boot, seq) absorbs them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use netmon_events::{AgentStatus, BootId, Envelope, MAX_PAYLOAD_BYTES, Topic, TopicKind};
+use netmon_mqtt::Backoff;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
     Request, TlsConfiguration, Transport,
@@ -27,10 +26,6 @@ use crate::outbox::Outbox;
 
 /// Requests the client may queue for the event loop before `publish` waits.
 const REQUEST_CAPACITY: usize = 16;
-
-/// First and longest wait before reconnecting.
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// The topics of one agent.
 #[derive(Debug, Clone)]
@@ -67,52 +62,12 @@ pub fn client(config: &Config, topics: &Topics) -> anyhow::Result<(AsyncClient, 
         options.set_credentials(user.clone(), password.clone());
     }
     if broker.tls {
-        let tls = tls_config(config)?;
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls),
-        )));
+        // Trust anchors from `mqtt.ca_file`, else the system store.
+        let tls = netmon_mqtt::tls_config(config.mqtt.ca_file.as_deref())
+            .map_err(|problem| anyhow::anyhow!("mqtt.ca_file: {problem}"))?;
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     }
     Ok(AsyncClient::new(options, REQUEST_CAPACITY))
-}
-
-/// rustls on the ring provider; trust anchors from `mqtt.ca_file`, else the system store.
-fn tls_config(config: &Config) -> anyhow::Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.mqtt.ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("mqtt.ca_file: cannot read {}", path.display()))?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert =
-                    cert.with_context(|| format!("mqtt.ca_file: bad PEM in {}", path.display()))?;
-                roots.add(cert).with_context(|| {
-                    format!("mqtt.ca_file: bad certificate in {}", path.display())
-                })?;
-            }
-            anyhow::ensure!(
-                !roots.is_empty(),
-                "mqtt.ca_file: no certificate in {}",
-                path.display()
-            );
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                warn!(%error, "problem reading the system trust store");
-            }
-            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-            anyhow::ensure!(
-                added > 0,
-                "no trusted certificates in the system store; set mqtt.ca_file"
-            );
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// Polls the event loop until the client's DISCONNECT has been sent or `stop` fires.
@@ -124,7 +79,7 @@ pub async fn run_event_loop(
     stop: CancellationToken,
 ) {
     let mut connections = 0u64;
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     let mut failures = 0u64;
     loop {
         let polled = tokio::select! {
@@ -134,7 +89,7 @@ pub async fn run_event_loop(
         match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 connections += 1;
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 failures = 0;
                 info!(connection = connections, "connected to the MQTT broker");
                 connected.send_replace(Some(connections));
@@ -158,9 +113,8 @@ pub async fn run_event_loop(
                 requeue_unconfirmed(&mut eventloop, &topics, &outbox);
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(backoff.next_wait()) => {}
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }

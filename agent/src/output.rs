@@ -174,10 +174,7 @@ pub fn check_summary(config: &Config) -> String {
     let _ = writeln!(out, "province:  {}", config.province);
     let _ = writeln!(
         out,
-        "broker:    {}://{}:{}{}, keep-alive {}, client id {}",
-        if b.tls { "mqtts" } else { "mqtt" },
-        b.host,
-        b.port,
+        "broker:    {b}{}, keep-alive {}, client id {}",
         match &config.mqtt.credentials {
             Some((user, _)) => format!(" as {user}"),
             None => String::new(),

@@ -1,7 +1,8 @@
 //! The collector's configuration: a TOML file with environment overrides, read into a raw struct
 //! that mirrors the file, then validated into [`Config`], which holds only valid values.
 //!
-//! Loading reads files (the config and the CA certificate) but binds no ports and opens no store.
+//! Loading reads files (the config, and for `mqtts://` the CA file or else the system trust store)
+//! but binds no ports and opens no store.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netmon_events::ProvinceId;
+use netmon_mqtt::{BrokerUrl, tls_config};
 use serde::Deserialize;
 
 /// Environment variables that override the file: `NETMON_<SECTION>__<KEY>`.
@@ -16,8 +18,6 @@ const ENV_PREFIX: &str = "NETMON_";
 /// The sections an environment override may name; other `NETMON_*` variables (the agent's, the
 /// test runner's) are ignored.
 const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence"];
-/// Where Debian keeps the system's trusted CA certificates, used for `mqtts://` without `ca_file`.
-const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// A configuration that cannot be used. The message names the file, the key and what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -191,14 +191,12 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         key: key.into(),
         problem,
     };
-    let (tls, host, port) = parse_url(&raw.mqtt.url).map_err(|p| err("mqtt.url", p))?;
+    let BrokerUrl { tls, host, port } =
+        BrokerUrl::parse(&raw.mqtt.url).map_err(|p| err("mqtt.url", p))?;
     let tls = if tls {
-        let ca = raw
-            .mqtt
-            .ca_file
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_FILE));
-        Some(tls_config(&ca).map_err(|p| err("mqtt.ca_file", p))?)
+        // Trust anchors from `mqtt.ca_file`, else the system store.
+        let config = tls_config(raw.mqtt.ca_file.as_deref()).map_err(|p| err("mqtt.ca_file", p))?;
+        Some(config)
     } else {
         if raw.mqtt.ca_file.is_some() {
             return Err(err(
@@ -276,68 +274,6 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
 fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("expected a duration such as \"5s\" or \"2m\", got {text:?} ({e})"))
-}
-
-/// Splits `mqtt://host[:port]` or `mqtts://host[:port]` into (tls, host, port).
-fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
-    let expected = || format!("expected mqtt://host:port or mqtts://host:port, got {url:?}");
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtt://") {
-        (false, rest)
-    } else if let Some(rest) = url.strip_prefix("mqtts://") {
-        (true, rest)
-    } else {
-        return Err(expected());
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
-        return Err(expected());
-    }
-    let default_port = if tls { 8883 } else { 1883 };
-    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        // [v6 address]:port
-        let (host, after) = bracketed.split_once(']').ok_or_else(expected)?;
-        let port = match after.strip_prefix(':') {
-            Some(port) => port.parse().map_err(|_| expected())?,
-            None if after.is_empty() => default_port,
-            None => return Err(expected()),
-        };
-        (host.to_string(), port)
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host.to_string(), port.parse().map_err(|_| expected())?),
-            None => (rest.to_string(), default_port),
-        }
-    };
-    if host.is_empty() || port == 0 {
-        return Err(expected());
-    }
-    Ok((tls, host, port))
-}
-
-/// A rustls client configuration on the ring provider, trusting the certificates in `ca_file`.
-fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{} holds no PEM certificate", ca_file.display()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]
@@ -430,6 +366,18 @@ mod tests {
         }
     }
 
+    /// Without `mqtt.ca_file`, `mqtts://` trusts the system store (the `ca-certificates` package).
+    #[test]
+    fn mqtts_without_ca_file_trusts_the_system_store() {
+        let config = load(
+            "[mqtt]\nurl = \"mqtts://broker.example.vn\"\n[store]\npath = \"a\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.mqtt.port, 8883);
+        assert!(config.mqtt.tls.is_some());
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
         let err = load(&format!("{MINIMAL}[silence]\nafterr = \"3s\"\n"), &[]).unwrap_err();
@@ -437,26 +385,5 @@ mod tests {
         assert!(err.to_string().contains("collector.toml"), "{err}");
         let err = load("[mqtt]\n[store]\npath = \"a\"\n", &[]).unwrap_err();
         assert!(err.to_string().contains("url"), "{err}");
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("mqtt://broker.local").unwrap(),
-            (false, "broker.local".into(), 1883)
-        );
-        assert_eq!(
-            parse_url("mqtts://[::1]:8884").unwrap(),
-            (true, "::1".into(), 8884)
-        );
-        for bad in [
-            "mqtt://",
-            "mqtt://h:0",
-            "mqtt://h:x",
-            "mqtt://u@h",
-            "tcp://h",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -4,12 +4,13 @@
 //! The session is persistent (fixed client id, `clean_session = false`) and acknowledgements are
 //! manual: the writer acknowledges a message after committing it, so the broker keeps (and
 //! redelivers) whatever the collector had not stored when it stopped or crashed. Reconnects back
-//! off exponentially from 0.5 s to 30 s; the subscriptions are renewed after a connection whose
+//! off with `netmon_mqtt::Backoff` (0.5 s doubling to 30 s); the subscriptions are renewed after a connection whose
 //! session the broker did not keep.
 
 use std::time::Duration;
 
 use netmon_events::{MAX_PAYLOAD_BYTES, Topic, TopicKind};
+use netmon_mqtt::Backoff;
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
     SubscribeReasonCode, TlsConfiguration, Transport,
@@ -20,8 +21,6 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::MqttConfig;
 
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Capacity of the client's request channel (acknowledgements, subscriptions). Larger than the
 /// writer's batch, so acknowledging a whole batch never waits for the event loop.
 const REQUEST_CAPACITY: usize = 4096;
@@ -69,7 +68,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut forward = Some(tx);
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     let grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(grace);
     loop {
@@ -88,7 +87,7 @@ pub async fn run(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 info!(
                     session_present = ack.session_present,
                     "connected to the MQTT broker"
@@ -135,12 +134,12 @@ pub async fn run(
                 break;
             }
             Err(e) => {
-                warn!(error = %e, retry_in = ?backoff, "MQTT connection failed");
+                let wait = backoff.next_wait();
+                warn!(error = %e, retry_in = ?wait, "MQTT connection failed");
                 tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => {}
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }

@@ -16,6 +16,7 @@ use netmon_collector::client;
 use netmon_collector::config::Config;
 use netmon_collector::store::{Query, Store};
 use netmon_collector::table::Lang;
+use netmon_mqtt::BrokerUrl;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -32,11 +33,12 @@ fn broker() -> (String, String, u16) {
              NETMON_TEST_MQTT=mqtt://127.0.0.1:18830"
         )
     });
-    let rest = url
-        .strip_prefix("mqtt://")
-        .unwrap_or_else(|| panic!("NETMON_TEST_MQTT={url:?}: expected mqtt://host:port"));
-    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').unwrap();
-    (url.clone(), host.to_string(), port.parse().unwrap())
+    let broker = BrokerUrl::parse(&url).unwrap_or_else(|e| panic!("NETMON_TEST_MQTT: {e}"));
+    assert!(
+        !broker.tls,
+        "NETMON_TEST_MQTT={url:?}: expected mqtt://host:port"
+    );
+    (url, broker.host, broker.port)
 }
 
 /// One test's world: a temporary directory, a unique province and client id, a config file.

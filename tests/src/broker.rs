@@ -30,17 +30,8 @@ pub fn shared_url() -> String {
 
 /// `(host, port)` of an `mqtt://host:port` URL.
 pub fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .with_context(|| format!("{url:?} is not an mqtt:// URL"))?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = rest
-        .rsplit_once(':')
-        .with_context(|| format!("{url:?} has no port"))?;
-    let port = port
-        .parse()
-        .with_context(|| format!("{url:?} has an invalid port"))?;
-    Ok((host.to_owned(), port))
+    let broker = netmon_mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?;
+    Ok((broker.host, broker.port))
 }
 
 /// The path of a daemon binary built by `tests/run`. Panics when `NETMON_BIN_DIR` is unset or the

@@ -1,0 +1,17 @@
+//! MQTT client plumbing shared by the agent and the collector, so that both daemons read a broker
+//! URL, trust a broker and wait between reconnects in the same way. It holds no client and no
+//! event loop: each daemon keeps its own rumqttc options and event-loop task.
+//!
+//! - `url.rs`: [`BrokerUrl`], the parsed `mqtt://host[:port]` / `mqtts://host[:port]` setting.
+//! - `tls.rs`: [`tls_config`], the rustls client configuration (ring provider) that trusts a CA
+//!   file or, without one, the system trust store.
+//! - `backoff.rs` (pure): [`Backoff`], the wait before a reconnect (0.5 s doubling to 30 s, reset
+//!   by a ConnAck).
+
+mod backoff;
+mod tls;
+mod url;
+
+pub use backoff::Backoff;
+pub use tls::tls_config;
+pub use url::BrokerUrl;
