@@ -168,6 +168,7 @@ mod tests {
     fn seqs(payload: &[u8]) -> Vec<u64> {
         decode_batch(payload)
             .unwrap()
+            .events
             .into_iter()
             .map(|e| e.unwrap().seq)
             .collect()
@@ -198,8 +199,9 @@ mod tests {
         // Both batches were lost with a connection: they go back in front, in order.
         let back = decode_batch(&first)
             .unwrap()
+            .events
             .into_iter()
-            .chain(decode_batch(&second).unwrap())
+            .chain(decode_batch(&second).unwrap().events)
             .map(|e| e.unwrap())
             .collect();
         outbox.requeue(back);

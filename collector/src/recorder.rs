@@ -233,7 +233,7 @@ impl Recorder {
     ) {
         let name = topic.to_string();
         let items = match decode_batch(payload) {
-            Ok(items) => items,
+            Ok(batch) => batch.events,
             Err(e @ (PayloadError::TooLarge(_) | PayloadError::TooManyEvents(_))) => {
                 return self.refuse(&name, Rejection::Oversized, &e.to_string(), now);
             }

@@ -164,6 +164,7 @@ impl State {
                 link.since = Some(envelope.time);
                 link.down_reason = None;
             }
+            Event::JournalOverflowed { .. } => {}
         }
     }
 

@@ -166,6 +166,18 @@ pub fn summary(event: &Event, lang: Lang) -> String {
             lang.pick("có lại sau", "back after"),
             down_for_ms / 1000
         ),
+        (
+            Event::JournalOverflowed {
+                dropped_boot,
+                first_seq,
+                last_seq,
+                count,
+            },
+            _,
+        ) => format!(
+            "{} {count}: boot {dropped_boot} seq {first_seq}..={last_seq}",
+            lang.pick("nhật ký đầy, mất", "journal full, lost"),
+        ),
         (Event::AgentWentSilent { reason, last_seen }, _) => format!(
             "{} ({}), {} {}",
             lang.pick("im lặng", "silent"),

@@ -114,6 +114,26 @@ impl Envelope {
             Event::LinkWentDown { target, .. } | Event::LinkCameBack { target, .. } => {
                 check_target(target)
             }
+            Event::JournalOverflowed {
+                first_seq,
+                last_seq,
+                count,
+                ..
+            } => {
+                if *first_seq == 0 || first_seq > last_seq {
+                    return Err(field(
+                        "first_seq",
+                        format!("range {first_seq}..={last_seq} is empty or starts at 0"),
+                    ));
+                }
+                if *count == 0 || *count > last_seq - first_seq + 1 {
+                    return Err(field(
+                        "count",
+                        format!("{count} does not fit the range {first_seq}..={last_seq}"),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 }

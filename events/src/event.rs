@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::time_ms;
+use crate::ids::BootId;
 
 /// Everything an agent or the collector records. Agent-made events come first; collector-made
 /// events (about an agent, recorded by the collector) follow.
@@ -66,6 +67,17 @@ pub enum Event {
         /// Why it was down.
         reason: DownReason,
     },
+    /// The agent's journal was full and dropped its oldest unacknowledged events unsent. One event
+    /// per boot whose events were dropped; the range is exact, so the loss is never silent.
+    JournalOverflowed {
+        /// The boot the dropped events belong to (may be an earlier boot than the envelope's).
+        dropped_boot: BootId,
+        first_seq: u64,
+        last_seq: u64,
+        /// Events dropped in `first_seq..=last_seq` (the whole range, as the journal drops the
+        /// oldest first).
+        count: u64,
+    },
     /// Collector-made: the agent stopped talking (its last will arrived, or heartbeats stopped).
     AgentWentSilent {
         reason: SilenceReason,
@@ -88,6 +100,7 @@ impl Event {
             Event::ProbeRoundCompleted { .. } => "probe_round_completed",
             Event::LinkWentDown { .. } => "link_went_down",
             Event::LinkCameBack { .. } => "link_came_back",
+            Event::JournalOverflowed { .. } => "journal_overflowed",
             Event::AgentWentSilent { .. } => "agent_went_silent",
         }
     }
@@ -99,6 +112,7 @@ impl Event {
         "probe_round_completed",
         "link_went_down",
         "link_came_back",
+        "journal_overflowed",
         "agent_went_silent",
     ];
 

@@ -21,6 +21,7 @@ pub use envelope::{Envelope, InvalidEvent, SCHEMA_VERSION};
 pub use event::{DownReason, Event, LinkRole, SilenceReason, Target};
 pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
 pub use payload::{
-    AgentStatus, MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES, PayloadError, decode_batch, encode_batch,
+    Ack, AgentStatus, Batch, BootAck, MAX_ACK_BOOTS, MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES,
+    PayloadError, Sender, decode_batch, encode_batch, encode_batch_from,
 };
 pub use topic::{Topic, TopicKind};

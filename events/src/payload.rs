@@ -1,8 +1,10 @@
 //! How envelopes are carried in MQTT messages.
 //!
-//! An `events` message is a JSON array of one or more envelopes (a single envelope object is also
-//! accepted, so that a hand-written `mosquitto_pub -m '{…}'` works). A `status` message is an
-//! [`AgentStatus`].
+//! An `events` message is a [`Batch`]: either `{"sender":{"boot":…,"mono_ms":…},"events":[…]}`
+//! (what agents send: `sender` is the agent's clock at the moment of publishing, which lets the
+//! collector correct implausible wall times), or a plain JSON array of envelopes, or a single
+//! envelope object (so that a hand-written `mosquitto_pub -m '{…}'` works). A `status` message is
+//! an [`AgentStatus`]; an `ack` message is an [`Ack`].
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +22,7 @@ pub const MAX_BATCH_EVENTS: usize = 1000;
 pub enum PayloadError {
     #[error("payload of {0} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}")]
     TooLarge(usize),
-    #[error("payload is not a JSON envelope or array of envelopes: {0}")]
+    #[error("payload is not a batch, an array of envelopes or an envelope: {0}")]
     Json(#[from] serde_json::Error),
     #[error("batch of {0} events exceeds the limit of {MAX_BATCH_EVENTS}")]
     TooManyEvents(usize),
@@ -39,10 +41,49 @@ pub enum PayloadError {
     },
 }
 
-/// Encodes envelopes as one `events` payload.
+/// The publishing agent's clock when it sent a batch: its current boot and milliseconds since
+/// that boot started. Events in the batch may be older (a replayed backlog) and of earlier boots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub boot: BootId,
+    pub mono_ms: u64,
+}
+
+/// A decoded `events` payload: the sender's clock if it said, and every element decoded and
+/// validated on its own.
+#[derive(Debug)]
+pub struct Batch {
+    pub sender: Option<Sender>,
+    pub events: Vec<Result<Envelope, PayloadError>>,
+}
+
+#[derive(Serialize)]
+struct BatchOut<'a> {
+    sender: &'a Sender,
+    events: &'a [Envelope],
+}
+
+#[derive(Deserialize)]
+struct BatchIn {
+    sender: Sender,
+    events: Vec<Envelope>,
+}
+
+#[derive(Deserialize)]
+struct BatchRaw {
+    sender: Sender,
+    events: Vec<serde_json::Value>,
+}
+
+/// Encodes envelopes as one `events` payload without a sender clock (a plain JSON array).
 pub fn encode_batch(events: &[Envelope]) -> Vec<u8> {
     // Serialising these types cannot fail: no maps with non-string keys, no foreign types.
     serde_json::to_vec(events).unwrap_or_default()
+}
+
+/// Encodes envelopes as one `events` payload with the sender's clock, as agents send them.
+pub fn encode_batch_from(sender: &Sender, events: &[Envelope]) -> Vec<u8> {
+    serde_json::to_vec(&BatchOut { sender, events }).unwrap_or_default()
 }
 
 /// Decodes and validates an `events` payload.
@@ -50,7 +91,7 @@ pub fn encode_batch(events: &[Envelope]) -> Vec<u8> {
 /// The outer `Result` fails when the payload as a whole is unusable (too large, not JSON, not an
 /// array or object). Otherwise every element is decoded and validated on its own, so one bad event
 /// does not cost the good ones beside it.
-pub fn decode_batch(payload: &[u8]) -> Result<Vec<Result<Envelope, PayloadError>>, PayloadError> {
+pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(PayloadError::TooLarge(payload.len()));
     }
@@ -62,19 +103,22 @@ pub fn decode_batch(payload: &[u8]) -> Result<Vec<Result<Envelope, PayloadError>
             source,
         }),
     };
-    // Fast path: a well-formed array, decoded in one pass.
-    if let Ok(envelopes) = serde_json::from_slice::<Vec<Envelope>>(payload) {
+    let all_checked = |sender, envelopes: Vec<Envelope>| {
         check_count(envelopes.len())?;
-        return Ok(envelopes
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| checked(i, e))
-            .collect());
-    }
-    match serde_json::from_slice::<serde_json::Value>(payload)? {
-        serde_json::Value::Array(items) => {
-            check_count(items.len())?;
-            Ok(items
+        Ok(Batch {
+            sender,
+            events: envelopes
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| checked(i, e))
+                .collect(),
+        })
+    };
+    let each_checked = |sender, items: Vec<serde_json::Value>| {
+        check_count(items.len())?;
+        Ok(Batch {
+            sender,
+            events: items
                 .into_iter()
                 .enumerate()
                 .map(
@@ -86,14 +130,31 @@ pub fn decode_batch(payload: &[u8]) -> Result<Vec<Result<Envelope, PayloadError>
                         }),
                     },
                 )
-                .collect())
+                .collect(),
+        })
+    };
+    // Fast paths: well-formed batches, decoded in one pass.
+    if let Ok(batch) = serde_json::from_slice::<BatchIn>(payload) {
+        return all_checked(Some(batch.sender), batch.events);
+    }
+    if let Ok(envelopes) = serde_json::from_slice::<Vec<Envelope>>(payload) {
+        return all_checked(None, envelopes);
+    }
+    match serde_json::from_slice::<serde_json::Value>(payload)? {
+        serde_json::Value::Array(items) => each_checked(None, items),
+        item @ serde_json::Value::Object(_) if item.get("events").is_some() => {
+            let batch = serde_json::from_value::<BatchRaw>(item)?;
+            each_checked(Some(batch.sender), batch.events)
         }
         item @ serde_json::Value::Object(_) => {
             let envelope = serde_json::from_value::<Envelope>(item)?;
-            Ok(vec![checked(0, envelope)])
+            Ok(Batch {
+                sender: None,
+                events: vec![checked(0, envelope)],
+            })
         }
         _ => Err(PayloadError::Json(serde::de::Error::custom(
-            "expected an array of envelopes or one envelope object",
+            "expected a batch object, an array of envelopes or one envelope object",
         ))),
     }
 }
@@ -122,5 +183,46 @@ impl AgentStatus {
 
     pub fn from_json(payload: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(payload)
+    }
+}
+
+/// Largest number of boots one [`Ack`] lists.
+pub const MAX_ACK_BOOTS: usize = 16;
+
+/// The retained message on an agent's `ack` topic: for each listed boot, every event of that boot
+/// with a seq up to and including `seq` is durably stored by the collector (or recorded as lost by
+/// a `journal_overflowed` event). The agent may forget those events; it resends everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub acks: Vec<BootAck>,
+}
+
+/// One boot's acknowledgement watermark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootAck {
+    pub boot: BootId,
+    pub seq: u64,
+}
+
+impl Ack {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes an ack; refuses one listing more than [`MAX_ACK_BOOTS`] boots.
+    pub fn from_json(payload: &[u8]) -> Result<Self, serde_json::Error> {
+        let ack: Ack = serde_json::from_slice(payload)?;
+        if ack.acks.len() > MAX_ACK_BOOTS {
+            return Err(serde::de::Error::custom(format!(
+                "ack lists {} boots, more than {MAX_ACK_BOOTS}",
+                ack.acks.len()
+            )));
+        }
+        Ok(ack)
+    }
+
+    /// The watermark for `boot`, if listed.
+    pub fn seq_for(&self, boot: &BootId) -> Option<u64> {
+        self.acks.iter().find(|a| &a.boot == boot).map(|a| a.seq)
     }
 }

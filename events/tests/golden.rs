@@ -7,8 +7,8 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use netmon_events::{
-    AgentStatus, DownReason, Envelope, Event, LinkRole, PayloadError, Target, decode_batch,
-    encode_batch,
+    Ack, AgentStatus, BootAck, DownReason, Envelope, Event, LinkRole, PayloadError, Sender, Target,
+    decode_batch, encode_batch, encode_batch_from,
 };
 use serde_json::Value;
 
@@ -91,6 +91,7 @@ fn batches_round_trip_and_single_objects_are_accepted() {
     let batch = vec![sample(1), sample(2), sample(3)];
     let decoded: Vec<Envelope> = decode_batch(&encode_batch(&batch))
         .unwrap()
+        .events
         .into_iter()
         .map(Result::unwrap)
         .collect();
@@ -98,8 +99,24 @@ fn batches_round_trip_and_single_objects_are_accepted() {
 
     let single = serde_json::to_vec(&sample(9)).unwrap();
     let decoded = decode_batch(&single).unwrap();
-    assert_eq!(decoded.len(), 1);
-    assert_eq!(decoded[0].as_ref().unwrap().seq, 9);
+    assert_eq!(decoded.sender, None);
+    assert_eq!(decoded.events.len(), 1);
+    assert_eq!(decoded.events[0].as_ref().unwrap().seq, 9);
+
+    let sender = Sender {
+        boot: "b2".parse().unwrap(),
+        mono_ms: 123_456,
+    };
+    let payload = encode_batch_from(&sender, &batch);
+    let text = String::from_utf8(payload.clone()).unwrap();
+    assert!(
+        text.starts_with(r#"{"sender":{"boot":"b2","mono_ms":123456},"events":[{"v":1,"#),
+        "{text}"
+    );
+    let decoded = decode_batch(&payload).unwrap();
+    assert_eq!(decoded.sender, Some(sender));
+    let events: Vec<Envelope> = decoded.events.into_iter().map(Result::unwrap).collect();
+    assert_eq!(events, batch);
 }
 
 #[test]
@@ -116,7 +133,7 @@ fn one_bad_event_does_not_cost_its_neighbours() {
         serde_json::to_value(invalid).unwrap(),
     ]))
     .unwrap();
-    let decoded = decode_batch(&payload).unwrap();
+    let decoded = decode_batch(&payload).unwrap().events;
     assert!(decoded[0].is_ok());
     assert!(matches!(
         decoded[1],
@@ -129,15 +146,15 @@ fn one_bad_event_does_not_cost_its_neighbours() {
 #[test]
 fn hostile_payloads_are_refused_with_a_reason() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (b"not json".to_vec(), "not a JSON"),
-        (b"42".to_vec(), "expected an array"),
+        (b"not json".to_vec(), "not a batch"),
+        (b"42".to_vec(), "expected a batch object"),
         (b"[]".to_vec(), "empty"),
         (vec![b' '; 300 * 1024], "exceeds the limit"),
         (
             format!("[{}]", vec!["{}"; 1001].join(",")).into_bytes(),
             "exceeds the limit of 1000",
         ),
-        (b"\xff\xfe{}".to_vec(), "not a JSON"),
+        (b"\xff\xfe{}".to_vec(), "not a batch"),
     ];
     for (payload, expected) in cases {
         let err = decode_batch(&payload).unwrap_err().to_string();
@@ -152,7 +169,7 @@ fn hostile_payloads_are_refused_with_a_reason() {
     assert!(decode_batch(&payload).is_err());
     let mut zero = sample(1);
     zero.seq = 0;
-    let decoded = decode_batch(&encode_batch(&[zero])).unwrap();
+    let decoded = decode_batch(&encode_batch(&[zero])).unwrap().events;
     assert!(decoded[0].is_err());
 }
 
@@ -166,4 +183,70 @@ fn status_messages() {
     let text = String::from_utf8(online.to_json()).unwrap();
     assert_eq!(text, r#"{"status":"online","boot":"b1","version":"0.1.0"}"#);
     assert_eq!(AgentStatus::from_json(text.as_bytes()).unwrap(), online);
+}
+
+#[test]
+fn one_bad_event_in_a_sender_batch_does_not_cost_its_neighbours() {
+    let mut bad = serde_json::to_value(sample(2)).unwrap();
+    bad["loss_pct"] = 250.0.into();
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "sender": {"boot": "b1", "mono_ms": 5},
+        "events": [serde_json::to_value(sample(1)).unwrap(), bad],
+    }))
+    .unwrap();
+    let decoded = decode_batch(&payload).unwrap();
+    assert_eq!(decoded.sender.unwrap().mono_ms, 5);
+    assert!(decoded.events[0].is_ok());
+    assert!(decoded.events[1].is_err());
+}
+
+#[test]
+fn acks_round_trip_and_are_bounded() {
+    let ack = Ack {
+        acks: vec![
+            BootAck {
+                boot: "b1".parse().unwrap(),
+                seq: 120,
+            },
+            BootAck {
+                boot: "b2".parse().unwrap(),
+                seq: 7,
+            },
+        ],
+    };
+    let text = String::from_utf8(ack.to_json()).unwrap();
+    assert_eq!(
+        text,
+        r#"{"acks":[{"boot":"b1","seq":120},{"boot":"b2","seq":7}]}"#
+    );
+    let back = Ack::from_json(text.as_bytes()).unwrap();
+    assert_eq!(back.seq_for(&"b2".parse().unwrap()), Some(7));
+    assert_eq!(back.seq_for(&"b3".parse().unwrap()), None);
+    let many = format!(
+        r#"{{"acks":[{}]}}"#,
+        vec![r#"{"boot":"b","seq":1}"#; 17].join(",")
+    );
+    assert!(Ack::from_json(many.as_bytes()).is_err());
+}
+
+#[test]
+fn journal_overflow_ranges_are_checked() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/journal_overflowed.json"),
+    )
+    .unwrap();
+    let good: Envelope = serde_json::from_str(&text).unwrap();
+    for (first, last, count) in [(0, 5, 5), (6, 5, 1), (1, 5, 6), (1, 5, 0)] {
+        let mut bad = good.clone();
+        if let Event::JournalOverflowed {
+            first_seq,
+            last_seq,
+            count: c,
+            ..
+        } = &mut bad.event
+        {
+            (*first_seq, *last_seq, *c) = (first, last, count);
+        }
+        assert!(bad.validate().is_err(), "{first}..={last} count {count}");
+    }
 }

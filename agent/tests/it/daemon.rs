@@ -120,7 +120,7 @@ role = "gateway"
                 }
             } else {
                 assert_eq!(p.topic, "netmon/v1/hue/hue-phu-vinh-01/events");
-                for e in decode_batch(&p.payload).unwrap() {
+                for e in decode_batch(&p.payload).unwrap().events {
                     events.push(e.unwrap());
                 }
                 let rounds = events
