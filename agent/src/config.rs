@@ -2,8 +2,8 @@
 //! struct and validated into [`Config`]. Code outside this module only ever sees valid values.
 //!
 //! Environment overrides use the prefix `NETMON_` and `__` between levels:
-//! `NETMON_AGENT_ID`, `NETMON_MQTT__URL`, `NETMON_PROBE__INTERVAL`. Loading reads files and the
-//! environment only; it opens no socket.
+//! `NETMON_AGENT_ID`, `NETMON_MQTT__URL`, `NETMON_PROBE__INTERVAL`, `NETMON_JOURNAL__DIR`. Loading
+//! reads files and the environment only; it opens no socket and touches no journal.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -40,6 +40,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub probe: ProbeConfig,
     pub heartbeat: HeartbeatConfig,
+    pub journal: JournalConfig,
     /// 1..=[`MAX_TARGETS`] targets with distinct addresses.
     pub targets: Vec<Target>,
 }
@@ -71,6 +72,28 @@ pub struct HeartbeatConfig {
     pub interval: Duration,
 }
 
+/// Where and how the agent keeps its journal (`docs/adr/0007-agent-journal.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// The journal's directory; one agent per directory (it is locked).
+    pub dir: PathBuf,
+    /// Bound on the segment files' total size; at least [`crate::journal::MIN_MAX_BYTES`].
+    pub max_bytes: u64,
+    /// Appended events are fsync'ed at most this often (and at shutdown).
+    pub fsync_interval: Duration,
+    /// Events per second at most while sending a backlog (on top of live events).
+    pub drain_rate: u32,
+}
+
+/// Default `journal.dir`.
+pub const DEFAULT_JOURNAL_DIR: &str = "/var/lib/netmon-agent/journal";
+
+/// Default `journal.max_bytes`: 8 MiB, about 30,000 events, hours of backlog for a few targets.
+pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Largest `journal.max_bytes` (4 GiB).
+pub const MAX_JOURNAL_MAX_BYTES: u64 = 1 << 32;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -81,6 +104,8 @@ struct RawConfig {
     probe: RawProbe,
     #[serde(default)]
     heartbeat: RawHeartbeat,
+    #[serde(default)]
+    journal: RawJournal,
     #[serde(default)]
     targets: Vec<RawTarget>,
 }
@@ -108,6 +133,15 @@ struct RawProbe {
 #[serde(deny_unknown_fields)]
 struct RawHeartbeat {
     interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    dir: Option<String>,
+    max_bytes: Option<i64>,
+    fsync_interval: Option<String>,
+    drain_rate: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,7 +198,7 @@ impl Config {
 /// Top-level keys and sections an environment override may name. Other `NETMON_*` variables
 /// (the collector's, a test runner's) are not the agent's and are left alone.
 const ENV_KEYS: &[&str] = &["AGENT_ID", "PROVINCE"];
-const ENV_SECTIONS: &[&str] = &["MQTT", "PROBE", "HEARTBEAT"];
+const ENV_SECTIONS: &[&str] = &["MQTT", "PROBE", "HEARTBEAT", "JOURNAL"];
 
 fn is_agent_override(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("NETMON_") else {
@@ -339,6 +373,8 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         (Duration::from_secs(1), Duration::from_secs(3600)),
     )?;
 
+    let journal = validate_journal(&c, raw.journal)?;
+
     if raw.targets.is_empty() || raw.targets.len() > MAX_TARGETS {
         return c.err(
             "targets",
@@ -400,7 +436,49 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         heartbeat: HeartbeatConfig {
             interval: heartbeat,
         },
+        journal,
         targets,
+    })
+}
+
+fn validate_journal(c: &Check<'_>, raw: RawJournal) -> Result<JournalConfig, ConfigError> {
+    let dir = match raw.dir {
+        None => PathBuf::from(DEFAULT_JOURNAL_DIR),
+        Some(dir) if dir.trim().is_empty() => {
+            return c.err(
+                "journal.dir",
+                "expected a directory path, got an empty string",
+            );
+        }
+        Some(dir) => PathBuf::from(dir),
+    };
+    let max_bytes = match raw.max_bytes {
+        None => DEFAULT_JOURNAL_MAX_BYTES,
+        Some(n) => match u64::try_from(n) {
+            Ok(n) if (crate::journal::MIN_MAX_BYTES..=MAX_JOURNAL_MAX_BYTES).contains(&n) => n,
+            _ => {
+                return c.err(
+                    "journal.max_bytes",
+                    format!(
+                        "expected a number of bytes from {} to {MAX_JOURNAL_MAX_BYTES}, got {n}",
+                        crate::journal::MIN_MAX_BYTES
+                    ),
+                );
+            }
+        },
+    };
+    let fsync_interval = c.duration(
+        "journal.fsync_interval",
+        raw.fsync_interval,
+        Duration::from_secs(1),
+        (Duration::from_millis(10), Duration::from_secs(3600)),
+    )?;
+    let drain_rate = c.integer("journal.drain_rate", raw.drain_rate, 200, (1, 1_000_000))?;
+    Ok(JournalConfig {
+        dir,
+        max_bytes,
+        fsync_interval,
+        drain_rate,
     })
 }
 

@@ -1,5 +1,6 @@
 //! `netmon-agent`: the daemon on a commune router or village access point. It probes links with
-//! ICMP echo, turns the results into events and publishes them over MQTT.
+//! ICMP echo, turns the results into events, keeps them in an on-disk journal and publishes them
+//! over MQTT until the collector acknowledges them.
 //!
 //! Layout — the daemon is a pipeline of tasks joined by bounded channels, pure logic kept apart
 //! from I/O:
@@ -9,25 +10,31 @@
 //! - [`link`]: link state with hysteresis (pure): rounds in, `link_went_down`/`link_came_back` out;
 //! - [`scheduler`]: the probe task — a round per interval, results through [`link`], events out;
 //! - [`recorder`]: envelopes (boot id, gap-free `seq`, wall and monotonic time), `agent_started`,
-//!   heartbeats;
-//! - [`outbox`]: the bounded queue between recorder and publisher (where a journal will slot in);
-//! - [`publisher`] and [`mqtt`]: batches to the broker, retained status, last will, reconnects;
-//! - [`output`]: what the CLI prints (`check`, `probe`, `probe --json`).
+//!   heartbeats, `journal_overflowed`; appends every event to the journal before it is published;
+//! - [`journal`]: the on-disk, crash-safe, size-bounded journal (segments of checksummed records,
+//!   in-memory index, acknowledgement watermark); `journal/record.rs` and `journal/index.rs` are
+//!   its pure parts;
+//! - [`pacer`] (pure): the token bucket that paces a backlog (`journal.drain_rate`);
+//! - [`publisher`] and [`mqtt`]: journal → QoS 1 batches, acks → journal trims, retained status,
+//!   last will, reconnects;
+//! - [`output`]: what the CLI prints (`check`, `probe`, `journal`, with `--json`).
 //!
 //! ```text
-//! scheduler ──mpsc──▶ recorder ──▶ outbox ──▶ publisher ──▶ rumqttc client ─┐
-//!                                    ▲                                      ▼
-//!                                    └──── requeue on lost connection ── event loop task
+//! scheduler ──mpsc──▶ recorder ──append──▶ journal ──select──▶ publisher ──▶ rumqttc client
+//!                                            ▲                   ▲   (events, QoS 1)  │
+//!                                            └──── trim ─────────┴── ack (watch) ── event loop task
 //! ```
 //!
-//! Shutdown stops the scheduler first; the recorder drains its channel and ends; the publisher
-//! flushes the outbox, publishes `offline` and disconnects; all within [`SHUTDOWN_GRACE`].
+//! Shutdown stops the scheduler first; the recorder drains its channel, fsyncs the journal and
+//! ends; the publisher sends what it may at once, publishes `offline` and disconnects; all within
+//! [`SHUTDOWN_GRACE`]. Whatever was not acknowledged stays in the journal for the next start.
 
 pub mod config;
+pub mod journal;
 pub mod link;
 pub mod mqtt;
-pub mod outbox;
 pub mod output;
+pub mod pacer;
 pub mod probes;
 pub mod publisher;
 pub mod recorder;
@@ -45,9 +52,9 @@ use tracing::{error, info, warn};
 
 pub use config::{Config, ConfigError};
 
-use crate::outbox::{OUTBOX_CAPACITY, Outbox};
+use crate::journal::Journal;
 use crate::probes::{IcmpProber, RoundStats};
-use crate::publisher::Publisher;
+use crate::publisher::{Publisher, Signals};
 use crate::recorder::{Clock, Recorder, RecorderTask};
 use crate::scheduler::Scheduler;
 
@@ -58,8 +65,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const EVENT_CHANNEL: usize = 4096;
 
 /// Runs the agent until `shutdown` is cancelled, then flushes and disconnects within
-/// [`SHUTDOWN_GRACE`]. Fails only if it cannot start (no ICMP socket, bad TLS material) or a task
-/// fails.
+/// [`SHUTDOWN_GRACE`]. Fails only if it cannot start (journal locked or unwritable, no ICMP socket,
+/// bad TLS material) or a task fails (the journal cannot be written).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let clock = Clock::start();
     let boot = BootId::new(uuid::Uuid::new_v4().to_string()).context("making a boot id")?;
@@ -71,13 +78,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         broker = %format_args!("{}:{}", config.mqtt.broker.host, config.mqtt.broker.port),
         "agent starting"
     );
+    let (journal, _recovery) = Journal::open(&config.journal.dir, config.journal.max_bytes)
+        .with_context(|| {
+            format!(
+                "opening the journal (journal.dir = {})",
+                config.journal.dir.display()
+            )
+        })?;
+    let journal = Arc::new(journal);
     let addresses = config.targets.iter().map(|t| t.address).collect();
     let prober = IcmpProber::open(addresses).context("opening ICMP sockets")?;
     let topics = mqtt::Topics::new(&config);
     let (client, eventloop) = mqtt::client(&config, &topics).context("setting up MQTT")?;
-    let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY));
     let (events_tx, events_rx) = mpsc::channel(EVENT_CHANNEL);
     let (connected_tx, connected_rx) = watch::channel(None);
+    let (acks_tx, acks_rx) = watch::channel(None);
     let drained = CancellationToken::new();
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -97,24 +112,39 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         recorder: Recorder::new(config.agent_id.clone(), boot.clone()),
         clock,
         heartbeat: config.heartbeat.interval,
+        fsync_interval: config.journal.fsync_interval,
         targets: u32::try_from(config.targets.len()).unwrap_or(u32::MAX),
-        outbox: outbox.clone(),
+        journal: journal.clone(),
     };
     let recorder_done = drained.clone().drop_guard();
-    tracker.spawn(async move {
+    let failed = shutdown.clone();
+    let recording = tracker.spawn(async move {
         let _done = recorder_done;
-        recorder::run_recorder(recorder, events_rx).await;
+        let result = recorder::run_recorder(recorder, events_rx).await;
+        if let Err(error) = &result {
+            error!("{error:#}");
+            failed.cancel();
+        }
+        result
     });
-    let stop_p = stop.clone();
     let publisher = Publisher {
         client,
         topics: topics.clone(),
         online: mqtt::online(&boot),
-        outbox: outbox.clone(),
+        journal: journal.clone(),
+        boot,
+        clock,
+        drain_rate: config.journal.drain_rate,
+    };
+    let signals = Signals {
+        connected: connected_rx,
+        acks: acks_rx,
+        drained,
+        stop: stop.clone(),
     };
     let failed = shutdown.clone();
     let publishing = tracker.spawn(async move {
-        let result = publisher::run_publisher(publisher, connected_rx, drained, stop_p).await;
+        let result = publisher::run_publisher(publisher, signals).await;
         if let Err(error) = &result {
             error!("{error:#}");
             failed.cancel();
@@ -124,8 +154,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracker.spawn(mqtt::run_event_loop(
         eventloop,
         topics,
-        outbox.clone(),
         connected_tx,
+        acks_tx,
         stop.clone(),
     ));
     tracker.close();
@@ -140,20 +170,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .is_err()
     {
         warn!(
-            unpublished = outbox.len(),
             grace = ?SHUTDOWN_GRACE,
-            "grace period over; events still queued are lost"
+            "grace period over; unsent events stay in the journal"
         );
         stop.cancel();
         tracker.wait().await;
     }
+    let recorded = recording.await.context("recorder task")?;
     let published = publishing.await.context("publisher task")?;
+    let backlog = journal.backlog();
     info!(
-        unpublished = outbox.len(),
-        dropped = outbox.dropped(),
+        backlog = backlog.events,
+        overflowed = journal.overflowed(),
         "agent stopped"
     );
-    published
+    recorded.and(published)
 }
 
 /// Runs one probe round against every configured target (`netmon-agent probe`); needs no broker.

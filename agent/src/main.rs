@@ -48,12 +48,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LangArg::Vi)]
         lang: LangArg,
     },
+    /// Show the journal: backlog, oldest and newest event, acknowledged watermark, overflows.
+    /// Read-only: safe while the agent runs.
+    Journal {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// One JSON object (the format is documented in `output.rs`, `JournalReport`).
+        #[arg(long)]
+        json: bool,
+        /// Language of the text.
+        #[arg(long, value_enum, default_value_t = LangArg::Vi)]
+        lang: LangArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LangArg {
     Vi,
     En,
+}
+
+impl From<LangArg> for Lang {
+    fn from(lang: LangArg) -> Lang {
+        match lang {
+            LangArg::Vi => Lang::Vi,
+            LangArg::En => Lang::En,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -67,9 +88,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let path = match &cli.command {
-        Command::Run { config } | Command::Check { config } | Command::Probe { config, .. } => {
-            config
-        }
+        Command::Run { config }
+        | Command::Check { config }
+        | Command::Probe { config, .. }
+        | Command::Journal { config, .. } => config,
     };
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -84,6 +106,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Probe { json, lang, .. } => probe(&config, json, lang),
+        Command::Journal { json, lang, .. } => journal(&config, json, lang),
         Command::Run { .. } => daemon(config),
     };
     match result {
@@ -104,11 +127,20 @@ fn probe(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {
     let text = if json {
         output::probe_json(&config.targets, &results)
     } else {
-        let lang = match lang {
-            LangArg::Vi => Lang::Vi,
-            LangArg::En => Lang::En,
-        };
-        output::probe_table(&config.targets, &results, lang)
+        output::probe_table(&config.targets, &results, lang.into())
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn journal(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {
+    let inspection = netmon_agent::journal::inspect(&config.journal.dir)?;
+    let text = if json {
+        output::journal_json(&inspection)
+    } else {
+        output::journal_text(&inspection, lang.into())
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;

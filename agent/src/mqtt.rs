@@ -1,17 +1,15 @@
 //! The MQTT connection: client options (client id = agent id, keep-alive, credentials, TLS from
 //! `netmon_mqtt::tls_config`, a retained `offline` last will) and the event-loop task.
 //!
-//! The event-loop task does nothing but poll: it never publishes. It reports the connection
-//! state on a `watch` channel (`Some(n)` = connected, the n-th connection), reconnects with an
-//! `netmon_mqtt::Backoff` (0.5 s doubling to 30 s, reset by a ConnAck), and when a connection dies it
-//! takes the event batches rumqttc had not got acknowledged back out of rumqttc and puts them in
-//! front of the outbox (rumqttc would otherwise drop them when the broker has no session for us),
-//! so that the publisher sends them again. Duplicates are possible; the collector's unique key on
-//! (agent, boot, seq) absorbs them.
+//! The event-loop task does nothing but poll: it never publishes or subscribes. It reports the
+//! connection state on a `watch` channel (`Some(n)` = connected, the n-th connection), hands every
+//! message arriving on the agent's `ack` topic to the publisher on another `watch` channel (acks
+//! are cumulative: only the latest matters), and reconnects with a `netmon_mqtt::Backoff` (0.5 s
+//! doubling to 30 s, reset by a ConnAck). When a connection dies it discards the event batches
+//! rumqttc still holds for a resend: the publisher resends everything above the watermark from the
+//! journal after the reconnect, so rumqttc's copies would only be a third delivery.
 
-use std::sync::Arc;
-
-use netmon_events::{AgentStatus, BootId, Envelope, MAX_PAYLOAD_BYTES, Topic, TopicKind};
+use netmon_events::{AgentStatus, BootId, MAX_PAYLOAD_BYTES, Topic, TopicKind};
 use netmon_mqtt::Backoff;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
@@ -22,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::outbox::Outbox;
 
 /// Requests the client may queue for the event loop before `publish` waits.
 const REQUEST_CAPACITY: usize = 16;
@@ -32,6 +29,7 @@ const REQUEST_CAPACITY: usize = 16;
 pub struct Topics {
     pub events: String,
     pub status: String,
+    pub ack: String,
 }
 
 impl Topics {
@@ -40,6 +38,7 @@ impl Topics {
         Topics {
             events: topic(TopicKind::Events).to_string(),
             status: topic(TopicKind::Status).to_string(),
+            ack: topic(TopicKind::Ack).to_string(),
         }
     }
 }
@@ -74,8 +73,8 @@ pub fn client(config: &Config, topics: &Topics) -> anyhow::Result<(AsyncClient, 
 pub async fn run_event_loop(
     mut eventloop: EventLoop,
     topics: Topics,
-    outbox: Arc<Outbox>,
     connected: watch::Sender<Option<u64>>,
+    acks: watch::Sender<Option<Vec<u8>>>,
     stop: CancellationToken,
 ) {
     let mut connections = 0u64;
@@ -94,6 +93,10 @@ pub async fn run_event_loop(
                 info!(connection = connections, "connected to the MQTT broker");
                 connected.send_replace(Some(connections));
             }
+            Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == topics.ack => {
+                debug!(bytes = publish.payload.len(), "acknowledgement received");
+                acks.send_replace(Some(publish.payload.to_vec()));
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 info!("disconnected from the MQTT broker");
                 break;
@@ -104,13 +107,13 @@ pub async fn run_event_loop(
                 let was_connected = connected.send_replace(None).is_some();
                 failures += 1;
                 if was_connected {
-                    warn!(%error, "lost the connection to the MQTT broker; events are queued");
+                    warn!(%error, "lost the connection to the MQTT broker; events stay in the journal");
                 } else if failures == 1 {
                     warn!(%error, "cannot connect to the MQTT broker; will keep trying");
                 } else {
                     debug!(%error, failures, "still cannot connect to the MQTT broker");
                 }
-                requeue_unconfirmed(&mut eventloop, &topics, &outbox);
+                discard_unconfirmed(&mut eventloop, &topics);
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(backoff.next_wait()) => {}
@@ -121,26 +124,19 @@ pub async fn run_event_loop(
     connected.send_replace(None);
 }
 
-/// Moves event batches rumqttc holds for a resend back into the outbox; drops the rest (status
-/// messages are published again on the next ConnAck).
-fn requeue_unconfirmed(eventloop: &mut EventLoop, topics: &Topics, outbox: &Outbox) {
-    let mut envelopes = Vec::new();
-    for request in eventloop.pending.drain(..) {
-        if let Request::Publish(publish) = request
-            && publish.topic == topics.events
-        {
-            match serde_json::from_slice::<Vec<Envelope>>(&publish.payload) {
-                Ok(batch) => envelopes.extend(batch),
-                Err(error) => warn!(%error, "cannot requeue an unconfirmed batch"),
-            }
-        }
-    }
-    if !envelopes.is_empty() {
-        info!(
-            events = envelopes.len(),
-            "requeued events not confirmed by the broker"
+/// Drops the event batches rumqttc holds for a resend (the journal resends them); keeps the
+/// other requests (status, subscriptions, disconnect).
+fn discard_unconfirmed(eventloop: &mut EventLoop, topics: &Topics) {
+    let before = eventloop.pending.len();
+    eventloop
+        .pending
+        .retain(|request| !matches!(request, Request::Publish(p) if p.topic == topics.events));
+    let dropped = before - eventloop.pending.len();
+    if dropped > 0 {
+        debug!(
+            batches = dropped,
+            "unconfirmed batches discarded; the journal resends them"
         );
-        outbox.requeue(envelopes);
     }
 }
 

@@ -1,14 +1,17 @@
-//! What the CLI prints. The `probe --json` line format is a public contract (scripts read it):
-//! one JSON object per target per line, with exactly the body fields of the
-//! `probe_round_completed` event ([`ProbeLine`]). The tables and the `check` summary are for
-//! people and may change.
+//! What the CLI prints. Two JSON formats are public contracts (scripts read them):
+//! - `probe --json`: one JSON object per target per line, with exactly the body fields of the
+//!   `probe_round_completed` event ([`ProbeLine`]);
+//! - `journal --json`: one JSON object ([`JournalReport`]) describing the journal.
+//!
+//! The tables and the `check` summary are for people and may change.
 
 use std::fmt::Write as _;
 
-use netmon_events::{DownReason, Target};
+use netmon_events::{BootAck, BootId, DownReason, Target};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::journal::Inspection;
 use crate::probes::RoundStats;
 
 /// One line of `netmon-agent probe --json`: the fields of a `probe_round_completed` event
@@ -42,6 +45,132 @@ impl<'a> ProbeLine<'a> {
             loss_pct: stats.loss_pct,
         }
     }
+}
+
+/// `netmon-agent journal --json`: the state of the journal, read without locking it (the agent
+/// may be running; the watermark shown is the last one it persisted, at most
+/// `journal.fsync_interval` old).
+#[derive(Debug, Serialize)]
+pub struct JournalReport<'a> {
+    /// The journal directory.
+    pub dir: String,
+    /// Events not acknowledged by the collector yet, and their size on disk.
+    pub backlog_events: u64,
+    pub backlog_bytes: u64,
+    /// The oldest and newest event of the backlog (`null` when it is empty).
+    pub oldest: Option<Position<'a>>,
+    pub newest: Option<Position<'a>>,
+    /// The last acknowledgement watermark received, per boot (the `ack` payload's `acks`).
+    pub acked: &'a [BootAck],
+    /// Events dropped unsent because the journal was full, since it was created.
+    pub overflowed_events: u64,
+    /// Segment files, their total size, and the records in them (acknowledged or not).
+    pub segments: usize,
+    pub disk_bytes: u64,
+    pub records: usize,
+    /// Bytes that are not intact records (cut off at the next start).
+    pub damaged_bytes: u64,
+}
+
+/// One event's identity within the agent: (boot, seq).
+#[derive(Debug, Serialize)]
+pub struct Position<'a> {
+    pub boot: &'a BootId,
+    pub seq: u64,
+}
+
+impl<'a> JournalReport<'a> {
+    pub fn new(inspection: &'a Inspection) -> JournalReport<'a> {
+        let position = |p: &'a Option<(BootId, u64)>| {
+            p.as_ref().map(|(boot, seq)| Position { boot, seq: *seq })
+        };
+        JournalReport {
+            dir: inspection.dir.display().to_string(),
+            backlog_events: inspection.backlog.events,
+            backlog_bytes: inspection.backlog.bytes,
+            oldest: position(&inspection.backlog.oldest),
+            newest: position(&inspection.backlog.newest),
+            acked: &inspection.acked.acks,
+            overflowed_events: inspection.overflowed,
+            segments: inspection.segments,
+            disk_bytes: inspection.disk_bytes,
+            records: inspection.records,
+            damaged_bytes: inspection.damaged_bytes,
+        }
+    }
+}
+
+/// `journal --json`: one line.
+pub fn journal_json(inspection: &Inspection) -> String {
+    let mut line = serde_json::to_string(&JournalReport::new(inspection)).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// `journal`: the same facts for people.
+pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
+    let r = JournalReport::new(inspection);
+    let labels: [&str; 7] = match lang {
+        Lang::Vi => [
+            "nhật ký",
+            "chưa xác nhận",
+            "cũ nhất",
+            "mới nhất",
+            "đã xác nhận",
+            "bị bỏ do đầy",
+            "trên đĩa",
+        ],
+        Lang::En => [
+            "journal",
+            "backlog",
+            "oldest",
+            "newest",
+            "acknowledged",
+            "overflowed",
+            "on disk",
+        ],
+    };
+    let (events, bytes, none, records, damaged) = match lang {
+        Lang::Vi => ("sự kiện", "byte", "không có", "bản ghi", "byte hỏng"),
+        Lang::En => ("events", "bytes", "none", "records", "damaged bytes"),
+    };
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    let mut row = |label: &str, value: String| {
+        let pad = width.saturating_sub(label.chars().count() + 1);
+        let _ = writeln!(out, "{label}:{}{value}", " ".repeat(pad));
+    };
+    let position = |p: &Option<Position<'_>>| match p {
+        Some(p) => format!("boot {} seq {}", p.boot, p.seq),
+        None => none.to_owned(),
+    };
+    row(labels[0], r.dir.clone());
+    row(
+        labels[1],
+        format!("{} {events}, {} {bytes}", r.backlog_events, r.backlog_bytes),
+    );
+    row(labels[2], position(&r.oldest));
+    row(labels[3], position(&r.newest));
+    let acked = if r.acked.is_empty() {
+        none.to_owned()
+    } else {
+        r.acked
+            .iter()
+            .map(|a| format!("boot {} seq {}", a.boot, a.seq))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    row(labels[4], acked);
+    row(labels[5], format!("{} {events}", r.overflowed_events));
+    let mut disk = format!(
+        "{} segment, {} {bytes}, {} {records}",
+        r.segments, r.disk_bytes, r.records
+    );
+    if r.damaged_bytes > 0 {
+        let _ = write!(disk, ", {} {damaged}", r.damaged_bytes);
+    }
+    row(labels[6], disk);
+    out
 }
 
 /// Language of the tables.
@@ -208,6 +337,16 @@ pub fn check_summary(config: &Config) -> String {
         d(p.timeout)
     );
     let _ = writeln!(out, "heartbeat: every {}", d(config.heartbeat.interval));
+    let j = &config.journal;
+    let _ = writeln!(
+        out,
+        "journal:   {}, at most {} bytes, fsync at most every {}, a backlog drains at up to {} \
+         events/s on top of live events",
+        j.dir.display(),
+        j.max_bytes,
+        d(j.fsync_interval),
+        j.drain_rate
+    );
     let _ = writeln!(out, "targets:   {}", config.targets.len());
     const SHOWN: usize = 20;
     for t in config.targets.iter().take(SHOWN) {

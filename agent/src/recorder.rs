@@ -1,21 +1,27 @@
 //! The recorder: gives every event its envelope (schema version, agent, boot, gap-free `seq`,
-//! wall time, monotonic time) and hands it to the outbox. It also records `agent_started` first
-//! and `agent_heartbeat` every heartbeat interval.
+//! wall time, monotonic time) and appends it to the journal, before anything is published. It
+//! records `agent_started` first, `agent_heartbeat` every heartbeat interval (with the journal's
+//! backlog), and a `journal_overflowed` for every range of unacknowledged events an append had to
+//! drop. It also fsyncs the journal every `journal.fsync_interval` and when it ends.
 //!
 //! [`Recorder`] is the pure part (times are passed in); [`Clock`] reads the clocks;
-//! [`run_recorder`] is the task.
+//! [`run_recorder`] is the task. A journal that cannot be written ends the task with an error
+//! (and the agent with it): the events recorded so far are durable, and the next start begins a
+//! new boot, so the collector sees no gap it cannot explain.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use netmon_events::{AgentId, BootId, Envelope, Event, SCHEMA_VERSION};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::debug;
 
+use crate::journal::Journal;
 use crate::link::RoundTime;
-use crate::outbox::Outbox;
 
 /// Assigns envelopes: `seq` counts from 1 without gaps for one boot.
 #[derive(Debug)]
@@ -88,21 +94,20 @@ pub struct RecorderTask {
     pub recorder: Recorder,
     pub clock: Clock,
     pub heartbeat: Duration,
+    pub fsync_interval: Duration,
     pub targets: u32,
-    pub outbox: Arc<Outbox>,
+    pub journal: Arc<Journal>,
 }
 
-/// Records `agent_started`, then every event from `events` and a heartbeat every interval, until
-/// `events` closes (its senders stop first at shutdown, so everything sent is recorded).
-pub async fn run_recorder(task: RecorderTask, mut events: mpsc::Receiver<Event>) {
-    let RecorderTask {
-        mut recorder,
-        clock,
-        heartbeat,
-        targets,
-        outbox,
-    } = task;
-    let mut push = |event: Event| {
+/// Records `event` (and a `journal_overflowed` for every range the append dropped) in the journal.
+fn record(
+    recorder: &mut Recorder,
+    clock: &Clock,
+    journal: &Journal,
+    event: Event,
+) -> anyhow::Result<()> {
+    let mut queue = VecDeque::from([event]);
+    while let Some(event) = queue.pop_front() {
         let now = clock.now();
         let envelope = recorder.record(event, now.wall, now.mono_ms);
         debug!(
@@ -110,26 +115,64 @@ pub async fn run_recorder(task: RecorderTask, mut events: mpsc::Receiver<Event>)
             kind = envelope.event.type_name(),
             "event recorded"
         );
-        outbox.push(envelope);
-    };
-    push(Event::AgentStarted {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        let lost = journal
+            .append(&envelope)
+            .with_context(|| format!("appending to the journal in {}", journal.dir().display()))?;
+        queue.extend(lost.into_iter().map(|run| Event::JournalOverflowed {
+            count: run.count(),
+            dropped_boot: run.boot,
+            first_seq: run.first_seq,
+            last_seq: run.last_seq,
+        }));
+    }
+    Ok(())
+}
+
+/// Records `agent_started`, then every event from `events` and a heartbeat every interval, until
+/// `events` closes (its senders stop first at shutdown, so everything sent is recorded); then
+/// fsyncs the journal.
+pub async fn run_recorder(
+    task: RecorderTask,
+    mut events: mpsc::Receiver<Event>,
+) -> anyhow::Result<()> {
+    let RecorderTask {
+        mut recorder,
+        clock,
+        heartbeat,
+        fsync_interval,
         targets,
-    });
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        journal,
+    } = task;
+    let version = env!("CARGO_PKG_VERSION").to_owned();
+    record(
+        &mut recorder,
+        &clock,
+        &journal,
+        Event::AgentStarted { version, targets },
+    )?;
+    let start = tokio::time::Instant::now();
+    let mut beats = tokio::time::interval_at(start + heartbeat, heartbeat);
+    beats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut syncs = tokio::time::interval_at(start + fsync_interval, fsync_interval);
+    syncs.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let event = tokio::select! {
             event = events.recv() => match event {
-                Some(event) => push(event),
+                Some(event) => event,
                 None => break,
             },
-            _ = ticks.tick() => push(Event::AgentHeartbeat {
+            _ = beats.tick() => Event::AgentHeartbeat {
                 uptime_s: clock.uptime().as_secs(),
-                backlog: outbox.len() as u64,
-            }),
-        }
+                backlog: journal.backlog().events,
+            },
+            _ = syncs.tick() => {
+                journal.sync().context("syncing the journal")?;
+                continue;
+            }
+        };
+        record(&mut recorder, &clock, &journal, event)?;
     }
+    journal.sync().context("syncing the journal at shutdown")
 }
 
 #[cfg(test)]
@@ -164,15 +207,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn starts_with_agent_started_and_beats() {
-        let outbox = Arc::new(Outbox::new(100));
+    async fn starts_with_agent_started_and_beats_into_the_journal() {
+        let dir = std::env::temp_dir().join(format!("netmon-recorder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (journal, _) = Journal::open(&dir, 1 << 20).unwrap();
+        let journal = Arc::new(journal);
         let (tx, rx) = mpsc::channel(8);
         let task = RecorderTask {
             recorder: Recorder::new("a".parse().unwrap(), "b".parse().unwrap()),
             clock: Clock::start(),
             heartbeat: Duration::from_secs(10),
+            fsync_interval: Duration::from_secs(1),
             targets: 3,
-            outbox: outbox.clone(),
+            journal: journal.clone(),
         };
         let handle = tokio::spawn(run_recorder(task, rx));
         // With the clock paused, time only moves when every task is idle: 25 s = two beats.
@@ -184,10 +231,8 @@ mod tests {
         .await
         .unwrap();
         drop(tx);
-        handle.await.unwrap();
-        let (payload, n) = outbox.take_batch().unwrap();
-        let events: Vec<Envelope> = serde_json::from_slice(&payload).unwrap();
-        assert_eq!(n, 4);
+        handle.await.unwrap().unwrap();
+        let events = journal.select(0, 100, 1 << 20).unwrap().events;
         let kinds: Vec<_> = events.iter().map(|e| e.event.type_name()).collect();
         assert_eq!(
             kinds,
@@ -206,5 +251,12 @@ mod tests {
             events[0].event,
             Event::AgentStarted { targets: 3, .. }
         ));
+        // The first beat counts agent_started as backlog (nothing is acknowledged).
+        assert!(matches!(
+            events[1].event,
+            Event::AgentHeartbeat { backlog: 1, .. }
+        ));
+        drop(journal);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

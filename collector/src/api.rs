@@ -45,6 +45,13 @@ pub struct AgentView<'a> {
     pub silent_since: Option<DateTime<Utc>>,
     /// Events stored about the agent (its own and the collector's).
     pub events: u64,
+    /// Received minus effective time of the agent's newest event, in milliseconds: how far behind
+    /// the collector's view of the agent is (large while a backlog drains). `null` before any.
+    pub lag_ms: Option<i64>,
+    /// Events in the agent's journal not yet acknowledged, from its newest heartbeat.
+    pub backlog: Option<u64>,
+    /// Events the agent's journal dropped unsent, summed over its `journal_overflowed` events.
+    pub lost_events: u64,
 }
 
 /// One agent's link to one target, sorted by `agent` then `address`.
@@ -66,6 +73,19 @@ pub struct LinkView<'a> {
     pub last_round: Option<DateTime<Utc>>,
     /// Why the link is down; `null` unless `status` is `down`.
     pub down_reason: Option<DownReason>,
+    /// The last outage that ended, `null` if none since the agent's boot.
+    pub last_outage: Option<OutageView>,
+}
+
+/// An ended outage, in effective (possibly corrected) time.
+#[derive(Debug, Serialize)]
+pub struct OutageView {
+    #[serde(with = "time_ms")]
+    pub since: DateTime<Utc>,
+    #[serde(with = "time_ms")]
+    pub until: DateTime<Utc>,
+    /// Its end reached the collector late (replayed from the agent's journal).
+    pub late: bool,
 }
 
 impl<'a> StateView<'a> {
@@ -83,6 +103,9 @@ impl<'a> StateView<'a> {
                 last_seen: a.last_seen,
                 silent_since: a.silent_since,
                 events: a.events,
+                lag_ms: a.lag_ms,
+                backlog: a.backlog,
+                lost_events: a.lost_events,
             })
             .collect();
         let links = state
@@ -99,6 +122,11 @@ impl<'a> StateView<'a> {
                 last_loss_pct: l.last_loss_pct,
                 last_round: l.last_round,
                 down_reason: l.down_reason,
+                last_outage: l.last_outage.map(|o| OutageView {
+                    since: o.since,
+                    until: o.until,
+                    late: o.late,
+                }),
             })
             .collect();
         Self { agents, links }
@@ -158,18 +186,24 @@ pub struct RejectedByReason {
     pub forbidden_type: u64,
 }
 
-/// One line of `events --json`: the stored envelope's JSON with one key appended, `stored`:
-/// `{"id": store position, "province": from the topic, "received": when the collector got it}`.
-/// Nested under one key so that the store's names never collide with an event's fields (a
-/// `probe_round_completed` has its own `received`); the line still deserialises as an envelope.
+/// One line of `events --json`: the stored envelope's JSON (the agent's own `time` unchanged)
+/// with one key appended, `stored`:
+/// `{"id": store position, "province": from the topic, "received": when the collector got it,
+/// "time": the effective time, "clock": "agent" | "corrected" | "received", "late": bool}`
+/// (see `clock.rs` for `clock` and `late`). Nested under one key so that the store's names never
+/// collide with an event's fields (a `probe_round_completed` has its own `received`); the line
+/// still deserialises as an envelope.
 pub fn event_line(event: &StoredEvent) -> String {
     let body = serde_json::to_string(&event.envelope).unwrap_or_default();
     let head = body.strip_suffix('}').unwrap_or(&body);
     let province = serde_json::to_string(event.province.as_str()).unwrap_or_default();
     format!(
-        r#"{head},"stored":{{"id":{},"province":{province},"received":"{}"}}}}"#,
+        r#"{head},"stored":{{"id":{},"province":{province},"received":"{}","time":"{}","clock":"{}","late":{}}}}}"#,
         event.id,
-        millis(event.received)
+        millis(event.received),
+        millis(event.time),
+        event.clock.as_str(),
+        event.late,
     )
 }
 
@@ -195,6 +229,9 @@ mod tests {
         assert_eq!(line["stored"]["id"], 7);
         assert_eq!(line["stored"]["province"], "thanh-hoa");
         assert_eq!(line["stored"]["received"], "2026-11-23T02:00:03.500Z");
+        assert_eq!(line["stored"]["time"], "2026-11-23T02:00:03.000Z");
+        assert_eq!(line["stored"]["clock"], "agent");
+        assert_eq!(line["stored"]["late"], false);
         let envelope: netmon_events::Envelope = serde_json::from_str(&text).unwrap();
         assert_eq!(envelope, event.envelope);
         assert_eq!(line["type"], "agent_heartbeat");
@@ -220,5 +257,9 @@ mod tests {
         assert_eq!(json["links"][0]["down_reason"], "unreachable");
         assert_eq!(json["links"][0]["since"], "2026-11-23T02:00:00.000Z");
         assert_eq!(json["links"][0]["last_rtt_ms"], serde_json::Value::Null);
+        assert_eq!(json["links"][0]["last_outage"], serde_json::Value::Null);
+        assert_eq!(json["agents"][0]["lag_ms"], 500);
+        assert_eq!(json["agents"][0]["backlog"], serde_json::Value::Null);
+        assert_eq!(json["agents"][0]["lost_events"], 0);
     }
 }

@@ -108,7 +108,8 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
          subscribes: {filters}\n\
          store:      {store_path} ({store})\n\
          http:       {listen}\n\
-         silence:    after {after}\n",
+         silence:    after {after}\n\
+         delivery:   late after {late}, clock tolerance {tolerance}, ack at most every {ack}\n",
         file = config.file.display(),
         host = m.host,
         port = m.port,
@@ -118,6 +119,9 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
         store_path = config.store.path.display(),
         listen = config.http.listen,
         after = humantime::format_duration(config.silence.after),
+        late = humantime::format_duration(config.delivery.late_after),
+        tolerance = humantime::format_duration(config.delivery.clock_tolerance),
+        ack = humantime::format_duration(config.delivery.ack_interval),
     );
     out.write_all(text.as_bytes()).context("writing output")?;
     Ok(())

@@ -17,7 +17,7 @@ use serde::Deserialize;
 const ENV_PREFIX: &str = "NETMON_";
 /// The sections an environment override may name; other `NETMON_*` variables (the agent's, the
 /// test runner's) are ignored.
-const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence"];
+const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence", "delivery"];
 
 /// A configuration that cannot be used. The message names the file, the key and what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub http: HttpConfig,
     pub silence: SilenceConfig,
+    pub delivery: DeliveryConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +70,28 @@ pub struct SilenceConfig {
     pub after: Duration,
 }
 
+/// Acknowledged delivery and clock trust (`[delivery]`).
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// An event received more than this after its (corrected) time is marked late.
+    pub late_after: Duration,
+    /// An agent wall time further than this from the monotonic estimate is corrected.
+    pub clock_tolerance: Duration,
+    /// At most one retained acknowledgement per agent in this interval.
+    pub ack_interval: Duration,
+}
+
+impl DeliveryConfig {
+    /// The clock settings as the pure clock module takes them.
+    pub fn policy(&self) -> crate::clock::ClockPolicy {
+        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        crate::clock::ClockPolicy {
+            tolerance: delta(self.clock_tolerance),
+            late_after: delta(self.late_after),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -78,6 +101,39 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     silence: RawSilence,
+    #[serde(default)]
+    delivery: RawDelivery,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    #[serde(default = "default_late_after")]
+    late_after: String,
+    #[serde(default = "default_clock_tolerance")]
+    clock_tolerance: String,
+    #[serde(default = "default_ack_interval")]
+    ack_interval: String,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        Self {
+            late_after: default_late_after(),
+            clock_tolerance: default_clock_tolerance(),
+            ack_interval: default_ack_interval(),
+        }
+    }
+}
+
+fn default_late_after() -> String {
+    "2m".into()
+}
+fn default_clock_tolerance() -> String {
+    "30s".into()
+}
+fn default_ack_interval() -> String {
+    "1s".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +308,42 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     if after < Duration::from_secs(1) {
         return Err(err("silence.after", "expected at least 1s".into()));
     }
+    let day = Duration::from_secs(86_400);
+    let bounded = |key: &str, text: &str, min: Duration, max: Duration| {
+        let value = duration(text).map_err(|p| err(key, p))?;
+        if value < min || value > max {
+            return Err(err(
+                key,
+                format!(
+                    "expected between {} and {}, got {text:?}",
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            ));
+        }
+        Ok(value)
+    };
+    let d = &raw.delivery;
+    let delivery = DeliveryConfig {
+        late_after: bounded(
+            "delivery.late_after",
+            &d.late_after,
+            Duration::from_secs(1),
+            day,
+        )?,
+        clock_tolerance: bounded(
+            "delivery.clock_tolerance",
+            &d.clock_tolerance,
+            Duration::from_secs(1),
+            day,
+        )?,
+        ack_interval: bounded(
+            "delivery.ack_interval",
+            &d.ack_interval,
+            Duration::from_millis(10),
+            Duration::from_secs(600),
+        )?,
+    };
     Ok(Config {
         file: file.to_path_buf(),
         mqtt: MqttConfig {
@@ -268,6 +360,7 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         },
         http: HttpConfig { listen },
         silence: SilenceConfig { after },
+        delivery,
     })
 }
 
@@ -311,6 +404,13 @@ mod tests {
         assert_eq!(config.mqtt.keep_alive, Duration::from_secs(5));
         assert_eq!(config.http.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.silence.after, Duration::from_secs(35));
+        assert_eq!(config.delivery.late_after, Duration::from_secs(120));
+        assert_eq!(config.delivery.clock_tolerance, Duration::from_secs(30));
+        assert_eq!(config.delivery.ack_interval, Duration::from_secs(1));
+        assert_eq!(
+            config.delivery.policy(),
+            crate::clock::ClockPolicy::default()
+        );
         assert!(config.mqtt.tls.is_none());
     }
 
@@ -320,6 +420,7 @@ mod tests {
             MINIMAL,
             &[
                 ("NETMON_HTTP__LISTEN", "127.0.0.1:9999"),
+                ("NETMON_DELIVERY__ACK_INTERVAL", "250ms"),
                 ("NETMON_MQTT__PROVINCE", "hue"),
                 ("NETMON_TEST_MQTT", "mqtt://127.0.0.1:18830"),
                 ("NETMON_AGENT_ONLY", "x"),
@@ -327,6 +428,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.http.listen.port(), 9999);
+        assert_eq!(config.delivery.ack_interval, Duration::from_millis(250));
         assert_eq!(config.mqtt.province.unwrap().as_str(), "hue");
     }
 
@@ -356,6 +458,18 @@ mod tests {
             (
                 "[mqtt]\nurl = \"mqtts://x:1\"\nca_file = \"/nonexistent/ca.pem\"\n[store]\npath = \"a\"\n",
                 "mqtt.ca_file",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[delivery]\nlate_after = \"0s\"\n",
+                "delivery.late_after",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[delivery]\nclock_tolerance = \"x\"\n",
+                "delivery.clock_tolerance",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[delivery]\nack_interval = \"1h\"\n",
+                "delivery.ack_interval",
             ),
         ];
         for (text, key) in cases {

@@ -7,8 +7,14 @@
 //! - [`writer`]: the single writer task (its own thread): a closed `Input` enum; append → apply →
 //!   publish snapshot → acknowledge;
 //! - [`recorder`]: what the writer does with a batch: topic and payload checks, refusals counted
-//!   by reason, collector-made `agent_went_silent`, one transaction per batch;
-//! - [`store`]: the SQLite event store (WAL, unique `(agent, boot, seq)`, read-only opening);
+//!   by reason, clock trust and watermarks in a draft, collector-made `agent_went_silent`, one
+//!   transaction per batch;
+//! - [`clock`] (pure): epoch estimates, implausible wall times corrected, late events marked;
+//! - [`watermark`] (pure): one boot's acknowledgement watermark and the seqs known above it;
+//! - [`boots`] (pure): every agent boot's watermark and epoch, drafts, the retained `Ack`;
+//! - [`acks`] (pure): at most one retained acknowledgement per agent per `ack_interval`;
+//! - [`store`]: the SQLite event store (WAL, unique `(agent, boot, seq)`, `boots` table,
+//!   read-only opening); [`schema`]: its tables and migrations (`user_version`);
 //! - [`state`]: the pure fold `State::apply` (no I/O, no clock, cannot fail);
 //! - [`http`]: axum routes over the writer's `watch` snapshots;
 //! - [`api`]: every JSON shape the collector emits (a documented contract);
@@ -17,18 +23,25 @@
 //! [`run`] wires them: bind HTTP, rebuild the state by replaying the store, then start the intake.
 //! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
 
+pub mod acks;
 pub mod api;
+pub mod boots;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod intake;
 pub mod recorder;
+pub mod schema;
 pub mod state;
 pub mod store;
 pub mod table;
+pub mod watermark;
 pub mod writer;
 
+#[cfg(test)]
+mod delivery_tests;
 #[cfg(test)]
 mod recorder_tests;
 #[cfg(test)]
@@ -72,6 +85,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let store_path = config.store.path.clone();
     let province = config.mqtt.province.clone();
     let silence_after = config.silence.after;
+    let policy = config.delivery.policy();
+    let ack_interval = config.delivery.ack_interval;
     std::thread::Builder::new()
         .name("netmon-writer".into())
         .spawn(move || {
@@ -82,7 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     .context("starting the writer's runtime")?;
                 let store = store::Store::open(&store_path)
                     .with_context(|| format!("opening the store {}", store_path.display()))?;
-                let recorder = recorder::Recorder::rebuild(store, province, silence_after)
+                let recorder = recorder::Recorder::rebuild(store, province, silence_after, policy)
                     .context("replaying the store")?;
                 let _ = ready_tx.send(());
                 runtime.block_on(writer::run(
@@ -91,6 +106,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     writer_client,
                     snapshots_tx,
                     clock,
+                    ack_interval,
                     writer_stop,
                 ));
                 Ok(())

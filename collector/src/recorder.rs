@@ -4,22 +4,26 @@
 //!
 //! One call handles a whole batch in one transaction: if the commit fails nothing is applied,
 //! the counters and the collector's sequence are rolled back, and the caller keeps the messages
-//! unacknowledged to try again.
+//! unacknowledged to try again. Each accepted agent event's time is judged (`clock.rs`) against
+//! its boot's epoch estimate, and the boot's watermark advanced (`boots.rs`), in a draft that is
+//! written with the events and kept only when they commit.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use netmon_events::{
-    AgentId, AgentStatus, BootId, Envelope, Event, PayloadError, ProvinceId, SCHEMA_VERSION,
+    Ack, AgentId, AgentStatus, BootId, Envelope, Event, PayloadError, ProvinceId, SCHEMA_VERSION,
     SilenceReason, Topic, TopicKind, decode_batch,
 };
 use rumqttc::Publish;
 use tracing::{debug, info, warn};
 
 use crate::api::IntakeCounters;
+use crate::boots::{Boots, Draft};
+use crate::clock::{ClockPolicy, ClockSource};
 use crate::state::State;
-use crate::store::{NewEvent, Origin, Store, StoreError};
+use crate::store::{BootRow, NewEvent, Origin, Store, StoreError};
 
 /// At most one refusal warning per topic in this interval; the rest are counted and summarised.
 const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
@@ -65,6 +69,9 @@ pub struct Recorder {
     counters: IntakeCounters,
     province: Option<ProvinceId>,
     silence_after: Duration,
+    policy: ClockPolicy,
+    /// Watermarks and epoch estimates of every agent boot.
+    boots: Boots,
     boot: BootId,
     next_seq: u64,
     /// Per topic: when a refusal was last logged, and how many were not logged since.
@@ -79,13 +86,19 @@ struct Pending {
 }
 
 impl Recorder {
-    /// Rebuilds the state by replaying `store`. Rows that cannot be read are logged and skipped.
+    /// Rebuilds the watermarks and the state from `store`. Rows that cannot be read are logged
+    /// and skipped.
     pub fn rebuild(
-        store: Store,
+        mut store: Store,
         province: Option<ProvinceId>,
         silence_after: Duration,
+        policy: ClockPolicy,
     ) -> Result<Self, StoreError> {
         let started = std::time::Instant::now();
+        let (boots, moved) = Boots::load(store.boots()?, &store.overflows()?, |a, b, w| {
+            store.seqs_above(a, b, w)
+        })?;
+        store.save_boots(&moved)?;
         let mut state = State::default();
         let mut unreadable = 0u64;
         let replayed = store.for_each(|row| match row {
@@ -107,6 +120,7 @@ impl Recorder {
             links = state.links.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             boot = %boot,
+            watermarks_moved = moved.len(),
             "state rebuilt from the event store"
         );
         Ok(Self {
@@ -115,6 +129,8 @@ impl Recorder {
             counters: IntakeCounters::default(),
             province,
             silence_after,
+            policy,
+            boots,
             boot,
             next_seq: 1,
             warned: HashMap::new(),
@@ -140,19 +156,33 @@ impl Recorder {
         &self.store
     }
 
-    /// Records a batch of MQTT messages in one transaction. On `Err` nothing changed except
-    /// `store_errors`; the messages must not be acknowledged.
-    pub fn record(&mut self, batch: &[Publish], now: Now) -> Result<(), StoreError> {
+    /// The retained acknowledgement for `agent` and its topic (see `Boots::ack`).
+    pub fn ack(&self, agent: &AgentId) -> Option<(Topic, Ack)> {
+        self.boots.ack(agent)
+    }
+
+    /// The watermarks and epochs, for tests.
+    #[cfg(test)]
+    pub(crate) fn boots(&self) -> &Boots {
+        &self.boots
+    }
+
+    /// Records a batch of MQTT messages in one transaction. Returns the agents whose events it
+    /// took (to acknowledge). On `Err` nothing changed except `store_errors`; the messages must
+    /// not be acknowledged.
+    pub fn record(&mut self, batch: &[Publish], now: Now) -> Result<Vec<AgentId>, StoreError> {
         let saved = (self.counters.clone(), self.next_seq);
         let mut new = Vec::new();
         let mut pending = HashMap::new();
+        let mut draft = Draft::default();
         for message in batch {
             self.counters.messages += 1;
             let accepted = new.len();
             let refused = self.counters.rejected;
             match self.topic(&message.topic) {
                 Some(topic) if topic.kind == TopicKind::Events => {
-                    self.events(&topic, &message.payload, now, &mut new, &mut pending);
+                    let (new, pending, draft) = (&mut new, &mut pending, &mut draft);
+                    self.events(&topic, &message.payload, now, new, pending, draft);
                 }
                 Some(topic) => self.status(&topic, &message.payload, now, &mut new, &mut pending),
                 None => self.refuse(&message.topic, Rejection::ForeignTopic, "", now),
@@ -161,10 +191,12 @@ impl Recorder {
                 self.counters.messages_rejected += 1;
             }
         }
-        self.commit(&new).inspect_err(|_| {
+        let rows = draft.rows();
+        self.commit(&new, &rows).inspect_err(|_| {
             (self.counters, self.next_seq) = saved.clone();
             self.counters.store_errors += 1;
-        })
+        })?;
+        Ok(self.boots.commit(draft))
     }
 
     /// Declares silent every online agent that sent nothing for `silence.after`. Agents get the
@@ -190,7 +222,7 @@ impl Recorder {
                 self.silent(o.agent, o.province, SilenceReason::MissedHeartbeats, o.last_seen, now)
             })
             .collect();
-        self.commit(&events)
+        self.commit(&events, &[])
             .inspect_err(|_| {
                 self.next_seq = saved;
                 self.counters.store_errors += 1;
@@ -198,11 +230,11 @@ impl Recorder {
             .map(|()| events.len())
     }
 
-    fn commit(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
+    fn commit(&mut self, events: &[NewEvent], boots: &[BootRow]) -> Result<(), StoreError> {
+        if events.is_empty() && boots.is_empty() {
             return Ok(());
         }
-        for stored in self.store.append(events)? {
+        for stored in self.store.append(events, boots)? {
             match stored {
                 Some(event) => {
                     match event.origin {
@@ -230,10 +262,16 @@ impl Recorder {
         now: Now,
         new: &mut Vec<NewEvent>,
         pending: &mut HashMap<AgentId, Pending>,
+        draft: &mut Draft,
     ) {
         let name = topic.to_string();
         let items = match decode_batch(payload) {
-            Ok(batch) => batch.events,
+            Ok(batch) => {
+                if let Some(sender) = &batch.sender {
+                    draft.sender(&self.boots, &topic.agent, &topic.province, sender, now.wall);
+                }
+                batch.events
+            }
             Err(e @ (PayloadError::TooLarge(_) | PayloadError::TooManyEvents(_))) => {
                 return self.refuse(&name, Rejection::Oversized, &e.to_string(), now);
             }
@@ -265,10 +303,20 @@ impl Recorder {
                         last_seen: Some(now.wall),
                     },
                 );
+                let judged = draft.accept(
+                    &self.boots,
+                    self.policy,
+                    &topic.province,
+                    &envelope,
+                    now.wall,
+                );
                 new.push(NewEvent {
                     province: topic.province.clone(),
                     received: now.wall,
                     origin: Origin::Agent,
+                    time: judged.time,
+                    clock: judged.clock,
+                    late: judged.late,
                     envelope,
                 });
             }
@@ -340,6 +388,9 @@ impl Recorder {
             province,
             received: now.wall,
             origin: Origin::Collector,
+            time: now.wall,
+            clock: ClockSource::Agent,
+            late: false,
             envelope: Envelope {
                 v: SCHEMA_VERSION,
                 agent,

@@ -8,6 +8,7 @@ use chrono::TimeDelta;
 use rumqttc::{Publish, QoS};
 
 use crate::api::{IntakeCounters, RejectedByReason, state_json};
+use crate::clock::ClockPolicy;
 use crate::recorder::{Now, Recorder};
 use crate::store::{Origin, Query, Store};
 use crate::testkit::{TempDir, base, envelope_json};
@@ -18,7 +19,13 @@ const SILENCE_AFTER: Duration = Duration::from_secs(35);
 
 fn recorder(dir: &TempDir, province: Option<&str>) -> Recorder {
     let store = Store::open(&dir.path().join("events.db")).unwrap();
-    Recorder::rebuild(store, province.map(|p| p.parse().unwrap()), SILENCE_AFTER).unwrap()
+    Recorder::rebuild(
+        store,
+        province.map(|p| p.parse().unwrap()),
+        SILENCE_AFTER,
+        ClockPolicy::default(),
+    )
+    .unwrap()
 }
 
 fn events(agent: &str, body: String) -> Publish {

@@ -3,6 +3,13 @@
 //! [`State::apply`] does no I/O, reads no clock and cannot fail; replaying the store through it
 //! rebuilds exactly the state the running collector had. Maps are ordered so that the same events
 //! always give the same iteration order (and byte-identical JSON, see `api.rs`).
+//!
+//! Times are the stored **effective** times (`StoredEvent::time`, see `clock.rs`); an outage's own
+//! start (`since`, `down_since`) is shifted by the same correction, so an outage recorded while
+//! the agent's clock was wrong, or replayed late from its journal, shows its true start and end.
+//! Events arrive out of order when a backlog is replayed: an event of an older boot than the
+//! agent's current one, or older (by seq) than the last applied event of its link, is counted but
+//! does not change the agent's boot or the link's status.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -24,9 +31,18 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentState {
     pub province: ProvinceId,
-    /// Boot and last seq of the newest agent-made event.
+    /// Boot and last seq of the newest agent-made event: the highest seq of the current boot; a
+    /// different boot becomes current when its event is not older than the newest one.
     pub boot: Option<BootId>,
     pub last_seq: u64,
+    /// Effective time of the newest agent-made event.
+    pub newest_time: Option<DateTime<Utc>>,
+    /// Received minus effective time of the newest agent-made event, in milliseconds.
+    pub lag_ms: Option<i64>,
+    /// Unacknowledged events in the agent's journal, from its newest heartbeat.
+    pub backlog: Option<u64>,
+    /// Events the agent's journal dropped unsent (sum of `journal_overflowed` counts).
+    pub lost_events: u64,
     /// From `agent_started`.
     pub version: Option<String>,
     pub online: bool,
@@ -65,6 +81,21 @@ pub struct LinkState {
     pub last_loss_pct: Option<f64>,
     pub last_round: Option<DateTime<Utc>>,
     pub down_reason: Option<DownReason>,
+    /// The last outage that ended.
+    pub last_outage: Option<Outage>,
+    /// Boot and seq of the last probe round applied, and of the last status change
+    /// (`link_went_down`, `link_came_back`): an older one arriving later is ignored.
+    pub round_seq: Option<(BootId, u64)>,
+    pub status_seq: Option<(BootId, u64)>,
+}
+
+/// An outage that ended: its start and end in effective time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Its end was reported late (replayed from the agent's journal).
+    pub late: bool,
 }
 
 /// An online agent that has been quiet for too long.
@@ -87,6 +118,10 @@ impl State {
                 province: stored.province.clone(),
                 boot: None,
                 last_seq: 0,
+                newest_time: None,
+                lag_ms: None,
+                backlog: None,
+                lost_events: 0,
                 version: None,
                 online: false,
                 last_seen: None,
@@ -94,19 +129,32 @@ impl State {
                 events: 0,
             });
         agent.events += 1;
+        let time = stored.time;
+        // Whether the event is the agent's newest, and whether it is of its current boot.
+        let (mut newest, mut current) = (false, true);
         if stored.origin == Origin::Agent {
             agent.province = stored.province.clone();
             agent.online = true;
             agent.silent_since = None;
             agent.last_seen = Some(stored.received);
-            if agent.boot.as_ref() == Some(&envelope.boot) {
-                agent.last_seq = agent.last_seq.max(envelope.seq);
-            } else {
+            newest = match (&agent.boot, agent.newest_time) {
+                (Some(boot), _) if *boot == envelope.boot => envelope.seq > agent.last_seq,
+                (Some(_), Some(newest)) => time >= newest,
+                _ => true,
+            };
+            if newest {
                 agent.boot = Some(envelope.boot.clone());
                 agent.last_seq = envelope.seq;
+                agent.newest_time = Some(time);
+                agent.lag_ms = Some((stored.received - time).num_milliseconds());
             }
+            current = agent.boot.as_ref() == Some(&envelope.boot);
         }
+        let shift = stored.correction();
+        let position = (&envelope.boot, envelope.seq);
         match &envelope.event {
+            Event::AgentStarted { .. } | Event::ProbeRoundCompleted { .. } if !current => {}
+            Event::LinkWentDown { .. } | Event::LinkCameBack { .. } if !current => {}
             Event::AgentStarted { version, .. } => {
                 agent.version = Some(version.clone());
                 // A new boot judges every link afresh and never reports the end of an outage
@@ -122,12 +170,18 @@ impl State {
                     link.status = LinkStatus::Unknown;
                     link.since = None;
                     link.down_reason = None;
+                    link.round_seq = None;
+                    link.status_seq = None;
                 }
             }
-            Event::AgentHeartbeat { .. } => {}
+            Event::AgentHeartbeat { backlog, .. } => {
+                if newest {
+                    agent.backlog = Some(*backlog);
+                }
+            }
             Event::AgentWentSilent { .. } => {
                 if agent.online {
-                    agent.silent_since = Some(envelope.time);
+                    agent.silent_since = Some(time);
                 }
                 agent.online = false;
             }
@@ -138,13 +192,15 @@ impl State {
                 loss_pct,
                 ..
             } => {
-                let link = self.link(&envelope.agent, target);
+                let Some(link) = self.link(&envelope.agent, target, position, false) else {
+                    return;
+                };
                 link.last_rtt_ms = *rtt_avg_ms;
                 link.last_loss_pct = Some(*loss_pct);
-                link.last_round = Some(envelope.time);
+                link.last_round = Some(time);
                 if link.status == LinkStatus::Unknown && *received > 0 {
                     link.status = LinkStatus::Up;
-                    link.since = Some(envelope.time);
+                    link.since = Some(time);
                 }
             }
             Event::LinkWentDown {
@@ -153,24 +209,46 @@ impl State {
                 reason,
                 ..
             } => {
-                let link = self.link(&envelope.agent, target);
+                let Some(link) = self.link(&envelope.agent, target, position, true) else {
+                    return;
+                };
                 link.status = LinkStatus::Down;
-                link.since = Some(*since);
+                link.since = Some(*since + shift);
                 link.down_reason = Some(*reason);
             }
-            Event::LinkCameBack { target, .. } => {
-                let link = self.link(&envelope.agent, target);
+            Event::LinkCameBack {
+                target, down_since, ..
+            } => {
+                let late = stored.late;
+                let Some(link) = self.link(&envelope.agent, target, position, true) else {
+                    return;
+                };
                 link.status = LinkStatus::Up;
-                link.since = Some(envelope.time);
+                link.since = Some(time);
                 link.down_reason = None;
+                link.last_outage = Some(Outage {
+                    since: *down_since + shift,
+                    until: time,
+                    late,
+                });
             }
-            Event::JournalOverflowed { .. } => {}
+            Event::JournalOverflowed { count, .. } => {
+                agent.lost_events = agent.lost_events.saturating_add(*count);
+            }
         }
     }
 
     /// The link for `target` seen by `agent`, created as unknown; name and role follow the
-    /// agent's latest config.
-    fn link(&mut self, agent: &AgentId, target: &netmon_events::Target) -> &mut LinkState {
+    /// agent's latest config. `None` when an event of the same kind (a round; a status change)
+    /// with a higher `seq` of the same boot was already applied to it: an out-of-order delivery
+    /// must not undo a newer view.
+    fn link(
+        &mut self,
+        agent: &AgentId,
+        target: &netmon_events::Target,
+        (boot, seq): (&BootId, u64),
+        status: bool,
+    ) -> Option<&mut LinkState> {
         let key = LinkKey {
             agent: agent.clone(),
             address: target.address,
@@ -184,12 +262,27 @@ impl State {
             last_loss_pct: None,
             last_round: None,
             down_reason: None,
+            last_outage: None,
+            round_seq: None,
+            status_seq: None,
         });
+        let slot = if status {
+            &mut link.status_seq
+        } else {
+            &mut link.round_seq
+        };
+        if let Some((b, s)) = slot
+            && b == boot
+            && seq <= *s
+        {
+            return None;
+        }
+        *slot = Some((boot.clone(), seq));
         if link.name != target.name {
             link.name.clone_from(&target.name);
         }
         link.role = target.role;
-        link
+        Some(link)
     }
 
     /// Online agents whose last agent-made event was received before `cutoff` (or never).

@@ -2,38 +2,22 @@
 //!
 //! Every event is one row of `events`, keyed by its position `id` and unique on
 //! `(agent, boot, seq)` so that a second delivery of the same event is a no-op. The body is the
-//! envelope's JSON; the other columns exist for queries and indexes. The daemon holds the only
-//! writable connection; the CLI opens the file read-only, which WAL allows while the daemon runs.
+//! envelope's JSON exactly as the agent sent it (its own wall time stays visible); `time` is the
+//! effective time after clock checks (`clock`, `late`, see `clock.rs`); the other columns exist for
+//! queries and indexes. `boots` keeps, per agent boot, the acknowledgement watermark and the epoch
+//! estimate, written in the same transaction as the events (see `boots.rs`). The schema and its
+//! migrations are in `schema.rs`. The daemon holds the only writable connection; the CLI opens the
+//! file read-only, which WAL allows while the daemon runs.
 
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use netmon_events::{Envelope, ProvinceId};
+use netmon_events::{AgentId, BootId, Envelope, Event, ProvinceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-/// The schema this build writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    id       INTEGER PRIMARY KEY,
-    province TEXT NOT NULL,
-    agent    TEXT NOT NULL,
-    boot     TEXT NOT NULL,
-    seq      INTEGER NOT NULL,
-    type     TEXT NOT NULL,
-    time     TEXT NOT NULL,
-    received TEXT NOT NULL,
-    origin   TEXT NOT NULL,
-    body     TEXT NOT NULL,
-    UNIQUE (agent, boot, seq)
-);
-CREATE INDEX IF NOT EXISTS events_agent ON events (agent, id);
-CREATE INDEX IF NOT EXISTS events_type ON events (type, id);
-";
-
-const COLUMNS: &str = "id, province, received, origin, body";
+use crate::clock::ClockSource;
+use crate::schema::{self, SCHEMA_VERSION};
 
 /// Who recorded an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +45,24 @@ pub struct StoredEvent {
     /// When the collector received (or made) it, to the millisecond.
     pub received: DateTime<Utc>,
     pub origin: Origin,
+    /// The effective time: the envelope's `time`, or its correction (see `clock`).
+    pub time: DateTime<Utc>,
+    /// Where `time` comes from.
+    pub clock: ClockSource,
+    /// Received more than `delivery.late_after` after `time` (a replayed backlog).
+    pub late: bool,
     pub envelope: Envelope,
+}
+
+impl StoredEvent {
+    /// How far the effective time is from the agent's wall time (zero when it was kept). The
+    /// event's other wall times (an outage's start) are shifted by the same amount.
+    pub fn correction(&self) -> chrono::TimeDelta {
+        match self.clock {
+            ClockSource::Agent => chrono::TimeDelta::zero(),
+            ClockSource::Corrected | ClockSource::Received => self.time - self.envelope.time,
+        }
+    }
 }
 
 /// An event to append.
@@ -70,7 +71,41 @@ pub struct NewEvent {
     pub province: ProvinceId,
     pub received: DateTime<Utc>,
     pub origin: Origin,
+    /// The effective time, its source and lateness (see [`StoredEvent`]).
+    pub time: DateTime<Utc>,
+    pub clock: ClockSource,
+    pub late: bool,
     pub envelope: Envelope,
+}
+
+/// One row of `boots`: what the collector knows about one agent boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootRow {
+    pub agent: AgentId,
+    pub boot: BootId,
+    /// Every seq `1..=watermark` of the boot is stored or recorded as lost.
+    pub watermark: u64,
+    /// The boot's epoch estimate (see `clock.rs`), if a batch of this boot has been seen.
+    pub epoch: Option<DateTime<Utc>>,
+    pub first_received: DateTime<Utc>,
+    pub last_received: DateTime<Utc>,
+}
+
+/// A boot as loaded at start, with the highest seq stored for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedBoot {
+    pub row: BootRow,
+    pub max_seq: u64,
+}
+
+/// A stored `journal_overflowed`: `agent` lost `first_seq..=last_seq` of `dropped_boot`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    pub agent: AgentId,
+    pub dropped_boot: BootId,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub received: DateTime<Utc>,
 }
 
 /// Filters for [`Store::query`].
@@ -91,6 +126,9 @@ pub enum StoreError {
     /// The file was written by a newer collector: upgrade this one.
     #[error("store schema version {0} is newer than this collector's {SCHEMA_VERSION}")]
     NewerSchema(i64),
+    /// A read-only opening of a file older than this build can read: run the daemon once.
+    #[error("store schema version {0} is too old to read; start the collector once to upgrade it")]
+    OlderSchema(i64),
     /// A row could not be read back: the file was altered by hand or is corrupt.
     #[error("row {id}: {problem}")]
     BadRow { id: i64, problem: String },
@@ -100,6 +138,8 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The columns `from_row` reads, for this file's schema version.
+    columns: &'static str,
 }
 
 impl Store {
@@ -109,13 +149,11 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema(version));
-        }
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(Self { conn })
+        schema::upgrade(&conn)?;
+        Ok(Self {
+            conn,
+            columns: schema::columns(SCHEMA_VERSION),
+        })
     }
 
     /// Opens an existing store read-only; works while the daemon writes to it.
@@ -129,7 +167,13 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema(version));
         }
-        Ok(Self { conn })
+        if version < 1 {
+            return Err(StoreError::OlderSchema(version));
+        }
+        Ok(Self {
+            conn,
+            columns: schema::columns(version),
+        })
     }
 
     /// The SQLite journal mode (`wal` for a store opened by [`Store::open`]).
@@ -139,16 +183,21 @@ impl Store {
             .pragma_query_value(None, "journal_mode", |row| row.get(0))?)
     }
 
-    /// Appends events in one transaction. Returns, for each event in order, the new row's id, or
-    /// `None` when an event with the same `(agent, boot, seq)` was already stored. Nothing is
-    /// written when it fails.
-    pub fn append(&mut self, events: &[NewEvent]) -> Result<Vec<Option<StoredEvent>>, StoreError> {
+    /// Appends events and upserts boot rows in one transaction. Returns, for each event in
+    /// order, the stored event, or `None` when an event with the same `(agent, boot, seq)` was
+    /// already stored. Nothing is written when it fails.
+    pub fn append(
+        &mut self,
+        events: &[NewEvent],
+        boots: &[BootRow],
+    ) -> Result<Vec<Option<StoredEvent>>, StoreError> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(events.len());
         {
             let mut insert = tx.prepare(
-                "INSERT INTO events (province, agent, boot, seq, type, time, received, origin, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO events
+                   (province, agent, boot, seq, type, time, received, origin, body, clock, late)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (agent, boot, seq) DO NOTHING",
             )?;
             for event in events {
@@ -157,36 +206,55 @@ impl Store {
                     id: 0,
                     problem: format!("cannot encode envelope: {e}"),
                 })?;
-                let seq = i64::try_from(envelope.seq).map_err(|_| StoreError::BadRow {
-                    id: 0,
-                    problem: format!("seq {} does not fit SQLite", envelope.seq),
-                })?;
+                let seq = sql_u64(envelope.seq)?;
                 let received = millis(event.received);
+                let time = millis(event.time);
                 let changed = insert.execute(params![
                     event.province.as_str(),
                     envelope.agent.as_str(),
                     envelope.boot.as_str(),
                     seq,
                     envelope.event.type_name(),
-                    millis(envelope.time),
+                    time,
                     received,
                     event.origin.as_str(),
                     body,
+                    event.clock.as_str(),
+                    event.late,
                 ])?;
                 if changed == 0 {
                     out.push(None);
                     continue;
                 }
                 let id = tx.last_insert_rowid();
-                // Decode the body just written, exactly as a replay will, so that live state
+                // Decode the row just written, exactly as a replay will, so that live state
                 // and rebuilt state see the same values (float and time precision included).
-                out.push(Some(decode_row(
+                out.push(Some(decode_row(Row {
                     id,
-                    event.province.as_str(),
-                    &received,
-                    event.origin.as_str(),
-                    &body,
-                )?));
+                    province: event.province.as_str(),
+                    received: &received,
+                    origin: event.origin.as_str(),
+                    body: &body,
+                    time: &time,
+                    clock: event.clock.as_str(),
+                    late: event.late,
+                })?));
+            }
+            let mut upsert = tx.prepare(
+                "INSERT INTO boots (agent, boot, watermark, epoch, first_received, last_received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (agent, boot) DO UPDATE SET watermark = excluded.watermark,
+                   epoch = excluded.epoch, last_received = excluded.last_received",
+            )?;
+            for boot in boots {
+                upsert.execute(params![
+                    boot.agent.as_str(),
+                    boot.boot.as_str(),
+                    sql_u64(boot.watermark)?,
+                    boot.epoch.map(millis),
+                    millis(boot.first_received),
+                    millis(boot.last_received),
+                ])?;
             }
         }
         tx.commit()?;
@@ -201,7 +269,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY id"))?;
+            .prepare(&format!("SELECT {} FROM events ORDER BY id", self.columns))?;
         let mut rows = stmt.query([])?;
         let mut count = 0;
         while let Some(row) = rows.next()? {
@@ -217,9 +285,10 @@ impl Store {
             .limit
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM events
+            "SELECT {} FROM events
              WHERE (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR type = ?2)
-             ORDER BY id DESC LIMIT ?3"
+             ORDER BY id DESC LIMIT ?3",
+            self.columns
         ))?;
         let mut rows = stmt.query(params![query.agent, query.event_type, limit])?;
         let mut out = Vec::new();
@@ -236,6 +305,12 @@ impl Store {
             .conn
             .query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The connection, for tests of the schema.
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// Makes every write fail (as on a full disk) until called with `false`; for tests.
@@ -257,6 +332,96 @@ impl Store {
             .flatten();
         Ok(seq.and_then(|s| u64::try_from(s).ok()))
     }
+
+    /// Every boot row with the highest agent-made seq stored for it (0 if none).
+    pub fn boots(&self) -> Result<Vec<LoadedBoot>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.agent, b.boot, b.watermark, b.epoch, b.first_received, b.last_received,
+                    (SELECT max(seq) FROM events e
+                      WHERE e.agent = b.agent AND e.boot = b.boot AND e.origin = 'agent')
+             FROM boots b ORDER BY b.agent, b.boot",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let bad = |problem: String| StoreError::BadRow { id: 0, problem };
+            let agent: String = row.get(0)?;
+            let boot: String = row.get(1)?;
+            let epoch: Option<String> = row.get(3)?;
+            let first: String = row.get(4)?;
+            let last: String = row.get(5)?;
+            let max_seq: Option<i64> = row.get(6)?;
+            out.push(LoadedBoot {
+                row: BootRow {
+                    agent: AgentId::new(agent).map_err(|e| bad(format!("boots: {e}")))?,
+                    boot: BootId::new(boot).map_err(|e| bad(format!("boots: {e}")))?,
+                    watermark: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    epoch: epoch.as_deref().map(parse_time).transpose().map_err(bad)?,
+                    first_received: parse_time(&first).map_err(bad)?,
+                    last_received: parse_time(&last).map_err(bad)?,
+                },
+                max_seq: max_seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The agent-made seqs of `agent`/`boot` stored above `watermark`, ascending.
+    pub fn seqs_above(
+        &self,
+        agent: &AgentId,
+        boot: &BootId,
+        watermark: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq FROM events
+             WHERE agent = ?1 AND boot = ?2 AND seq > ?3 AND origin = 'agent' ORDER BY seq",
+        )?;
+        let seqs = stmt
+            .query_map(
+                params![agent.as_str(), boot.as_str(), sql_u64(watermark)?],
+                |row| row.get::<_, i64>(0),
+            )?
+            .filter_map(|seq| seq.map(|s| u64::try_from(s).ok()).transpose())
+            .collect::<Result<_, _>>()?;
+        Ok(seqs)
+    }
+
+    /// Every stored `journal_overflowed`, in store order. Unreadable rows are skipped (they are
+    /// reported by the replay).
+    pub fn overflows(&self) -> Result<Vec<Overflow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM events WHERE type = 'journal_overflowed' AND origin = 'agent'
+             ORDER BY id",
+            self.columns
+        ))?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let Ok(stored) = from_row(row) else { continue };
+            if let Event::JournalOverflowed {
+                dropped_boot,
+                first_seq,
+                last_seq,
+                ..
+            } = stored.envelope.event
+            {
+                out.push(Overflow {
+                    agent: stored.envelope.agent,
+                    dropped_boot,
+                    first_seq,
+                    last_seq,
+                    received: stored.received,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Upserts boot rows in one transaction (watermarks advanced while loading).
+    pub fn save_boots(&mut self, boots: &[BootRow]) -> Result<(), StoreError> {
+        self.append(&[], boots).map(|_| ())
+    }
 }
 
 /// RFC 3339 in UTC with milliseconds, the format of every time in the store.
@@ -264,148 +429,76 @@ pub fn millis(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("time {text:?}: {e}"))
+}
+
+fn sql_u64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::BadRow {
+        id: 0,
+        problem: format!("{value} does not fit SQLite"),
+    })
+}
+
+/// One row's columns, in the order of `schema::columns`.
+struct Row<'a> {
+    id: i64,
+    province: &'a str,
+    received: &'a str,
+    origin: &'a str,
+    body: &'a str,
+    time: &'a str,
+    clock: &'a str,
+    late: bool,
+}
+
 fn from_row(row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
-    let id: i64 = row.get(0)?;
     let province: String = row.get(1)?;
     let received: String = row.get(2)?;
     let origin: String = row.get(3)?;
     let body: String = row.get(4)?;
-    decode_row(id, &province, &received, &origin, &body)
+    let time: String = row.get(5)?;
+    let clock: String = row.get(6)?;
+    decode_row(Row {
+        id: row.get(0)?,
+        province: &province,
+        received: &received,
+        origin: &origin,
+        body: &body,
+        time: &time,
+        clock: &clock,
+        late: row.get(7)?,
+    })
 }
 
-fn decode_row(
-    id: i64,
-    province: &str,
-    received: &str,
-    origin: &str,
-    body: &str,
-) -> Result<StoredEvent, StoreError> {
+fn decode_row(row: Row<'_>) -> Result<StoredEvent, StoreError> {
+    let id = row.id;
     let bad = |problem: String| StoreError::BadRow { id, problem };
-    let province = ProvinceId::new(province).map_err(|e| bad(e.to_string()))?;
-    let received = DateTime::parse_from_rfc3339(received)
-        .map_err(|e| bad(format!("received {received:?}: {e}")))?
-        .with_timezone(&Utc);
-    let origin = match origin {
+    let province = ProvinceId::new(row.province).map_err(|e| bad(e.to_string()))?;
+    let received = parse_time(row.received).map_err(|e| bad(format!("received: {e}")))?;
+    let time = parse_time(row.time).map_err(|e| bad(format!("time: {e}")))?;
+    let origin = match row.origin {
         "agent" => Origin::Agent,
         "collector" => Origin::Collector,
         other => return Err(bad(format!("unknown origin {other:?}"))),
     };
-    let envelope = serde_json::from_str(body).map_err(|e| bad(format!("body: {e}")))?;
+    let clock = ClockSource::parse(row.clock)
+        .ok_or_else(|| bad(format!("unknown clock {:?}", row.clock)))?;
+    let envelope = serde_json::from_str(row.body).map_err(|e| bad(format!("body: {e}")))?;
     Ok(StoredEvent {
         id,
         province,
         received,
         origin,
+        time,
+        clock,
+        late: row.late,
         envelope,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use crate::testkit::{TempDir, envelope_json};
-
-    fn new_event(agent: &str, seq: u64, event: &str) -> NewEvent {
-        NewEvent {
-            province: "thanh-hoa".parse().unwrap(),
-            received: "2026-11-23T02:00:00.500Z".parse().unwrap(),
-            origin: Origin::Agent,
-            envelope: serde_json::from_str(&envelope_json(agent, "boot-1", seq, event)).unwrap(),
-        }
-    }
-
-    const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":30,"backlog":0"#;
-
-    #[test]
-    fn duplicate_key_is_a_no_op_and_ids_follow_insert_order() {
-        let dir = TempDir::new();
-        let mut store = Store::open(&dir.path().join("events.db")).unwrap();
-        let first = store
-            .append(&[new_event("a", 1, HEARTBEAT), new_event("a", 2, HEARTBEAT)])
-            .unwrap();
-        assert_eq!(
-            first.iter().flatten().map(|e| e.id).collect::<Vec<_>>(),
-            [1, 2]
-        );
-        let again = store
-            .append(&[new_event("a", 2, HEARTBEAT), new_event("b", 2, HEARTBEAT)])
-            .unwrap();
-        assert!(again[0].is_none(), "duplicate must not be stored");
-        assert_eq!(again[1].as_ref().unwrap().id, 3);
-        assert_eq!(store.count().unwrap(), 3);
-    }
-
-    #[test]
-    fn store_is_wal_and_readable_read_only_while_writer_is_open() {
-        let dir = TempDir::new();
-        let path = dir.path().join("events.db");
-        let mut writer = Store::open(&path).unwrap();
-        assert_eq!(writer.journal_mode().unwrap(), "wal");
-        writer.append(&[new_event("a", 1, HEARTBEAT)]).unwrap();
-        let reader = Store::open_read_only(&path).unwrap();
-        assert_eq!(reader.count().unwrap(), 1);
-        // The writer keeps writing while the reader is open, and the reader sees it.
-        writer.append(&[new_event("a", 2, HEARTBEAT)]).unwrap();
-        assert_eq!(reader.count().unwrap(), 2);
-        // A read-only connection cannot write.
-        let err = reader.conn.execute("DELETE FROM events", []).unwrap_err();
-        assert!(err.to_string().contains("readonly"), "{err}");
-    }
-
-    #[test]
-    fn read_only_open_works_after_the_writer_closed() {
-        let dir = TempDir::new();
-        let path = dir.path().join("events.db");
-        {
-            let mut writer = Store::open(&path).unwrap();
-            writer.append(&[new_event("a", 1, HEARTBEAT)]).unwrap();
-        }
-        let reader = Store::open_read_only(&path).unwrap();
-        assert_eq!(reader.count().unwrap(), 1);
-        assert!(Store::open_read_only(&dir.path().join("missing.db")).is_err());
-    }
-
-    #[test]
-    fn query_filters_and_limits_newest_first_returned_oldest_first() {
-        let dir = TempDir::new();
-        let mut store = Store::open(&dir.path().join("events.db")).unwrap();
-        let started = r#""type":"agent_started","version":"0.1.0","targets":1"#;
-        store
-            .append(&[
-                new_event("a", 1, started),
-                new_event("a", 2, HEARTBEAT),
-                new_event("b", 1, started),
-                new_event("a", 3, HEARTBEAT),
-            ])
-            .unwrap();
-        let seqs = |q: Query| {
-            store
-                .query(&q)
-                .unwrap()
-                .iter()
-                .map(|e| (e.envelope.agent.to_string(), e.envelope.seq))
-                .collect::<Vec<_>>()
-        };
-        let a = |s: u64| ("a".to_string(), s);
-        assert_eq!(
-            seqs(Query {
-                agent: Some("a".into()),
-                ..Query::default()
-            }),
-            [a(1), a(2), a(3)]
-        );
-        assert_eq!(
-            seqs(Query {
-                event_type: Some("agent_heartbeat".into()),
-                limit: Some(1),
-                ..Query::default()
-            }),
-            [a(3)]
-        );
-        let mut replayed = Vec::new();
-        assert_eq!(store.for_each(|e| replayed.push(e.unwrap().id)).unwrap(), 4);
-        assert_eq!(replayed, [1, 2, 3, 4]);
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

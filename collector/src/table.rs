@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::Event;
 use serde_json::Value;
 
+use crate::clock::ClockSource;
 use crate::store::StoredEvent;
 
 /// The language of headers and values.
@@ -93,9 +94,19 @@ pub fn events(events: &[StoredEvent], lang: Lang) -> String {
     ]);
     for event in events {
         let e = &event.envelope;
+        // The effective time, marked when it is not the agent's own or arrived late.
+        let mut time = local(event.time);
+        match event.clock {
+            ClockSource::Agent => {}
+            ClockSource::Corrected => time.push_str(lang.pick(" (đã chỉnh giờ)", " (corrected)")),
+            ClockSource::Received => time.push_str(lang.pick(" (giờ nhận)", " (received)")),
+        }
+        if event.late {
+            time.push_str(lang.pick(" (muộn)", " (late)"));
+        }
         table.row(vec![
             event.id.to_string(),
-            local(e.time),
+            time,
             e.agent.to_string(),
             e.seq.to_string(),
             e.event.type_name().to_string(),
@@ -103,6 +114,16 @@ pub fn events(events: &[StoredEvent], lang: Lang) -> String {
         ]);
     }
     table.render()
+}
+
+/// A lag in milliseconds for people: `850 ms`, `12 s`, `3 min`, `2 h`.
+pub fn lag(ms: i64) -> String {
+    match ms.unsigned_abs() {
+        0..1_000 => format!("{ms} ms"),
+        1_000..120_000 => format!("{} s", ms / 1_000),
+        120_000..7_200_000 => format!("{} min", ms / 60_000),
+        _ => format!("{} h", ms / 3_600_000),
+    }
 }
 
 /// One line about an event, for the events table.
@@ -213,6 +234,10 @@ pub fn status(state: &Value, lang: Lang) -> String {
         lang.pick("Lần cuối", "Last seen"),
         lang.pick("Phiên bản", "Version"),
         lang.pick("Sự kiện", "Events"),
+        lang.pick("Seq cuối", "Last seq"),
+        lang.pick("Độ trễ", "Lag"),
+        lang.pick("Tồn", "Backlog"),
+        lang.pick("Đã mất", "Lost"),
     ]);
     for a in state["agents"].as_array().unwrap_or(&empty) {
         let online = match a["online"].as_bool() {
@@ -226,6 +251,10 @@ pub fn status(state: &Value, lang: Lang) -> String {
             time(&a["last_seen"]),
             text(&a["version"]),
             number(&a["events"], 0),
+            number(&a["last_seq"], 0),
+            a["lag_ms"].as_i64().map_or("-".into(), lag),
+            number(&a["backlog"], 0),
+            number(&a["lost_events"], 0),
         ]);
     }
     let mut links = Table::new(&[
@@ -283,7 +312,8 @@ mod tests {
     #[test]
     fn status_tables_in_vietnamese_and_english() {
         let state: Value = serde_json::from_str(
-            r#"{"agents":[{"agent":"a","province":"hue","online":false,"last_seen":null,"version":null,"events":2}],
+            r#"{"agents":[{"agent":"a","province":"hue","online":false,"last_seen":null,"version":null,"events":2,
+                           "last_seq":7341,"lag_ms":185000,"backlog":12,"lost_events":0}],
                 "links":[{"agent":"a","address":"10.0.0.1","name":"UBND phường Phú Xuân","role":"commune","status":"down",
                           "since":"2026-11-23T02:00:00.000Z","last_rtt_ms":null,"last_loss_pct":100.0}]}"#,
         )
@@ -293,10 +323,37 @@ mod tests {
         assert!(vi.contains("mất kết nối"), "{vi}");
         assert!(vi.contains("2026-11-23 09:00:00"), "{vi}");
         assert!(vi.contains("UBND phường Phú Xuân (10.0.0.1)"), "{vi}");
+        assert!(vi.contains("Độ trễ") && vi.contains("Seq cuối"), "{vi}");
+        assert!(vi.contains("7341") && vi.contains("3 min"), "{vi}");
         let en = status(&state, Lang::En);
         assert!(
             en.contains("Online") && en.contains("down") && en.contains("100.0"),
             "{en}"
         );
+        assert!(en.contains("Lag") && en.contains("Last seq"), "{en}");
+    }
+
+    #[test]
+    fn events_table_marks_corrected_and_late_times() {
+        let mut event = crate::testkit::stored(
+            1,
+            crate::store::Origin::Agent,
+            "a",
+            1,
+            r#""type":"agent_heartbeat","uptime_s":1,"backlog":0"#,
+        );
+        event.clock = ClockSource::Corrected;
+        event.late = true;
+        event.time = "2026-11-23T01:00:00Z".parse().unwrap();
+        let vi = events(std::slice::from_ref(&event), Lang::Vi);
+        assert!(
+            vi.contains("2026-11-23 08:00:00 (đã chỉnh giờ) (muộn)"),
+            "{vi}"
+        );
+        let en = events(&[event], Lang::En);
+        assert!(en.contains("(corrected) (late)"), "{en}");
+        assert_eq!(lag(850), "850 ms");
+        assert_eq!(lag(-12_000), "-12 s");
+        assert_eq!(lag(7_200_000), "2 h");
     }
 }

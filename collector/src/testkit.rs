@@ -57,6 +57,9 @@ pub fn stored(id: i64, origin: Origin, agent: &str, seq: u64, event: &str) -> St
         province: "thanh-hoa".parse().unwrap(),
         received: envelope.time + Duration::milliseconds(500),
         origin,
+        time: envelope.time,
+        clock: crate::clock::ClockSource::Agent,
+        late: false,
         envelope,
     }
 }

@@ -1,8 +1,10 @@
 //! The single writer task: the only code that changes the store and the state.
 //!
 //! It receives a closed [`Input`] — a drained batch of MQTT messages, a clock tick, a snapshot
-//! flush — and for each one does: append (one transaction) → apply → publish a snapshot on a
-//! `watch` channel → acknowledge the MQTT messages. A message is acknowledged only after its
+//! flush, acknowledgements coming due — and for each batch does: append (one transaction) → apply
+//! → publish a snapshot on a `watch` channel → acknowledge the MQTT messages → publish the
+//! retained acknowledgement watermark of every agent the batch touched (paced by `acks.rs`).
+//! Watermarks are published from here, never from the intake task that polls the event loop. A message is acknowledged only after its
 //! events are committed; when the commit fails (disk full, I/O error) the batch is kept,
 //! unacknowledged, and retried every tick, and nothing new is taken meanwhile (the bounded channel
 //! pushes back on the intake, and the broker keeps the rest).
@@ -14,12 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use rumqttc::{AsyncClient, Publish};
+use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::acks::AckPacer;
 use crate::api::IntakeCounters;
 use crate::recorder::{Now, Recorder};
 use crate::state::State;
@@ -49,6 +52,8 @@ pub enum Input {
     Tick(Now),
     /// Publish the snapshot if it changed since the last one.
     Flush,
+    /// Publish the acknowledgements whose interval has expired.
+    Acks,
 }
 
 /// The writer's clocks: process start for `mono_ms`, wall time from the system.
@@ -76,6 +81,7 @@ struct Writer {
     client: AsyncClient,
     snapshots: watch::Sender<Arc<Snapshot>>,
     clock: Clock,
+    acks: AckPacer,
     /// A batch whose commit failed, waiting for a retry.
     unacked: Vec<Publish>,
     dirty: bool,
@@ -83,14 +89,15 @@ struct Writer {
 }
 
 /// Runs the writer until the intake closes the channel (normal shutdown) or `shutdown` fires
-/// while a failed batch waits. Then publishes the last snapshot and disconnects from the broker
-/// after the last acknowledgement.
+/// while a failed batch waits. Then publishes the last snapshot and the waiting watermarks, and
+/// disconnects from the broker after the last acknowledgement.
 pub async fn run(
     recorder: Recorder,
     mut rx: mpsc::Receiver<Publish>,
     client: AsyncClient,
     snapshots: watch::Sender<Arc<Snapshot>>,
     clock: Clock,
+    ack_interval: Duration,
     shutdown: CancellationToken,
 ) {
     let mut writer = Writer {
@@ -98,6 +105,7 @@ pub async fn run(
         client,
         snapshots,
         clock,
+        acks: AckPacer::new(ack_interval),
         unacked: Vec::new(),
         dirty: false,
         published: Instant::now(),
@@ -108,6 +116,7 @@ pub async fn run(
     let mut flush = interval(SNAPSHOT_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
+        let ack_due = writer.acks.next_due();
         let input = tokio::select! {
             message = rx.recv(), if writer.unacked.is_empty() => match message {
                 Some(first) => Input::Messages(drain(first, &mut rx)),
@@ -115,6 +124,7 @@ pub async fn run(
             },
             _ = tick.tick() => Input::Tick(writer.clock.now()),
             _ = flush.tick(), if writer.dirty => Input::Flush,
+            () = tokio::time::sleep_until(ack_due.unwrap_or_else(Instant::now)), if ack_due.is_some() => Input::Acks,
             () = shutdown.cancelled(), if !writer.unacked.is_empty() => break,
         };
         writer.handle(input).await;
@@ -130,6 +140,8 @@ pub async fn run(
         }
     }
     writer.publish();
+    let waiting = writer.acks.drain();
+    writer.send_acks(waiting);
     info!(counters = ?writer.recorder.counters(), "writer stopped");
     if let Err(e) = writer.client.disconnect().await {
         debug!(error = %e, "disconnect request not sent: the MQTT event loop has stopped");
@@ -167,6 +179,34 @@ impl Writer {
                 }
             }
             Input::Flush => self.publish(),
+            Input::Acks => {
+                let due = self.acks.due(Instant::now());
+                self.send_acks(due);
+            }
+        }
+    }
+
+    /// Queues the retained watermark of each agent for the broker (QoS 1). One that cannot be
+    /// queued (the client's request channel is full) is tried again an interval later.
+    fn send_acks(&mut self, agents: Vec<netmon_events::AgentId>) {
+        for agent in agents {
+            let Some((topic, ack)) = self.recorder.ack(&agent) else {
+                continue;
+            };
+            if ack.acks.is_empty() {
+                continue;
+            }
+            let topic = topic.to_string();
+            match self
+                .client
+                .try_publish(&topic, QoS::AtLeastOnce, true, ack.to_json())
+            {
+                Ok(()) => debug!(topic, acks = ?ack.acks, "watermark published"),
+                Err(e) => {
+                    warn!(topic, error = %e, "watermark not queued; retrying after ack_interval");
+                    self.acks.retry(agent, Instant::now());
+                }
+            }
         }
     }
 
@@ -174,7 +214,7 @@ impl Writer {
     async fn record(&mut self, batch: Vec<Publish>) {
         let now = self.clock.now();
         match self.recorder.record(&batch, now) {
-            Ok(()) => {
+            Ok(touched) => {
                 self.changed();
                 for message in &batch {
                     if let Err(e) = self.client.ack(message).await {
@@ -182,6 +222,8 @@ impl Writer {
                     }
                 }
                 debug!(messages = batch.len(), "batch stored and acknowledged");
+                let ready = self.acks.touched(touched, Instant::now());
+                self.send_acks(ready);
             }
             Err(e) => {
                 error!(

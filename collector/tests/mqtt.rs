@@ -16,6 +16,7 @@ use netmon_collector::client;
 use netmon_collector::config::Config;
 use netmon_collector::store::{Query, Store};
 use netmon_collector::table::Lang;
+use netmon_events::{Ack, BootId};
 use netmon_mqtt::BrokerUrl;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -377,4 +378,130 @@ async fn stops_cleanly_when_the_broker_is_unreachable() {
     })
     .await;
     stop(token, task).await;
+}
+
+/// A plain MQTT subscriber (its own clean session) whose messages arrive on a channel.
+struct Subscriber {
+    rx: tokio::sync::mpsc::Receiver<rumqttc::Publish>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscriber {
+    async fn new(filter: &str) -> Self {
+        let (_, host, port) = broker();
+        let id = format!("sub-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let mut options = rumqttc::MqttOptions::new(id, host, port);
+        options.set_clean_session(true);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 16);
+        client
+            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        if tx.send(p).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("test subscriber lost the broker: {e}"),
+                }
+            }
+        });
+        Self { rx, task }
+    }
+
+    /// Waits (15 s at most) for an ack on `topic` whose watermark for `boot` is `seq`; returns
+    /// the whole ack and whether it came as a retained message.
+    async fn ack(&mut self, topic: &str, boot: &str, seq: u64) -> (Ack, bool) {
+        let boot: BootId = boot.parse().unwrap();
+        let wait = async {
+            loop {
+                let message = self.rx.recv().await.expect("subscriber stopped");
+                if message.topic != topic {
+                    continue;
+                }
+                let ack = Ack::from_json(&message.payload)
+                    .unwrap_or_else(|e| panic!("bad ack on {topic}: {e}"));
+                if ack.seq_for(&boot) == Some(seq) {
+                    return (ack, message.retain);
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(15), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no ack with {boot} = {seq} on {topic} within 15 s"))
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A batch as agents send it, with the sender's clock.
+fn batch_from(agent: &str, boot: &str, mono_ms: u64, seqs: &[(u64, &str)]) -> Vec<u8> {
+    let events: Vec<String> = seqs
+        .iter()
+        .map(|(seq, event)| envelope(agent, boot, *seq, event))
+        .collect();
+    format!(
+        r#"{{"sender":{{"boot":"{boot}","mono_ms":{mono_ms}}},"events":[{}]}}"#,
+        events.join(",")
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_a_retained_watermark_and_rebuilds_it_after_a_restart() {
+    let world = World::new();
+    let ack_topic = world.topic("dinh-long", "ack");
+    let mut acks = Subscriber::new(&format!("netmon/v1/{}/+/ack", world.province)).await;
+    let (token, task) = world.start();
+    wait_for("healthz", || async { world.get("/healthz").await }).await;
+    world.wait_subscribed("probe").await;
+
+    let events = world.topic("dinh-long", "events");
+    // 1, 2 and 4: the watermark stops at the gap.
+    publish(
+        &events,
+        &batch_from(
+            "dinh-long",
+            "b1",
+            4_000,
+            &[(1, STARTED), (2, HEARTBEAT), (4, HEARTBEAT)],
+        ),
+        false,
+    );
+    let (ack, _) = acks.ack(&ack_topic, "b1", 2).await;
+    assert_eq!(ack.acks.len(), 1, "{ack:?}");
+    // A newcomer gets it as a retained message.
+    let mut newcomer = Subscriber::new(&ack_topic).await;
+    let (_, retained) = newcomer.ack(&ack_topic, "b1", 2).await;
+    assert!(retained, "the watermark must be retained");
+    drop(newcomer);
+    stop(token, task).await;
+
+    // After a restart the seqs above the watermark are rebuilt from the store: 3 fills the gap
+    // and the watermark jumps to 4.
+    let (token, task) = world.start();
+    wait_for("healthz", || async { world.get("/healthz").await }).await;
+    publish(
+        &events,
+        &batch_from("dinh-long", "b1", 5_000, &[(3, HEARTBEAT)]),
+        false,
+    );
+    acks.ack(&ack_topic, "b1", 4).await;
+    let mut newcomer = Subscriber::new(&ack_topic).await;
+    let (_, retained) = newcomer.ack(&ack_topic, "b1", 4).await;
+    assert!(retained);
+    stop(token, task).await;
+    assert_eq!(world.store().count().unwrap(), 4);
+    clear_retained(&ack_topic);
+    clear_retained(&world.topic("probe", "status"));
 }

@@ -9,10 +9,19 @@
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
 //! - `tls`: the agent and the collector over `mqtts://` with a private CA.
 //! - `envelopes`: events built from the contract types, for tests that play the agent.
+//! - `delivery`: nothing lost, nothing doubled on the host: collector killed 3×, broker
+//!   restarted, journal tail torn by hand (exactly-once checked with `netmon_tests::Ledger`).
+//! - `delivery_lab`: the same in the lab: a 2-minute uplink cut (and the drain-rate benchmark),
+//!   the agent killed during a cut, a journal that overflows, an outage reported late.
+//! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
+//!   corrected times in the store.
 #![allow(clippy::unwrap_used)]
 
 mod agent_lab;
 mod bad_configs;
+mod clock;
+mod delivery;
+mod delivery_lab;
 mod envelopes;
 mod intake;
 mod lab_helpers;

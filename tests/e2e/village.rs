@@ -27,7 +27,7 @@ pub struct Village {
     _broker: Broker,
     pub lab: Lab,
     /// Dropped last: kept, with every log, when the test fails.
-    _scratch: Scratch,
+    pub scratch: Scratch,
     pub agent_id: String,
     pub province: String,
     pub target_addr: String,
@@ -37,6 +37,15 @@ impl Village {
     /// Builds the lab, starts the broker and the collector (waiting until it stores events), then
     /// the agent probing the commune with the probe settings `tune` chooses.
     pub fn start(test: &str, tune: impl FnOnce(&mut AgentConfig)) -> Self {
+        Self::start_with(test, tune, |_| {})
+    }
+
+    /// [`Village::start`], with the collector's config tuned by `tune_collector` too.
+    pub fn start_with(
+        test: &str,
+        tune: impl FnOnce(&mut AgentConfig),
+        tune_collector: impl FnOnce(&mut CollectorConfig),
+    ) -> Self {
         let scratch = Scratch::new(test).unwrap();
         let mut lab = Lab::new().unwrap();
         for role in ["province", "village", "commune"] {
@@ -49,7 +58,7 @@ impl Village {
         let broker = Broker::start_in(&lab, "province", &scratch).unwrap();
         let province = unique("lab");
         let collector = {
-            let config = CollectorConfig {
+            let mut config = CollectorConfig {
                 mqtt_url: format!("mqtt://127.0.0.1:{LAB_PORT}"),
                 ca_file: None,
                 client_id: unique("collector"),
@@ -57,7 +66,9 @@ impl Village {
                 store_path: scratch.join("events.db").display().to_string(),
                 http_listen: "127.0.0.1:8080".into(),
                 silence_after: "1h".into(),
+                delivery: Default::default(),
             };
+            tune_collector(&mut config);
             let mut collector =
                 Collector::start("collector", config, &scratch, Some(&province_ns)).unwrap();
             collector
@@ -88,7 +99,7 @@ impl Village {
             collector,
             _broker: broker,
             lab,
-            _scratch: scratch,
+            scratch,
             agent_id,
             province,
             target_addr,

@@ -157,3 +157,164 @@ impl Broker {
         }
     }
 }
+
+/// A private Mosquitto on the host's loopback, on a free port, with persistence in the test's
+/// scratch directory, that a test may kill and start again on the same port and persistence.
+#[derive(Debug)]
+pub struct LocalBroker {
+    pub proc: Proc,
+    pub port: u16,
+    config_path: PathBuf,
+    log_path: PathBuf,
+}
+
+impl LocalBroker {
+    /// Starts Mosquitto on `127.0.0.1:{free port}` with its files in `scratch/{name}/`; waits (up
+    /// to 10 s) until it accepts connections.
+    pub fn start(name: &str, scratch: &Scratch) -> anyhow::Result<Self> {
+        let dir = scratch.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let port = crate::daemons::free_port()?;
+        let config = format!(
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+             persistence_location {}/\nautosave_interval 1\nlog_dest stderr\nlog_type all\n",
+            dir.display()
+        );
+        let config_path = dir.join("mosquitto.conf");
+        std::fs::write(&config_path, config)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        let log_path = dir.join("mosquitto.log");
+        let proc = spawn_local(&config_path, &log_path, port)?;
+        Ok(Self {
+            proc,
+            port,
+            config_path,
+            log_path,
+        })
+    }
+
+    /// `mqtt://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker with `signal` (`TERM` for a clean restart, `KILL` for a crash), waits for
+    /// it to exit, and starts it again on the same port and persistence directory.
+    pub fn restart(&mut self, signal: &str) -> anyhow::Result<()> {
+        self.proc.signal(signal)?;
+        if self.proc.wait_timeout(Duration::from_secs(10))?.is_none() {
+            bail!("mosquitto did not exit within 10 s of SIG{signal}");
+        }
+        self.proc = spawn_local(&self.config_path, &self.log_path, self.port)?;
+        Ok(())
+    }
+}
+
+fn spawn_local(
+    config_path: &std::path::Path,
+    log: &std::path::Path,
+    port: u16,
+) -> anyhow::Result<Proc> {
+    let mut command = Command::new("mosquitto");
+    command.arg("-c").arg(config_path);
+    let mut proc = Proc::spawn("mosquitto (local)", command, log)?;
+    let url = format!("mqtt://127.0.0.1:{port}");
+    // The port may still be in TIME_WAIT right after a restart; mosquitto sets SO_REUSEADDR.
+    let ready = poll_until(Duration::from_secs(10), || {
+        if let Err(e) = proc.assert_running() {
+            return Some(Err(e));
+        }
+        let mut probe = mosquitto_pub(&url, "netmon-test/probe").ok()?;
+        probe
+            .args(["-m", "x"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        probe.status().ok().filter(|s| s.success()).map(|_| Ok(()))
+    });
+    match ready {
+        Some(Ok(())) => Ok(proc),
+        Some(Err(e)) => Err(e.context("mosquitto (local) did not start")),
+        None => bail!(
+            "mosquitto (local) did not accept connections on {url} within 10 s; log:\n{}",
+            proc.log()
+        ),
+    }
+}
+
+/// `mosquitto_sub -v` on one topic filter, writing every message to a file, to count messages,
+/// payload bytes and events on the wire.
+#[derive(Debug)]
+pub struct Sniffer {
+    proc: Proc,
+    path: PathBuf,
+}
+
+/// What a [`Sniffer`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wire {
+    pub messages: u64,
+    /// MQTT payload bytes (topics not counted).
+    pub payload_bytes: u64,
+    /// Envelopes in those payloads (`decode_batch`).
+    pub events: u64,
+}
+
+impl Sniffer {
+    /// Subscribes (QoS 1, inside namespace `ns` when given) to `filter` on `url`, writing to
+    /// `scratch/{name}.txt`. Publish nothing that matters before the subscription is live: wait
+    /// for something on the topic first (see [`Sniffer::wire`]).
+    pub fn start(
+        name: &str,
+        ns: Option<&str>,
+        url: &str,
+        filter: &str,
+        scratch: &Scratch,
+    ) -> anyhow::Result<Self> {
+        let (host, port) = host_port(url)?;
+        // Line-buffered, so that stopping it loses nothing it printed.
+        let mut command = Command::new("stdbuf");
+        command.args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-v",
+            "-t",
+            filter,
+        ]);
+        let path = scratch.join(&format!("{name}.txt"));
+        let proc = Proc::spawn(name, maybe_in(ns, &command), &path)?;
+        Ok(Self { proc, path })
+    }
+
+    /// Counts what arrived so far (complete lines only).
+    pub fn wire(&self) -> anyhow::Result<Wire> {
+        let text = std::fs::read(&self.path)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        let mut wire = Wire::default();
+        for line in text.split(|b| *b == b'\n') {
+            let Some(space) = line.iter().position(|b| *b == b' ') else {
+                continue;
+            };
+            if !line.starts_with(b"netmon/") {
+                continue; // mosquitto_sub's own messages share the file
+            }
+            let payload = &line[space + 1..];
+            wire.messages += 1;
+            wire.payload_bytes += payload.len() as u64;
+            if let Ok(batch) = netmon_events::decode_batch(payload) {
+                wire.events += batch.events.len() as u64;
+            }
+        }
+        Ok(wire)
+    }
+
+    /// Stops `mosquitto_sub`.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        self.proc.terminate(Duration::from_secs(5)).map(|_| ())
+    }
+}

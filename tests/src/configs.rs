@@ -28,6 +28,15 @@ pub struct AgentConfig {
     pub down_after: u32,
     pub heartbeat: String,
     pub targets: Vec<TargetConfig>,
+    /// `[journal] dir`. Every agent needs its own (the agent locks it): when `None`,
+    /// [`crate::Agent::start`] fills in `{scratch}/{name}-journal`.
+    pub journal_dir: Option<String>,
+    /// `[journal] max_bytes` (the agent's default when `None`).
+    pub journal_max_bytes: Option<u64>,
+    /// `[journal] fsync_interval` (the agent's default when `None`).
+    pub journal_fsync_interval: Option<String>,
+    /// `[journal] drain_rate`, events per second while sending a backlog (default when `None`).
+    pub drain_rate: Option<u32>,
 }
 
 impl AgentConfig {
@@ -45,6 +54,10 @@ impl AgentConfig {
             down_after: 3,
             heartbeat: "10s".into(),
             targets: Vec::new(),
+            journal_dir: None,
+            journal_max_bytes: None,
+            journal_fsync_interval: None,
+            drain_rate: None,
         }
     }
 
@@ -62,6 +75,25 @@ impl AgentConfig {
         let _ = writeln!(out, "timeout = {}", quote(&self.timeout));
         let _ = writeln!(out, "down_after = {}", self.down_after);
         let _ = writeln!(out, "\n[heartbeat]\ninterval = {}", quote(&self.heartbeat));
+        let journal_set = self.journal_dir.is_some()
+            || self.journal_max_bytes.is_some()
+            || self.journal_fsync_interval.is_some()
+            || self.drain_rate.is_some();
+        if journal_set {
+            let _ = writeln!(out, "\n[journal]");
+        }
+        if let Some(dir) = &self.journal_dir {
+            let _ = writeln!(out, "dir = {}", quote(dir));
+        }
+        if let Some(max_bytes) = self.journal_max_bytes {
+            let _ = writeln!(out, "max_bytes = {max_bytes}");
+        }
+        if let Some(fsync_interval) = &self.journal_fsync_interval {
+            let _ = writeln!(out, "fsync_interval = {}", quote(fsync_interval));
+        }
+        if let Some(drain_rate) = self.drain_rate {
+            let _ = writeln!(out, "drain_rate = {drain_rate}");
+        }
         for target in &self.targets {
             let _ = writeln!(out, "\n[[targets]]\nname = {}", quote(&target.name));
             let _ = writeln!(out, "address = {}", quote(&target.address));
@@ -83,6 +115,19 @@ pub struct CollectorConfig {
     pub store_path: String,
     pub http_listen: String,
     pub silence_after: String,
+    /// The optional `[delivery]` keys.
+    pub delivery: DeliveryConfig,
+}
+
+/// The collector's `[delivery]` section; a key left `None` takes the collector's default.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryConfig {
+    /// `late_after` (default "2m").
+    pub late_after: Option<String>,
+    /// `clock_tolerance` (default "30s").
+    pub clock_tolerance: Option<String>,
+    /// `ack_interval` (default "1s").
+    pub ack_interval: Option<String>,
 }
 
 impl CollectorConfig {
@@ -99,6 +144,19 @@ impl CollectorConfig {
         let _ = writeln!(out, "\n[store]\npath = {}", quote(&self.store_path));
         let _ = writeln!(out, "\n[http]\nlisten = {}", quote(&self.http_listen));
         let _ = writeln!(out, "\n[silence]\nafter = {}", quote(&self.silence_after));
+        let delivery = [
+            ("late_after", &self.delivery.late_after),
+            ("clock_tolerance", &self.delivery.clock_tolerance),
+            ("ack_interval", &self.delivery.ack_interval),
+        ];
+        if delivery.iter().any(|(_, value)| value.is_some()) {
+            let _ = writeln!(out, "\n[delivery]");
+            for (key, value) in delivery {
+                if let Some(value) = value {
+                    let _ = writeln!(out, "{key} = {}", quote(value));
+                }
+            }
+        }
         out
     }
 }

@@ -1,18 +1,20 @@
 //! Handles for the two daemons under test, started from the binaries `tests/run` built: the
 //! collector (with its HTTP API and its store, read through `netmon-collector events --json`) and
-//! the agent. Either runs on the host or inside a lab namespace.
+//! the agent (in [`crate::agent`]). Either runs on the host or inside a lab namespace.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::Utc;
-use netmon_events::{AgentId, BootId, Envelope, Event, ProvinceId, Topic, TopicKind, encode_batch};
+use chrono::{DateTime, Utc};
+use netmon_events::{
+    Ack, AgentId, BootId, Envelope, Event, ProvinceId, Topic, TopicKind, encode_batch,
+};
 use serde_json::Value;
 
 use crate::broker::{binary, publish_in, shared_url};
-use crate::configs::{AgentConfig, CollectorConfig};
+use crate::configs::CollectorConfig;
 use crate::lab::{maybe_in, run};
 use crate::process::Proc;
 use crate::scratch::{Scratch, unique};
@@ -76,14 +78,25 @@ impl Collector {
     /// `province`'s topics, with a unique client id, a free HTTP port and its store in `scratch`;
     /// waits until it is healthy and its subscription is live.
     pub fn start_local(name: &str, scratch: &Scratch, province: &str) -> anyhow::Result<Self> {
+        Self::start_on(name, scratch, province, &shared_url())
+    }
+
+    /// [`Collector::start_local`] on the broker at `mqtt_url` (on the host's loopback).
+    pub fn start_on(
+        name: &str,
+        scratch: &Scratch,
+        province: &str,
+        mqtt_url: &str,
+    ) -> anyhow::Result<Self> {
         let config = CollectorConfig {
-            mqtt_url: shared_url(),
+            mqtt_url: mqtt_url.to_owned(),
             ca_file: None,
             client_id: unique("collector"),
             province: Some(province.to_owned()),
             store_path: scratch.join(&format!("{name}.db")).display().to_string(),
             http_listen: format!("127.0.0.1:{}", free_port()?),
             silence_after: "1h".into(),
+            delivery: Default::default(),
         };
         let mut collector = Self::start(name, config, scratch, None)?;
         collector.wait_subscribed(province, Duration::from_secs(20))?;
@@ -102,6 +115,43 @@ impl Collector {
         }
         self.proc = spawn_collector(name, &self.config_path, scratch, self.ns.as_deref())?;
         self.wait_healthy(Duration::from_secs(20))
+    }
+
+    /// Crashes the collector with SIGKILL (nothing flushed, nothing acknowledged) and starts a new
+    /// one on the same config and store; waits until it is healthy.
+    pub fn kill_and_restart(&mut self, name: &str, scratch: &Scratch) -> anyhow::Result<()> {
+        self.proc.signal("KILL")?;
+        if self.proc.wait_timeout(Duration::from_secs(10))?.is_none() {
+            bail!("the collector did not die within 10 s of SIGKILL");
+        }
+        self.proc = spawn_collector(name, &self.config_path, scratch, self.ns.as_deref())?;
+        self.wait_healthy(Duration::from_secs(20))
+    }
+
+    /// The retained acknowledgement watermark the collector published for `agent` of `province`
+    /// (`None` when there is none yet), read with `mosquitto_sub` in the collector's namespace.
+    pub fn ack(&self, province: &str, agent: &str) -> anyhow::Result<Option<Ack>> {
+        let topic = Topic::new(
+            ProvinceId::new(province)?,
+            AgentId::new(agent)?,
+            TopicKind::Ack,
+        )
+        .to_string();
+        let (host, port) = crate::broker::host_port(&self.config.mqtt_url)?;
+        let mut sub = Command::new("mosquitto_sub");
+        sub.args(["-h", &host, "-p", &port.to_string(), "-t", &topic]);
+        // Retained messages come at once; -W ends the wait when there is none (exit code 27).
+        sub.args(["-C", "1", "-W", "2", "--retained-only"]);
+        let output = maybe_in(self.ns.as_deref(), &sub)
+            .output()
+            .context("running mosquitto_sub")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let Some(line) = text.lines().find(|l| !l.trim().is_empty()) else {
+            return Ok(None);
+        };
+        Ack::from_json(line.as_bytes())
+            .map(Some)
+            .with_context(|| format!("the retained ack on {topic} is not an Ack: {line}"))
     }
 
     /// Polls `/healthz` until it answers 200; fails if the process exits first.
@@ -235,7 +285,7 @@ pub fn daemon_command(name: &str) -> Command {
 
 /// Removes the test runner's own variables, so that a daemon reading `NETMON_*` overrides sees
 /// only what a test sets on purpose.
-fn daemon_env(command: &mut Command) -> &mut Command {
+pub(crate) fn daemon_env(command: &mut Command) -> &mut Command {
     command
         .env_remove("NETMON_TEST_MQTT")
         .env_remove("NETMON_BIN_DIR")
@@ -302,35 +352,32 @@ fn parse_stored(line: &str) -> anyhow::Result<StoredEvent> {
     })
 }
 
-/// A running `netmon-agent run`.
-#[derive(Debug)]
-pub struct Agent {
-    pub proc: Proc,
-    pub config: AgentConfig,
-    pub config_path: PathBuf,
-}
+impl StoredEvent {
+    /// `stored.received`: when the collector got the event.
+    pub fn received(&self) -> Option<DateTime<Utc>> {
+        self.meta_time("received")
+    }
 
-impl Agent {
-    /// Writes `config` to `scratch/{name}.toml` and starts the agent (inside namespace `ns` when
-    /// given). Does not wait: the agent's first events in the store are the sign it works.
-    pub fn start(
-        name: &str,
-        config: AgentConfig,
-        scratch: &Scratch,
-        ns: Option<&str>,
-    ) -> anyhow::Result<Self> {
-        let config_path = scratch.write(&format!("{name}.toml"), config.to_toml())?;
-        let mut command = Command::new(binary("netmon-agent"));
-        daemon_env(command.arg("run").arg("--config").arg(&config_path));
-        let proc = Proc::spawn(
-            name,
-            maybe_in(ns, &command),
-            &scratch.join(&format!("{name}.log")),
-        )?;
-        Ok(Self {
-            proc,
-            config,
-            config_path,
-        })
+    /// `stored.time`: the effective time (the agent's, or corrected by the collector).
+    pub fn effective_time(&self) -> Option<DateTime<Utc>> {
+        self.meta_time("time")
+    }
+
+    /// `stored.clock`: `agent`, `corrected` or `received`.
+    pub fn clock(&self) -> Option<&str> {
+        self.meta.get("clock").and_then(Value::as_str)
+    }
+
+    /// `stored.late`: received more than `delivery.late_after` after its effective time.
+    pub fn late(&self) -> Option<bool> {
+        self.meta.get("late").and_then(Value::as_bool)
+    }
+
+    fn meta_time(&self, key: &str) -> Option<DateTime<Utc>> {
+        self.meta
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
     }
 }

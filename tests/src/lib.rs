@@ -5,7 +5,11 @@
 //! - [`broker`]: the shared Mosquitto from `NETMON_TEST_MQTT`, a private one inside a namespace,
 //!   `mosquitto_pub`, and the daemon binaries from `NETMON_BIN_DIR`.
 //! - [`configs`]: the daemons' TOML config files.
-//! - [`daemons`]: handles for a running collector (HTTP API, store) and agent.
+//! - [`daemons`]: a handle for a running collector (HTTP API, store).
+//! - [`agent`]: a handle for a running agent (own journal dir, kill, restart, extra
+//!   environment), and the journal's segment files read as records.
+//! - [`ledger`]: the exactly-once check of one agent's stored events (gaps, duplicates, declared
+//!   journal overflows) and the counts for the closing note.
 //! - [`slot`]: per-lab subnets, so that parallel labs never share addresses.
 //! - [`scratch`]: per-test temporary directories (kept when a test fails) and unique names.
 //! - [`wait`]: polling an observable condition with a deadline, instead of sleeping.
@@ -13,19 +17,23 @@
 //! Everything here fails loudly when the environment is incomplete (not root, no broker, no
 //! binaries): a test that cannot run must not pass.
 
+pub mod agent;
 pub mod broker;
 pub mod configs;
 pub mod daemons;
 pub mod lab;
+pub mod ledger;
 pub mod process;
 pub mod scratch;
 pub mod slot;
 pub mod wait;
 
-pub use broker::{Broker, binary, publish, shared_url};
+pub use agent::{Agent, Launch};
+pub use broker::{Broker, LocalBroker, Sniffer, Wire, binary, publish, shared_url};
 pub use configs::{AgentConfig, CollectorConfig, TargetConfig};
-pub use daemons::{Agent, Collector, StoredEvent};
+pub use daemons::{Collector, StoredEvent};
 pub use lab::Lab;
+pub use ledger::{Ledger, Tally};
 pub use process::Proc;
 pub use scratch::{Scratch, unique};
 pub use wait::{poll_until, wait_for};

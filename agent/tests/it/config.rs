@@ -254,3 +254,73 @@ fn environment_overrides_the_file() {
         "{error}"
     );
 }
+
+#[test]
+fn journal_keys_defaults_values_errors_and_overrides() {
+    let c = load(VALID, &[]).unwrap();
+    assert_eq!(
+        (
+            c.journal.dir.to_str().unwrap(),
+            c.journal.max_bytes,
+            c.journal.fsync_interval,
+            c.journal.drain_rate
+        ),
+        (
+            "/var/lib/netmon-agent/journal",
+            8 * 1024 * 1024,
+            Duration::from_secs(1),
+            200
+        )
+    );
+    let text = with(
+        "[journal]\ndir = \"/tmp/netmon-journal\"\nmax_bytes = 65536\nfsync_interval = \"10s\"\ndrain_rate = 50",
+    );
+    let c = load(&text, &[]).unwrap();
+    assert_eq!(
+        (
+            c.journal.dir.to_str().unwrap(),
+            c.journal.max_bytes,
+            c.journal.fsync_interval,
+            c.journal.drain_rate
+        ),
+        ("/tmp/netmon-journal", 65536, Duration::from_secs(10), 50)
+    );
+    let c = load(
+        &text,
+        &[
+            ("NETMON_JOURNAL__DIR", "/overlay/netmon-journal"),
+            ("NETMON_JOURNAL__DRAIN_RATE", "1000"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.journal.dir.to_str(), Some("/overlay/netmon-journal"));
+    assert_eq!(c.journal.drain_rate, 1000);
+    for (line, expected) in [
+        (
+            "[journal]\nmax_bytes = 4096",
+            "agent.toml: journal.max_bytes: expected a number of bytes from 65536 to",
+        ),
+        (
+            "[journal]\nfsync_interval = \"often\"",
+            "agent.toml: journal.fsync_interval: expected a duration",
+        ),
+        (
+            "[journal]\ndrain_rate = 0",
+            "agent.toml: journal.drain_rate: expected an integer from 1 to 1000000, got 0",
+        ),
+        (
+            "[journal]\ndir = \"\"",
+            "agent.toml: journal.dir: expected a directory path",
+        ),
+        (
+            "[journal]\nsize = 1",
+            "agent.toml: journal.size: unknown field `size`",
+        ),
+    ] {
+        let error = load(&with(line), &[]).unwrap_err();
+        assert!(
+            error.starts_with(expected),
+            "expected {expected:?}\n     got {error:?}"
+        );
+    }
+}

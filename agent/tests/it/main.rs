@@ -5,4 +5,5 @@
 mod config;
 mod daemon;
 mod icmp;
+mod journal;
 mod support;

@@ -1,0 +1,121 @@
+//! Tests of the event store on real SQLite files (a child module of `store.rs`).
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::testkit::{TempDir, envelope_json};
+
+fn new_event(agent: &str, seq: u64, event: &str) -> NewEvent {
+    let envelope: Envelope =
+        serde_json::from_str(&envelope_json(agent, "boot-1", seq, event)).unwrap();
+    NewEvent {
+        province: "thanh-hoa".parse().unwrap(),
+        received: "2026-11-23T02:00:00.500Z".parse().unwrap(),
+        origin: Origin::Agent,
+        time: envelope.time,
+        clock: ClockSource::Agent,
+        late: false,
+        envelope,
+    }
+}
+
+const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":30,"backlog":0"#;
+
+#[test]
+fn duplicate_key_is_a_no_op_and_ids_follow_insert_order() {
+    let dir = TempDir::new();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let first = store
+        .append(
+            &[new_event("a", 1, HEARTBEAT), new_event("a", 2, HEARTBEAT)],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        first.iter().flatten().map(|e| e.id).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let again = store
+        .append(
+            &[new_event("a", 2, HEARTBEAT), new_event("b", 2, HEARTBEAT)],
+            &[],
+        )
+        .unwrap();
+    assert!(again[0].is_none(), "duplicate must not be stored");
+    assert_eq!(again[1].as_ref().unwrap().id, 3);
+    assert_eq!(store.count().unwrap(), 3);
+}
+
+#[test]
+fn store_is_wal_and_readable_read_only_while_writer_is_open() {
+    let dir = TempDir::new();
+    let path = dir.path().join("events.db");
+    let mut writer = Store::open(&path).unwrap();
+    assert_eq!(writer.journal_mode().unwrap(), "wal");
+    writer.append(&[new_event("a", 1, HEARTBEAT)], &[]).unwrap();
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(reader.count().unwrap(), 1);
+    // The writer keeps writing while the reader is open, and the reader sees it.
+    writer.append(&[new_event("a", 2, HEARTBEAT)], &[]).unwrap();
+    assert_eq!(reader.count().unwrap(), 2);
+    // A read-only connection cannot write.
+    let err = reader.conn.execute("DELETE FROM events", []).unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+}
+
+#[test]
+fn read_only_open_works_after_the_writer_closed() {
+    let dir = TempDir::new();
+    let path = dir.path().join("events.db");
+    {
+        let mut writer = Store::open(&path).unwrap();
+        writer.append(&[new_event("a", 1, HEARTBEAT)], &[]).unwrap();
+    }
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(reader.count().unwrap(), 1);
+    assert!(Store::open_read_only(&dir.path().join("missing.db")).is_err());
+}
+
+#[test]
+fn query_filters_and_limits_newest_first_returned_oldest_first() {
+    let dir = TempDir::new();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let started = r#""type":"agent_started","version":"0.1.0","targets":1"#;
+    store
+        .append(
+            &[
+                new_event("a", 1, started),
+                new_event("a", 2, HEARTBEAT),
+                new_event("b", 1, started),
+                new_event("a", 3, HEARTBEAT),
+            ],
+            &[],
+        )
+        .unwrap();
+    let seqs = |q: Query| {
+        store
+            .query(&q)
+            .unwrap()
+            .iter()
+            .map(|e| (e.envelope.agent.to_string(), e.envelope.seq))
+            .collect::<Vec<_>>()
+    };
+    let a = |s: u64| ("a".to_string(), s);
+    assert_eq!(
+        seqs(Query {
+            agent: Some("a".into()),
+            ..Query::default()
+        }),
+        [a(1), a(2), a(3)]
+    );
+    assert_eq!(
+        seqs(Query {
+            event_type: Some("agent_heartbeat".into()),
+            limit: Some(1),
+            ..Query::default()
+        }),
+        [a(3)]
+    );
+    let mut replayed = Vec::new();
+    assert_eq!(store.for_each(|e| replayed.push(e.unwrap().id)).unwrap(), 4);
+    assert_eq!(replayed, [1, 2, 3, 4]);
+}
