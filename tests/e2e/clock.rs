@@ -33,6 +33,30 @@ fn libfaketime() -> PathBuf {
         })
 }
 
+/// Starts a fast agent on the shared broker under libfaketime with `faked` settings. Only its
+/// wall clock lies (`FAKETIME_DONT_FAKE_MONOTONIC=1`). This is what `faketime … netmon-agent run`
+/// does, without the `faketime` process in between (it would take the test's SIGTERM itself).
+fn start_faked(
+    agent_id: &str,
+    province: &str,
+    scratch: &Scratch,
+    faked: &[(&str, String)],
+) -> Agent {
+    let mut env = vec![
+        ("LD_PRELOAD".to_owned(), libfaketime().display().to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned()),
+    ];
+    env.extend(faked.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    Agent::start_with(
+        "agent",
+        fast_agent(agent_id, province, &shared_url()),
+        scratch,
+        None,
+        Launch { env },
+    )
+    .unwrap()
+}
+
 /// Asserts the collector replaced the agent's wall time: `clock == "corrected"` and the effective
 /// time is within [`TOLERANCE_MS`] of when the collector received the event.
 fn assert_corrected(event: &StoredEvent) {
@@ -59,23 +83,12 @@ fn clock_1970_is_corrected() {
     let province = unique("clock");
     let collector = Collector::start_local("collector", &scratch, &province).unwrap();
     let agent_id = unique("phu-vinh");
-    // What `faketime '1970-01-01 00:00:00' netmon-agent run …` does, without the `faketime`
-    // process in between (it would take the test's SIGTERM itself instead of the agent).
-    let launch = Launch {
-        env: vec![
-            ("LD_PRELOAD".into(), libfaketime().display().to_string()),
-            ("FAKETIME".into(), "@1970-01-01 00:00:00".into()),
-            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-        ],
-    };
-    let mut agent = Agent::start_with(
-        "agent",
-        fast_agent(&agent_id, &province, &shared_url()),
+    let mut agent = start_faked(
+        &agent_id,
+        &province,
         &scratch,
-        None,
-        launch,
-    )
-    .unwrap();
+        &[("FAKETIME", "@1970-01-01 00:00:00".into())],
+    );
 
     let (_, events) = wait_ledger(
         &collector,
@@ -104,25 +117,15 @@ fn clock_jump_forward_is_corrected() {
     let agent_id = unique("phong-thai");
     // libfaketime rereads the file at every clock call (no cache): "+0" is the true time.
     let offset = scratch.write("faketime", "+0\n").unwrap();
-    let launch = Launch {
-        env: vec![
-            ("LD_PRELOAD".into(), libfaketime().display().to_string()),
-            (
-                "FAKETIME_TIMESTAMP_FILE".into(),
-                offset.display().to_string(),
-            ),
-            ("FAKETIME_NO_CACHE".into(), "1".into()),
-            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-        ],
-    };
-    let mut agent = Agent::start_with(
-        "agent",
-        fast_agent(&agent_id, &province, &shared_url()),
+    let mut agent = start_faked(
+        &agent_id,
+        &province,
         &scratch,
-        None,
-        launch,
-    )
-    .unwrap();
+        &[
+            ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
+            ("FAKETIME_NO_CACHE", "1".into()),
+        ],
+    );
 
     // Before the jump the agent's clock is right and kept.
     let (ledger, before) = wait_ledger(

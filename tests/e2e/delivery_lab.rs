@@ -32,6 +32,17 @@ fn fast(config: &mut AgentConfig, interval_ms: u64, loopbacks: &[&str]) {
 
 /// Waits until the store holds every event of `agent` up to one recorded after `after` (the
 /// backlog has drained and the live stream follows), nothing missing.
+/// Waits (up to 30 s) until `n` of `agent`'s events are in the village's store.
+fn wait_stored(village: &Village, agent: &str, n: u64) {
+    wait_ledger(
+        &village.collector,
+        agent,
+        &format!("{n} events"),
+        Duration::from_secs(30),
+        |l, _| l.tally().stored >= n,
+    );
+}
+
 fn wait_drained(village: &Village, agent: &str, after: DateTime<Utc>, timeout: Duration) {
     wait_ledger(
         &village.collector,
@@ -195,13 +206,7 @@ fn lab_uplink_cut_for_two_minutes_loses_nothing() {
 fn lab_agent_killed_during_outage_keeps_its_journal() {
     let mut village = Village::start("agent-killed", |c| fast(c, 200, &["127.0.0.1"]));
     let agent_id = village.agent_id.clone();
-    wait_ledger(
-        &village.collector,
-        &agent_id,
-        "20 events",
-        Duration::from_secs(30),
-        |l, _| l.tally().stored >= 20,
-    );
+    wait_stored(&village, &agent_id, 20);
 
     let cut = Utc::now();
     village.lab.cut("uplink").unwrap();
@@ -268,13 +273,7 @@ fn lab_full_journal_records_its_overflow() {
         c.journal_max_bytes = Some(65536);
     });
     let agent_id = village.agent_id.clone();
-    wait_ledger(
-        &village.collector,
-        &agent_id,
-        "20 events",
-        Duration::from_secs(30),
-        |l, _| l.tally().stored >= 20,
-    );
+    wait_stored(&village, &agent_id, 20);
 
     // 20 events/s of ~300 bytes fill 64 KiB in about 10 s; the cut lasts 40.
     let cut = Utc::now();
