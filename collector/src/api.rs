@@ -3,6 +3,8 @@
 //! Everything the collector prints or serves as JSON is defined here and nowhere else:
 //! - `GET /api/v1/state` and `netmon-collector status --json`: [`StateView`];
 //! - `GET /api/v1/intake`: [`IntakeCounters`];
+//! - `GET /api/v1/projections`: [`Projections`] (`{"influx": null}` without an `[influx]`
+//!   section);
 //! - `netmon-collector events --json`: [`event_line`], one line per stored event.
 //!
 //! Fields are only ever added. Times are RFC 3339 UTC with milliseconds; absent values are `null`.
@@ -150,6 +152,28 @@ pub fn status_name(status: LinkStatus) -> &'static str {
 /// What the intake did since the collector started (`GET /api/v1/intake`). Counted per MQTT
 /// message (`messages`, `messages_rejected`) or per event (the rest; a whole-message refusal such
 /// as `oversized` counts once).
+/// `GET /api/v1/projections`: every projection's progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Projections {
+    /// The InfluxDB projection; `null` when `[influx]` is not configured.
+    pub influx: Option<ProjectionCounters>,
+}
+
+/// One projection's progress since the collector started (the position survives restarts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProjectionCounters {
+    /// The store id up to which every event has been delivered (the stored cursor).
+    pub position: i64,
+    /// Store ids above the position: how far the projection is behind the store.
+    pub behind: i64,
+    /// Points the server accepted.
+    pub points_written: u64,
+    /// Points the server refused with a 4xx (malformed, field type conflict), skipped.
+    pub rejected_points: u64,
+    /// The last failure (server reason or network error), `null` if none yet.
+    pub last_error: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IntakeCounters {
     /// MQTT messages taken from the broker (events and status topics).

@@ -66,6 +66,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Lang::Vi)]
         lang: Lang,
     },
+    /// Re-project the store into a projection's server (the daemon's cursor is not touched).
+    Replay {
+        #[command(subcommand)]
+        target: ReplayTarget,
+    },
+}
+
+/// What `replay` re-projects into.
+#[derive(Debug, Subcommand)]
+pub enum ReplayTarget {
+    /// The `[influx]` server.
+    Influx {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only events at or after this time (RFC 3339, or a date at midnight UTC).
+        #[arg(long)]
+        from: Option<String>,
+    },
 }
 
 impl Command {
@@ -74,7 +92,10 @@ impl Command {
             Command::Run { config }
             | Command::Check { config }
             | Command::Events { config, .. }
-            | Command::Status { config, .. } => config,
+            | Command::Status { config, .. }
+            | Command::Replay {
+                target: ReplayTarget::Influx { config, .. },
+            } => config,
         }
     }
 }
@@ -88,6 +109,46 @@ pub enum Failure {
     /// Anything else: exit 1.
     #[error("{0:#}")]
     Runtime(#[from] anyhow::Error),
+}
+
+/// `replay influx`: progress on `progress_out` (a bar when `terminal`), a summary on `out`.
+pub fn replay_influx(
+    config: &Config,
+    from: Option<&str>,
+    terminal: bool,
+    out: &mut impl Write,
+    progress_out: &mut impl Write,
+) -> Result<(), Failure> {
+    let from = from
+        .map(crate::replay::parse_from)
+        .transpose()
+        .map_err(Failure::Usage)?;
+    if config.influx.is_none() {
+        return Err(Failure::Usage(format!(
+            "{}: no [influx] section to replay into",
+            config.file.display()
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let mut progress = crate::replay::Progress::new(progress_out, terminal);
+    let report = runtime.block_on(crate::replay::replay_influx(config, from, |done, total| {
+        progress.update(done, total)
+    }))?;
+    let secs = report.elapsed.as_secs_f64().max(0.001);
+    writeln!(
+        out,
+        "replayed {} events: {} points written, {} refused, in {:.1} s ({:.0} points/s)",
+        report.events,
+        report.points_written,
+        report.rejected_points,
+        secs,
+        report.points_written as f64 / secs
+    )
+    .context("writing the summary")?;
+    Ok(())
 }
 
 /// `check`: the configuration in a few lines.

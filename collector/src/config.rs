@@ -13,11 +13,14 @@ use netmon_events::ProvinceId;
 use netmon_mqtt::{BrokerUrl, tls_config};
 use serde::Deserialize;
 
+mod influx;
+pub use influx::{InfluxApi, InfluxConfig};
+
 /// Environment variables that override the file: `NETMON_<SECTION>__<KEY>`.
 const ENV_PREFIX: &str = "NETMON_";
 /// The sections an environment override may name; other `NETMON_*` variables (the agent's, the
 /// test runner's) are ignored.
-const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence", "delivery"];
+const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence", "delivery", "influx"];
 
 /// A configuration that cannot be used. The message names the file, the key and what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub silence: SilenceConfig,
     pub delivery: DeliveryConfig,
+    /// `[influx]`: the InfluxDB projection; `None` when the section is absent.
+    pub influx: Option<InfluxConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +108,7 @@ struct RawConfig {
     silence: RawSilence,
     #[serde(default)]
     delivery: RawDelivery,
+    influx: Option<influx::RawInflux>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,6 +350,11 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
             Duration::from_secs(600),
         )?,
     };
+    let influx = raw
+        .influx
+        .map(influx::validate)
+        .transpose()
+        .map_err(|(key, problem)| err(key, problem))?;
     Ok(Config {
         file: file.to_path_buf(),
         mqtt: MqttConfig {
@@ -361,6 +372,7 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         http: HttpConfig { listen },
         silence: SilenceConfig { after },
         delivery,
+        influx,
     })
 }
 
@@ -393,6 +405,87 @@ mod tests {
 
     const MINIMAL: &str =
         "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[store]\npath = \"/tmp/x.db\"\n";
+
+    #[test]
+    fn influx_section_defaults_and_api_requirements() {
+        assert!(load(MINIMAL, &[]).unwrap().influx.is_none());
+        let config = load(
+            &format!("{MINIMAL}[influx]\nurl = \"http://127.0.0.1:8086/\"\norg = \"netmon\"\nbucket = \"b\"\ntoken = \"t0k\"\n"),
+            &[],
+        )
+        .unwrap();
+        let influx = config.influx.unwrap();
+        assert_eq!(influx.url, "http://127.0.0.1:8086");
+        assert_eq!(
+            influx.api,
+            InfluxApi::V2 {
+                org: "netmon".into(),
+                bucket: "b".into(),
+                token: Some("t0k".into())
+            }
+        );
+        assert_eq!(influx.batch_points, 5000);
+        assert_eq!(influx.flush_interval, Duration::from_secs(1));
+        assert!(influx.gzip);
+        assert_eq!(influx.timeout, Duration::from_secs(10));
+        assert!(
+            !format!("{influx:?}").contains("t0k"),
+            "secrets stay out of Debug"
+        );
+
+        let v1 = load(
+            &format!("{MINIMAL}[influx]\nurl = \"http://h:8086\"\napi = \"v1\"\ndatabase = \"netmon\"\nusername = \"u\"\npassword = \"p\"\nbatch_points = 10\nflush_interval = \"250ms\"\ngzip = false\n"),
+            &[("NETMON_INFLUX__RETENTION_POLICY", "autogen")],
+        )
+        .unwrap()
+        .influx
+        .unwrap();
+        assert_eq!(
+            v1.api,
+            InfluxApi::V1 {
+                database: "netmon".into(),
+                retention_policy: Some("autogen".into()),
+                credentials: Some(("u".into(), "p".into()))
+            }
+        );
+        assert_eq!((v1.batch_points, v1.gzip), (10, false));
+        assert_eq!(v1.flush_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn influx_errors_name_file_and_key() {
+        let cases = [
+            ("url = \"http://h\"\nbucket = \"b\"", "influx.org"),
+            ("url = \"http://h\"\norg = \"o\"", "influx.bucket"),
+            ("url = \"http://h\"\napi = \"v1\"", "influx.database"),
+            ("url = \"http://h\"\napi = \"v3\"", "influx.api"),
+            (
+                "url = \"h:8086\"\norg = \"o\"\nbucket = \"b\"",
+                "influx.url",
+            ),
+            (
+                "url = \"http://h\"\norg = \"o\"\nbucket = \"b\"\nbatch_points = 0",
+                "influx.batch_points",
+            ),
+            (
+                "url = \"http://h\"\norg = \"o\"\nbucket = \"b\"\nflush_interval = \"soon\"",
+                "influx.flush_interval",
+            ),
+            (
+                "url = \"http://h\"\norg = \"o\"\nbucket = \"b\"\ntimeout = \"2h\"",
+                "influx.timeout",
+            ),
+            (
+                "url = \"http://h\"\napi = \"v1\"\ndatabase = \"d\"\npassword = \"p\"",
+                "influx.password",
+            ),
+        ];
+        for (section, key) in cases {
+            let e = load(&format!("{MINIMAL}[influx]\n{section}\n"), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{section}: {e}");
+            assert!(e.to_string().contains("collector.toml: influx."), "{e}");
+        }
+    }
 
     #[test]
     fn minimal_file_gets_defaults() {

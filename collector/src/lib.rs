@@ -16,6 +16,9 @@
 //! - [`store`]: the SQLite event store (WAL, unique `(agent, boot, seq)`, `boots` table,
 //!   read-only opening); [`schema`]: its tables and migrations (`user_version`);
 //! - [`state`]: the pure fold `State::apply` (no I/O, no clock, cannot fail);
+//! - [`lines`] (pure): stored events → InfluxDB line-protocol points (the agreed schema);
+//! - [`influx`]: the InfluxDB projection task (own cursor in `projections`, batches, gzip POST,
+//!   backoff, bisection of refused batches); [`replay`]: `replay influx` re-projects the store;
 //! - [`http`]: axum routes over the writer's `watch` snapshots;
 //! - [`api`]: every JSON shape the collector emits (a documented contract);
 //! - [`cli`], [`table`], [`client`]: the `check`, `events` and `status` commands.
@@ -31,8 +34,11 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod influx;
 pub mod intake;
+pub mod lines;
 pub mod recorder;
+pub mod replay;
 pub mod schema;
 pub mod state;
 pub mod store;
@@ -71,7 +77,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let address = listener.local_addr().context("reading the HTTP address")?;
     info!(%address, "HTTP API listening");
     let http_stop = CancellationToken::new();
-    let mut http_task = tokio::spawn(http::serve(listener, snapshots, http_stop.clone()));
+    let (influx_counters, influx_counters_rx) = watch::channel(None);
+    let notify = snapshots.clone();
+    let mut http_task = tokio::spawn(http::serve(
+        listener,
+        snapshots,
+        influx_counters_rx,
+        http_stop.clone(),
+    ));
 
     let (client, eventloop) = intake::connect(&config.mqtt);
     let (tx, rx) = mpsc::channel(INTAKE_CHANNEL);
@@ -123,6 +136,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         },
         () = shutdown.cancelled() => {}
     }
+    // The projection opens the store once the writer has migrated it.
+    let projection_stop = CancellationToken::new();
+    let mut projection_task = match config.influx.clone() {
+        Some(influx) => tokio::spawn(influx::run(
+            influx,
+            config.store.path.clone(),
+            notify,
+            influx_counters,
+            projection_stop.clone(),
+        )),
+        None => tokio::spawn(std::future::pending()),
+    };
     let intake_stop = CancellationToken::new();
     let mut intake_task = tokio::spawn(intake::run(
         eventloop,
@@ -146,6 +171,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 Err(e) => anyhow::Error::new(e).context("the MQTT intake task failed"),
             });
         }
+        result = &mut projection_task => {
+            failure = Some(match result {
+                Ok(Ok(())) => anyhow!("the influx projection stopped"),
+                Ok(Err(e)) => e.context("the influx projection failed"),
+                Err(e) => anyhow::Error::new(e).context("the influx projection task failed"),
+            });
+        }
         result = &mut http_task => {
             failure = Some(match result {
                 Ok(Ok(())) => anyhow!("the HTTP server stopped"),
@@ -155,6 +187,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
     intake_stop.cancel();
+    projection_stop.cancel();
     writer_stop_handle.cancel();
     if !writer_done
         && let Err(e) = (&mut done_rx)
@@ -168,6 +201,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         && let Err(e) = (&mut intake_task).await
     {
         failure.get_or_insert(anyhow::Error::new(e).context("the intake task failed"));
+    }
+    if !projection_task.is_finished() {
+        projection_task.abort();
     }
     http_stop.cancel();
     if !http_task.is_finished() {

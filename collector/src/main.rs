@@ -43,6 +43,19 @@ fn main() -> ExitCode {
         Command::Status { json, lang, .. } => {
             cli::status(&config, json, lang, &mut out, &mut std::io::stderr())
         }
+        Command::Replay {
+            target: cli::ReplayTarget::Influx { from, .. },
+        } => {
+            let stderr = std::io::stderr();
+            let terminal = stderr.is_terminal();
+            cli::replay_influx(
+                &config,
+                from.as_deref(),
+                terminal,
+                &mut out,
+                &mut stderr.lock(),
+            )
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

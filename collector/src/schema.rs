@@ -4,16 +4,17 @@
 //! |---------|--------|
 //! | 1 | `events` (body = the envelope's JSON, unique `(agent, boot, seq)`) |
 //! | 2 | `events.clock` and `events.late` (clock trust; `time` becomes the effective time — for v1 rows it stays the agent's time, `clock` = `agent`, `late` = 0); table `boots` (watermark and epoch per agent boot), filled from the v1 events with watermark 0 and recomputed at the next start |
+//! | 3 | table `projections(name, position)`: each projection's cursor (the last store `id` it has delivered) |
 //!
-//! A migration runs in one transaction with the version bump: a file is either wholly v1 or
-//! wholly v2.
+//! A migration runs in one transaction with the version bump: a file is either wholly at one
+//! version or wholly at the next.
 
 use rusqlite::Connection;
 
 use crate::store::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The whole current schema, for a new file.
 const CREATE: &str = "
@@ -49,6 +50,14 @@ CREATE TABLE boots (
 ) WITHOUT ROWID;
 ";
 
+/// The `projections` table (version 3).
+const PROJECTIONS: &str = "
+CREATE TABLE projections (
+    name     TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Version 1 → 2.
 const V1_TO_V2: &str = "
 ALTER TABLE events ADD COLUMN clock TEXT NOT NULL DEFAULT 'agent';
@@ -65,10 +74,14 @@ pub fn upgrade(conn: &Connection) -> Result<(), StoreError> {
     let script = match version {
         SCHEMA_VERSION => return Ok(()),
         v if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
-        0 => format!("{CREATE}{BOOTS}"),
+        0 => format!("{CREATE}{BOOTS}{PROJECTIONS}"),
         1 => {
             tracing::info!(from = 1, to = SCHEMA_VERSION, "migrating the event store");
-            format!("{BOOTS}{V1_TO_V2}")
+            format!("{BOOTS}{V1_TO_V2}{PROJECTIONS}")
+        }
+        2 => {
+            tracing::info!(from = 2, to = SCHEMA_VERSION, "migrating the event store");
+            PROJECTIONS.to_string()
         }
         v => return Err(StoreError::OlderSchema(v)),
     };
@@ -177,6 +190,40 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.boots().unwrap().len(), 1);
         assert_eq!(store.count().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_v2_file_gains_the_projections_table_and_keeps_its_events() {
+        let dir = TempDir::new();
+        let path = v1_file(&dir);
+        // Bring it to v2 exactly as the previous build did (v1 → v2 script only).
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("{BOOTS}{V1_TO_V2}PRAGMA user_version = 2;"))
+            .unwrap();
+        assert!(conn.prepare("SELECT * FROM projections").is_err());
+        drop(conn);
+        // A read-only reader of the older build's file works before the migration.
+        assert_eq!(Store::open_read_only(&path).unwrap().count().unwrap(), 3);
+
+        let mut store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.projection_position("influx").unwrap(), 0);
+        store.set_projection_position("influx", 2).unwrap();
+        assert_eq!(store.projection_position("influx").unwrap(), 2);
+        let after = store.events_after(2, None, 100).unwrap();
+        assert_eq!(after.events.len(), 1);
+        assert_eq!(after.events[0].envelope.seq, 4);
+        assert_eq!((after.last_id, after.undecodable), (3, 0));
+        assert_eq!(store.max_id().unwrap(), 3);
+        assert_eq!(store.count_after(1, None).unwrap(), 2);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.projection_position("influx").unwrap(), 2);
     }
 
     #[test]

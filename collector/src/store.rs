@@ -422,6 +422,91 @@ impl Store {
     pub fn save_boots(&mut self, boots: &[BootRow]) -> Result<(), StoreError> {
         self.append(&[], boots).map(|_| ())
     }
+
+    /// At most `limit` events with an id above `after` (and an effective time at or after
+    /// `since`), in id order, for projections. Rows that cannot be decoded are counted and
+    /// skipped; `last_id` covers them too.
+    pub fn events_after(
+        &self,
+        after: i64,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM events WHERE id > ?1 AND (?2 IS NULL OR time >= ?2)
+             ORDER BY id LIMIT ?3",
+            self.columns
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![after, since.map(millis), limit])?;
+        let mut page = Page {
+            last_id: after,
+            ..Page::default()
+        };
+        while let Some(row) = rows.next()? {
+            page.last_id = row.get(0)?;
+            match from_row(row) {
+                Ok(event) => page.events.push(event),
+                Err(e) => {
+                    tracing::warn!(id = page.last_id, error = %e, "skipping an undecodable row");
+                    page.undecodable += 1;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    /// The highest store id (0 when empty).
+    pub fn max_id(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM events", [], |row| {
+                row.get(0)
+            })?)
+    }
+
+    /// The number of events with an id above `after` (and a time at or after `since`).
+    pub fn count_after(&self, after: i64, since: Option<DateTime<Utc>>) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM events WHERE id > ?1 AND (?2 IS NULL OR time >= ?2)",
+            params![after, since.map(millis)],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// A projection's cursor (0 when it has never delivered anything).
+    pub fn projection_position(&self, name: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT position FROM projections WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Moves a projection's cursor (one small write).
+    pub fn set_projection_position(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO projections (name, position) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            params![name, position],
+        )?;
+        Ok(())
+    }
+}
+
+/// A page of events read for a projection.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The id of the last row read (the cursor to store once the page is delivered).
+    pub last_id: i64,
+    pub events: Vec<StoredEvent>,
+    /// Rows skipped because they could not be decoded.
+    pub undecodable: u64,
 }
 
 /// RFC 3339 in UTC with milliseconds, the format of every time in the store.

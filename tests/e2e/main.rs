@@ -4,6 +4,8 @@
 //! - `lab_helpers`: the network lab itself (cut, restore, loss), checked with fping.
 //! - `agent_lab` (on `village`'s three-namespace lab): the agent probes a commune across a veth
 //!   link; events reach the store; cuts are detected within 5 s; 20 % loss is not an outage.
+//! - `influx`: the InfluxDB projection into a private InfluxDB 1.6 (v1) and VictoriaMetrics (v2):
+//!   every point equals its stored event; an InfluxDB outage loses nothing; `replay influx`.
 //! - `intake`: the collector refuses bad payloads by reason and stores a duplicate once.
 //! - `replay`: a restarted collector rebuilds byte-identical state from its store.
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
@@ -13,6 +15,8 @@
 //!   restarted, journal tail torn by hand (exactly-once checked with `netmon_tests::Ledger`).
 //! - `delivery_lab`: the same in the lab: a 2-minute uplink cut (and the drain-rate benchmark),
 //!   the agent killed during a cut, a journal that overflows, an outage reported late.
+//! - `dashboards`: every query of the Grafana dashboards in `dashboards/` answers with data on a
+//!   private InfluxDB 1.6 holding points written per the agreed schema.
 //! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
 //!   corrected times in the store.
 #![allow(clippy::unwrap_used)]
@@ -20,9 +24,11 @@
 mod agent_lab;
 mod bad_configs;
 mod clock;
+mod dashboards;
 mod delivery;
 mod delivery_lab;
 mod envelopes;
+mod influx;
 mod intake;
 mod lab_helpers;
 mod replay;

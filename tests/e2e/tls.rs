@@ -135,6 +135,7 @@ fn agent_and_collector_speak_mqtt_over_tls() {
             http_listen: format!("127.0.0.1:{}", free_port().unwrap()),
             silence_after: "1h".into(),
             delivery: Default::default(),
+            influx: None,
         },
         &scratch,
         None,

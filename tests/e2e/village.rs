@@ -67,6 +67,7 @@ impl Village {
                 http_listen: "127.0.0.1:8080".into(),
                 silence_after: "1h".into(),
                 delivery: Default::default(),
+                influx: None,
             };
             tune_collector(&mut config);
             let mut collector =

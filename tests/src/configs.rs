@@ -117,6 +117,79 @@ pub struct CollectorConfig {
     pub silence_after: String,
     /// The optional `[delivery]` keys.
     pub delivery: DeliveryConfig,
+    /// The optional `[influx]` section (no projection when `None`).
+    pub influx: Option<InfluxConfig>,
+}
+
+/// The collector's `[influx]` section; a key left `None` is not written (the collector's default).
+#[derive(Debug, Clone, Default)]
+pub struct InfluxConfig {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `v1` or `v2`.
+    pub api: String,
+    pub org: Option<String>,
+    pub bucket: Option<String>,
+    pub token: Option<String>,
+    pub database: Option<String>,
+    pub retention_policy: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub batch_points: Option<u32>,
+    pub flush_interval: Option<String>,
+    pub gzip: Option<bool>,
+    pub timeout: Option<String>,
+}
+
+impl InfluxConfig {
+    /// `api = "v1"` into database `database` of the InfluxDB at `url`.
+    pub fn v1(url: &str, database: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            api: "v1".into(),
+            database: Some(database.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// `api = "v2"` into `org`/`bucket` at `url`, with a token.
+    pub fn v2(url: &str, org: &str, bucket: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            api: "v2".into(),
+            org: Some(org.to_owned()),
+            bucket: Some(bucket.to_owned()),
+            token: Some("netmon-test-token".into()),
+            ..Self::default()
+        }
+    }
+
+    fn write_toml(&self, out: &mut String) {
+        let _ = writeln!(out, "\n[influx]\nurl = {}", quote(&self.url));
+        let _ = writeln!(out, "api = {}", quote(&self.api));
+        let strings = [
+            ("org", &self.org),
+            ("bucket", &self.bucket),
+            ("token", &self.token),
+            ("database", &self.database),
+            ("retention_policy", &self.retention_policy),
+            ("username", &self.username),
+            ("password", &self.password),
+            ("flush_interval", &self.flush_interval),
+            ("timeout", &self.timeout),
+        ];
+        for (key, value) in strings {
+            if let Some(value) = value {
+                let _ = writeln!(out, "{key} = {}", quote(value));
+            }
+        }
+        if let Some(batch_points) = self.batch_points {
+            let _ = writeln!(out, "batch_points = {batch_points}");
+        }
+        if let Some(gzip) = self.gzip {
+            let _ = writeln!(out, "gzip = {gzip}");
+        }
+    }
 }
 
 /// The collector's `[delivery]` section; a key left `None` takes the collector's default.
@@ -156,6 +229,9 @@ impl CollectorConfig {
                     let _ = writeln!(out, "{key} = {}", quote(value));
                 }
             }
+        }
+        if let Some(influx) = &self.influx {
+            influx.write_toml(&mut out);
         }
         out
     }

@@ -88,6 +88,17 @@ impl Collector {
         province: &str,
         mqtt_url: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_projecting(name, scratch, province, mqtt_url, None)
+    }
+
+    /// [`Collector::start_on`] with an optional `[influx]` section (the time-series projection).
+    pub fn start_projecting(
+        name: &str,
+        scratch: &Scratch,
+        province: &str,
+        mqtt_url: &str,
+        influx: Option<crate::configs::InfluxConfig>,
+    ) -> anyhow::Result<Self> {
         let config = CollectorConfig {
             mqtt_url: mqtt_url.to_owned(),
             ca_file: None,
@@ -97,6 +108,7 @@ impl Collector {
             http_listen: format!("127.0.0.1:{}", free_port()?),
             silence_after: "1h".into(),
             delivery: Default::default(),
+            influx,
         };
         let mut collector = Self::start(name, config, scratch, None)?;
         collector.wait_subscribed(province, Duration::from_secs(20))?;
@@ -285,7 +297,7 @@ pub fn daemon_command(name: &str) -> Command {
 
 /// Removes the test runner's own variables, so that a daemon reading `NETMON_*` overrides sees
 /// only what a test sets on purpose.
-pub(crate) fn daemon_env(command: &mut Command) -> &mut Command {
+pub fn daemon_env(command: &mut Command) -> &mut Command {
     command
         .env_remove("NETMON_TEST_MQTT")
         .env_remove("NETMON_BIN_DIR")

@@ -6,6 +6,8 @@
 //!   `mosquitto_pub`, and the daemon binaries from `NETMON_BIN_DIR`.
 //! - [`configs`]: the daemons' TOML config files.
 //! - [`daemons`]: a handle for a running collector (HTTP API, store).
+//! - [`influxd`], [`victoria`]: a private InfluxDB 1.6 / VictoriaMetrics per test (free loopback
+//!   port, data in the scratch directory), stopped and restarted for outages, read back.
 //! - [`agent`]: a handle for a running agent (own journal dir, kill, restart, extra
 //!   environment), and the journal's segment files read as records.
 //! - [`ledger`]: the exactly-once check of one agent's stored events (gaps, duplicates, declared
@@ -21,16 +23,18 @@ pub mod agent;
 pub mod broker;
 pub mod configs;
 pub mod daemons;
+pub mod influxd;
 pub mod lab;
 pub mod ledger;
 pub mod process;
 pub mod scratch;
 pub mod slot;
+pub mod victoria;
 pub mod wait;
 
 pub use agent::{Agent, Launch};
 pub use broker::{Broker, LocalBroker, Sniffer, Wire, binary, publish, shared_url};
-pub use configs::{AgentConfig, CollectorConfig, TargetConfig};
+pub use configs::{AgentConfig, CollectorConfig, InfluxConfig, TargetConfig};
 pub use daemons::{Collector, StoredEvent};
 pub use lab::Lab;
 pub use ledger::{Ledger, Tally};
