@@ -304,24 +304,22 @@ fn assert_influx_matches(
     }
 }
 
-#[test]
-fn influx_v1_points_match_the_stored_events() {
-    let scratch = Scratch::new("influx-v1").unwrap();
-    let influxd = Influxd::start(&scratch).unwrap();
-    influxd.create_database(DB).unwrap();
-    let province = unique("influx-v1");
+/// Starts a collector projecting into `influx` (flushing every 200 ms) for a fresh province,
+/// publishes [`mix`] and returns the collector (it keeps projecting while the caller holds it)
+/// with the events, once all are stored.
+fn project_the_mix(
+    scratch: &Scratch,
+    stem: &str,
+    influx: InfluxConfig,
+) -> (Collector, Vec<StoredEvent>) {
+    let province = unique(stem);
     let influx = InfluxConfig {
         flush_interval: Some("200ms".into()),
-        ..InfluxConfig::v1(&influxd.url, DB)
+        ..influx
     };
-    let collector = Collector::start_projecting(
-        "collector",
-        &scratch,
-        &province,
-        &shared_url(),
-        Some(influx),
-    )
-    .unwrap();
+    let collector =
+        Collector::start_projecting("collector", scratch, &province, &shared_url(), Some(influx))
+            .unwrap();
     let envelopes = mix(AGENT);
     publish(
         &shared_url(),
@@ -331,6 +329,16 @@ fn influx_v1_points_match_the_stored_events() {
     .unwrap();
     let events = stored(&collector, AGENT, envelopes.len(), Duration::from_secs(20));
     assert_eq!(events.len(), envelopes.len());
+    (collector, events)
+}
+
+#[test]
+fn influx_v1_points_match_the_stored_events() {
+    let scratch = Scratch::new("influx-v1").unwrap();
+    let influxd = Influxd::start(&scratch).unwrap();
+    influxd.create_database(DB).unwrap();
+    let (_collector, events) =
+        project_the_mix(&scratch, "influx-v1", InfluxConfig::v1(&influxd.url, DB));
     assert_influx_matches(&influxd, DB, AGENT, &events, Duration::from_secs(20));
 }
 
@@ -338,27 +346,11 @@ fn influx_v1_points_match_the_stored_events() {
 fn influx_v2_into_victoria_metrics_matches() {
     let scratch = Scratch::new("influx-vm").unwrap();
     let victoria = Victoria::start(&scratch).unwrap();
-    let province = unique("influx-vm");
-    let influx = InfluxConfig {
-        flush_interval: Some("200ms".into()),
-        ..InfluxConfig::v2(&victoria.url, "netmon", "netmon")
-    };
-    let collector = Collector::start_projecting(
-        "collector",
+    let (_collector, events) = project_the_mix(
         &scratch,
-        &province,
-        &shared_url(),
-        Some(influx),
-    )
-    .unwrap();
-    let envelopes = mix(AGENT);
-    publish(
-        &shared_url(),
-        &events_topic(&province, AGENT),
-        &encode_batch(&envelopes),
-    )
-    .unwrap();
-    let events = stored(&collector, AGENT, envelopes.len(), Duration::from_secs(20));
+        "influx-vm",
+        InfluxConfig::v2(&victoria.url, "netmon", "netmon"),
+    );
 
     // VictoriaMetrics keeps numbers only: series `{measurement}_{field}`, labels = tags, string
     // fields are not kept (they are left out on both sides), bools become 0/1.

@@ -15,7 +15,6 @@ use crate::daemons::free_port;
 use crate::lab::run;
 use crate::process::Proc;
 use crate::scratch::{Scratch, unique};
-use crate::wait::poll_until;
 
 /// How long `influxd` gets to answer `/ping` after it was started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -148,37 +147,7 @@ impl Influxd {
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let url = format!("{}/ping", self.url);
-        let mut failure = None;
-        let ready = poll_until(START_TIMEOUT, || {
-            if let Err(e) = self.proc.assert_running() {
-                failure = Some(e);
-                return Some(false);
-            }
-            let output = Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "--max-time",
-                    "2",
-                    "-w",
-                    "%{http_code}",
-                ])
-                .arg(&url)
-                .output()
-                .ok()?;
-            (output.stdout == b"204").then_some(true)
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        if ready != Some(true) {
-            bail!(
-                "influxd did not answer {url} with 204 within {START_TIMEOUT:?}; log {}",
-                self.log_path.display()
-            );
-        }
-        Ok(())
+        crate::wait::wait_http(&mut self.proc, &url, "204", "influxd", START_TIMEOUT)
     }
 }
 

@@ -9,14 +9,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
 use crate::daemons::free_port;
 use crate::lab::run;
 use crate::process::Proc;
 use crate::scratch::{Scratch, unique};
-use crate::wait::poll_until;
 
 /// How long VictoriaMetrics gets to answer `/health` after it was started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -102,37 +101,13 @@ impl Victoria {
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let url = format!("{}/health", self.url);
-        let mut failure = None;
-        let ready = poll_until(START_TIMEOUT, || {
-            if let Err(e) = self.proc.assert_running() {
-                failure = Some(e);
-                return Some(false);
-            }
-            let output = Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "--max-time",
-                    "2",
-                    "-w",
-                    "%{http_code}",
-                ])
-                .arg(&url)
-                .output()
-                .ok()?;
-            (output.stdout == b"200").then_some(true)
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        if ready != Some(true) {
-            bail!(
-                "victoria-metrics did not answer {url} with 200 within {START_TIMEOUT:?}; log {}",
-                self.log_path.display()
-            );
-        }
-        Ok(())
+        crate::wait::wait_http(
+            &mut self.proc,
+            &url,
+            "200",
+            "victoria-metrics",
+            START_TIMEOUT,
+        )
     }
 }
 

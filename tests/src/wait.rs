@@ -30,3 +30,45 @@ pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         std::thread::sleep(POLL.min(deadline - now));
     }
 }
+
+/// Polls `url` with curl until it answers HTTP `status`, failing early if `proc` exits. Errors
+/// name `what` and the process's log file.
+pub fn wait_http(
+    proc: &mut crate::Proc,
+    url: &str,
+    status: &str,
+    what: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let mut failure = None;
+    let ready = poll_until(timeout, || {
+        if let Err(e) = proc.assert_running() {
+            failure = Some(e);
+            return Some(false);
+        }
+        let output = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "2",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(url)
+            .output()
+            .ok()?;
+        (output.stdout == status.as_bytes()).then_some(true)
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if ready != Some(true) {
+        anyhow::bail!(
+            "{what} did not answer {url} with {status} within {timeout:?}; log {}",
+            proc.log_path().display()
+        );
+    }
+    Ok(())
+}
