@@ -17,6 +17,8 @@
 //! - [`pacer`] (pure): the token bucket that paces a backlog (`journal.drain_rate`);
 //! - [`publisher`] and [`mqtt`]: journal → QoS 1 batches, acks → journal trims, retained status,
 //!   last will, reconnects;
+//! - [`cellular`] (pure): parsers of modem answers (mmcli, uqmi, AT 27.007, Quectel) into one
+//!   [`cellular::Reading`], printed by `cellular parse`;
 //! - [`output`]: what the CLI prints (`check`, `probe`, `journal`, with `--json`).
 //!
 //! ```text
@@ -29,6 +31,7 @@
 //! ends; the publisher sends what it may at once, publishes `offline` and disconnects; all within
 //! [`SHUTDOWN_GRACE`]. Whatever was not acknowledged stays in the journal for the next start.
 
+pub mod cellular;
 pub mod config;
 pub mod journal;
 pub mod link;

@@ -1,11 +1,12 @@
 //! `netmon-agent`: parses flags, sets up logging and signals, maps errors to exit codes
-//! (0 ok, 64 bad configuration, 1 runtime error). Everything else lives in the library.
+//! (0 ok, 64 bad configuration, 65 unreadable input data, 1 runtime error). Everything else lives in the library.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use netmon_agent::cellular::{self, Format};
 use netmon_agent::output::{self, Lang};
 use netmon_agent::{Config, probe_once, run};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,9 @@ use tracing::info;
 
 /// Exit code for a configuration that cannot be used (BSD `EX_USAGE`).
 const EXIT_CONFIG: u8 = 64;
+
+/// Exit code for input data that cannot be parsed (BSD `EX_DATAERR`).
+const EXIT_DATA: u8 = 65;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +64,46 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LangArg::Vi)]
         lang: LangArg,
     },
+    /// Cellular modem tools (needs no configuration).
+    Cellular {
+        #[command(subcommand)]
+        command: CellularCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CellularCommand {
+    /// Parse a modem answer (from FILE, or stdin) and print the reading as JSON.
+    Parse {
+        /// What produced the input.
+        #[arg(long, value_enum)]
+        format: FormatArg,
+        /// The input; stdin when absent.
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// `mmcli -m N -J` and/or `mmcli -m N --signal-get -J`.
+    Mmcli,
+    /// `uqmi --get-signal-info` and/or `--get-serving-system`.
+    Uqmi,
+    /// A 27.007 transcript: `+CESQ`, `+COPS?`, `+CEREG?`/`+C5GREG?`.
+    At,
+    /// Quectel `+QENG="servingcell"`, `+QNWINFO`, `+QCSQ`.
+    Quectel,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Mmcli => Format::Mmcli,
+            FormatArg::Uqmi => Format::Uqmi,
+            FormatArg::At => Format::At,
+            FormatArg::Quectel => Format::Quectel,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -92,6 +136,9 @@ fn main() -> ExitCode {
         | Command::Check { config }
         | Command::Probe { config, .. }
         | Command::Journal { config, .. } => config,
+        Command::Cellular {
+            command: CellularCommand::Parse { format, file },
+        } => return cellular_parse((*format).into(), file.as_deref()),
     };
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -108,6 +155,7 @@ fn main() -> ExitCode {
         Command::Probe { json, lang, .. } => probe(&config, json, lang),
         Command::Journal { json, lang, .. } => journal(&config, json, lang),
         Command::Run { .. } => daemon(config),
+        Command::Cellular { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +194,46 @@ fn journal(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+/// `cellular parse`: 0 with the reading on stdout, 65 when the input is not the format, 1 when
+/// it cannot be read.
+fn cellular_parse(format: Format, file: Option<&std::path::Path>) -> ExitCode {
+    let text = match file {
+        Some(path) => std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display())),
+        None => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                .map(|_| bytes)
+                .map_err(|e| format!("reading stdin: {e}"))
+        }
+    };
+    let text = match text {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cellular::parse(format, &text) {
+        Ok(reading) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(output::cellular_json(&reading).as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: writing stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: not valid {} input: {e}", format.name());
+            ExitCode::from(EXIT_DATA)
+        }
+    }
 }
 
 fn daemon(config: Config) -> anyhow::Result<()> {

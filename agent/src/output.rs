@@ -3,6 +3,8 @@
 //!   `probe_round_completed` event ([`ProbeLine`]);
 //! - `journal --json`: one JSON object ([`JournalReport`]) describing the journal.
 //!
+//! - `cellular parse`: one pretty-printed [`crate::cellular::Reading`] (documented there).
+//!
 //! The tables and the `check` summary are for people and may change.
 
 use std::fmt::Write as _;
@@ -98,6 +100,13 @@ impl<'a> JournalReport<'a> {
             damaged_bytes: inspection.damaged_bytes,
         }
     }
+}
+
+/// `cellular parse`: the reading as pretty JSON, ending with a newline.
+pub fn cellular_json(reading: &crate::cellular::Reading) -> String {
+    let mut text = serde_json::to_string_pretty(reading).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// `journal --json`: one line.

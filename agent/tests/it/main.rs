@@ -1,7 +1,8 @@
-//! Integration tests of the agent library: configuration files, the ICMP engine on loopback, and
-//! the daemon against a real Mosquitto broker.
+//! Integration tests of the agent library: modem-answer parsers, configuration files, the ICMP
+//! engine on loopback, and the daemon against a real Mosquitto broker.
 #![allow(clippy::unwrap_used)]
 
+mod cellular;
 mod config;
 mod daemon;
 mod icmp;

@@ -1,0 +1,345 @@
+//! Pure parsers of what a cellular modem answers about its radio: no I/O, no clock. Each format
+//! has its own file and one entry point taking the whole text the tool or modem printed:
+//! - [`mmcli`]: ModemManager's `mmcli -m N -J` and `mmcli -m N --signal-get -J`;
+//! - [`uqmi`]: OpenWrt's `uqmi --get-signal-info` and `uqmi --get-serving-system`;
+//! - [`at`]: 3GPP TS 27.007 answers `+CESQ`, `+COPS?`, `+CEREG?`/`+C5GREG?`/`+CREG?`/`+CGREG?`;
+//! - [`quectel`]: Quectel's `+QENG="servingcell"`, `+QNWINFO`, `+QCSQ`.
+//!
+//! All of them produce the one [`Reading`]; [`parse`] picks the parser by [`Format`]. Helpers
+//! shared by the text formats (answer splitting, PLMN formatting, operator names) live here.
+
+pub mod at;
+pub mod mmcli;
+pub mod quectel;
+pub mod uqmi;
+
+use serde::Serialize;
+
+/// What the modem says about its serving network. This is the JSON printed by
+/// `netmon-agent cellular parse` and is a public contract: every field is always present, `null`
+/// when the modem did not say (or said "unknown"). Signal values are in dBm (`*_dbm`) or dB
+/// (`*_db`); `rsrp_dbm`/`rsrq_db`/`sinr_db`/`rssi_dbm` describe the primary (LTE, or WCDMA/GSM
+/// RSSI) cell, `nr_*` the 5G NR cell (SA, or the NR leg of EN-DC).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reading {
+    pub technology: Technology,
+    /// `"MCC-MNC"`, e.g. `"452-04"`; the MNC has 2 or 3 digits as the source gave it.
+    pub plmn: Option<String>,
+    /// The operator: a known Vietnamese PLMN's name, else the name the modem reported.
+    pub operator: Option<String>,
+    pub registration: Registration,
+    pub rsrp_dbm: Option<f64>,
+    pub rsrq_db: Option<f64>,
+    pub sinr_db: Option<f64>,
+    pub rssi_dbm: Option<f64>,
+    pub nr_rsrp_dbm: Option<f64>,
+    pub nr_rsrq_db: Option<f64>,
+    pub nr_sinr_db: Option<f64>,
+    /// `"B3"` for an LTE band, `"n78"` for NR, `"B3+n78"` for EN-DC; other text as reported.
+    pub band: Option<String>,
+    /// The (E/U/NR-)ARFCN of the primary cell.
+    pub arfcn: Option<u32>,
+    /// The cell identity as the source printed it (hexadecimal for AT and Quectel).
+    pub cell_id: Option<String>,
+}
+
+impl Default for Reading {
+    fn default() -> Reading {
+        Reading {
+            technology: Technology::None,
+            plmn: None,
+            operator: None,
+            registration: Registration::Unknown,
+            rsrp_dbm: None,
+            rsrq_db: None,
+            sinr_db: None,
+            rssi_dbm: None,
+            nr_rsrp_dbm: None,
+            nr_rsrq_db: None,
+            nr_sinr_db: None,
+            band: None,
+            arfcn: None,
+            cell_id: None,
+        }
+    }
+}
+
+/// The radio access technology in use; `none` when there is no service or it is not known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Technology {
+    Nr5gSa,
+    Nr5gNsa,
+    Lte,
+    Wcdma,
+    Gsm,
+    None,
+}
+
+/// Registration with the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    Home,
+    Roaming,
+    Searching,
+    Denied,
+    NotRegistered,
+    Unknown,
+}
+
+impl Registration {
+    /// How much this says; merging keeps the most telling of several answers.
+    fn rank(self) -> u8 {
+        match self {
+            Registration::Home | Registration::Roaming => 3,
+            Registration::Denied | Registration::Searching => 2,
+            Registration::NotRegistered => 1,
+            Registration::Unknown => 0,
+        }
+    }
+
+    /// `self` merged with `other` (e.g. `+CEREG` and `+C5GREG`): the more telling one.
+    fn merge(self, other: Registration) -> Registration {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// The input formats `cellular parse --format` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Mmcli,
+    Uqmi,
+    At,
+    Quectel,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Mmcli => "mmcli",
+            Format::Uqmi => "uqmi",
+            Format::At => "at",
+            Format::Quectel => "quectel",
+        }
+    }
+}
+
+/// Why a modem answer could not be read. Callers report it (the CLI exits 65); nothing to retry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseError {
+    /// The input is not the JSON the tool prints.
+    #[error("line {line}, column {column}: expected {expected}: {message}")]
+    Json {
+        expected: &'static str,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A recognised answer has a field the format does not allow. `location` is `line N` for
+    /// text or the JSON path.
+    #[error("{location}: field {field}: expected {expected}, found {found:?}")]
+    Field {
+        location: String,
+        field: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    /// Nothing in the input is an answer this format knows.
+    #[error("expected {expected}, found none (input starts with {found:?})")]
+    NothingRecognised {
+        expected: &'static str,
+        found: String,
+    },
+}
+
+/// Parses `text` as `format`.
+pub fn parse(format: Format, text: &str) -> Result<Reading, ParseError> {
+    match format {
+        Format::Mmcli => mmcli::parse(text),
+        Format::Uqmi => uqmi::parse(text),
+        Format::At => at::parse(text),
+        Format::Quectel => quectel::parse(text),
+    }
+}
+
+/// At most 60 characters of `s`, for error messages.
+fn excerpt(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+fn nothing(expected: &'static str, text: &str) -> ParseError {
+    ParseError::NothingRecognised {
+        expected,
+        found: excerpt(text.trim_start()),
+    }
+}
+
+fn field_error(
+    location: String,
+    field: &'static str,
+    expected: &'static str,
+    found: &str,
+) -> ParseError {
+    ParseError::Field {
+        location,
+        field,
+        expected,
+        found: excerpt(found),
+    }
+}
+
+/// Every JSON value in `text`: one document, or several printed one after the other.
+fn json_documents(
+    text: &str,
+    expected: &'static str,
+) -> Result<Vec<serde_json::Value>, ParseError> {
+    let mut documents = Vec::new();
+    for value in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
+        match value {
+            Ok(value) => documents.push(value),
+            Err(e) => {
+                return Err(ParseError::Json {
+                    expected,
+                    line: e.line(),
+                    column: e.column(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    if documents.is_empty() {
+        return Err(nothing(expected, text));
+    }
+    Ok(documents)
+}
+
+/// Splits an answer line `+NAME: a,b,...` (space after the colon optional) into the upper-case
+/// name (`"+CESQ"`) and the text after the colon. `None` for lines that are not answers
+/// (echo, `OK`, blank).
+fn answer(line: &str) -> Option<(String, &str)> {
+    let line = line.trim();
+    if !line.starts_with('+') {
+        return None;
+    }
+    let (name, rest) = line.split_once(':')?;
+    Some((name.trim().to_ascii_uppercase(), rest.trim()))
+}
+
+/// Splits the comma-separated fields of an answer, keeping quoted commas, trimming each field.
+/// Quotes are kept; see [`unquote`].
+fn fields(rest: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(rest[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(rest[start..].trim());
+    out
+}
+
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    let s = s.strip_prefix('"').unwrap_or(s);
+    s.strip_suffix('"').unwrap_or(s).trim()
+}
+
+fn is_quoted(s: &str) -> bool {
+    s.trim_start().starts_with('"')
+}
+
+/// `"452"` + `"04"` → `"452-04"`. The MCC must have 3 digits, the MNC 2 or 3 (a 1-digit MNC is
+/// padded to 2). `None` otherwise.
+fn plmn(mcc: &str, mnc: &str) -> Option<String> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if mcc.len() != 3 || !digits(mcc) || !digits(mnc) || mnc.len() > 3 {
+        return None;
+    }
+    let mnc = if mnc.len() == 1 {
+        format!("0{mnc}")
+    } else {
+        mnc.to_owned()
+    };
+    Some(format!("{mcc}-{mnc}"))
+}
+
+/// A numeric operator code `"45204"` or `"452004"` → `"452-04"` / `"452-004"`.
+fn plmn_from_code(code: &str) -> Option<String> {
+    if !(5..=6).contains(&code.len()) || !code.is_char_boundary(3) {
+        return None;
+    }
+    plmn(&code[..3], &code[3..])
+}
+
+/// Known Vietnamese operators by PLMN.
+fn known_operator(plmn: &str) -> Option<&'static str> {
+    match plmn {
+        "452-01" => Some("MobiFone"),
+        "452-02" => Some("VinaPhone"),
+        "452-04" => Some("Viettel"),
+        "452-05" => Some("Vietnamobile"),
+        _ => None,
+    }
+}
+
+/// The operator's name: the table's for a known PLMN, else `reported` when it says something.
+fn operator(plmn: Option<&str>, reported: Option<&str>) -> Option<String> {
+    if let Some(name) = plmn.and_then(known_operator) {
+        return Some(name.to_owned());
+    }
+    reported
+        .map(str::trim)
+        .filter(|r| !r.is_empty() && *r != "--")
+        .map(str::to_owned)
+}
+
+/// `"B3"` from an LTE band number, `"n78"` from an NR one.
+fn lte_band(n: u32) -> String {
+    format!("B{n}")
+}
+
+fn nr_band(n: u32) -> String {
+    format!("n{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_answers_and_fields() {
+        assert_eq!(answer("+cops:0,2"), Some(("+COPS".to_owned(), "0,2")));
+        assert_eq!(answer("OK"), None);
+        assert_eq!(fields(r#"0, 0,"a,b" ,7"#), vec!["0", "0", r#""a,b""#, "7"]);
+        assert_eq!(unquote(r#" "45204" "#), "45204");
+    }
+
+    #[test]
+    fn formats_plmns() {
+        assert_eq!(plmn("452", "4").as_deref(), Some("452-04"));
+        assert_eq!(plmn("310", "410").as_deref(), Some("310-410"));
+        assert_eq!(plmn_from_code("45204").as_deref(), Some("452-04"));
+        assert_eq!(plmn_from_code("4520"), None);
+        assert_eq!(plmn("45", "04"), None);
+        assert_eq!(
+            operator(Some("452-05"), Some("VNMOBILE")).as_deref(),
+            Some("Vietnamobile")
+        );
+        assert_eq!(
+            operator(Some("520-01"), Some("AIS")).as_deref(),
+            Some("AIS")
+        );
+    }
+}
