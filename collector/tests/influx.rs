@@ -5,30 +5,20 @@
 //! `measurement_field`, tags as labels) and compared with the store's effective times.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netmon_collector::config::Config;
 use netmon_collector::store::Store;
-use netmon_mqtt::BrokerUrl;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod support;
+use support::{broker, publish};
+
 const TARGET: &str = "Trạm y tế, xã Kiên Thọ = \\\"A\\\"";
 const TARGET_NAME: &str = "Trạm y tế, xã Kiên Thọ = \"A\"";
-
-fn broker() -> (String, String, u16) {
-    let url = std::env::var("NETMON_TEST_MQTT").unwrap_or_else(|_| {
-        panic!(
-            "NETMON_TEST_MQTT is not set: start a broker (mosquitto -p 18830 &) and run with \
-             NETMON_TEST_MQTT=mqtt://127.0.0.1:18830"
-        )
-    });
-    let broker = BrokerUrl::parse(&url).unwrap_or_else(|e| panic!("NETMON_TEST_MQTT: {e}"));
-    (url, broker.host, broker.port)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,30 +59,6 @@ impl Drop for Victoria {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn publish(topic: &str, payload: &[u8], retain: bool) {
-    let (_, host, port) = broker();
-    let mut command = Command::new("mosquitto_pub");
-    command
-        .args([
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-s",
-        ])
-        .stdin(Stdio::piped());
-    if retain {
-        command.arg("-r");
-    }
-    let mut child = command.spawn().expect("mosquitto_pub not found");
-    child.stdin.take().unwrap().write_all(payload).unwrap();
-    assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
 }
 
 /// Polls `check` every 100 ms until it gives `Some`, for at most 30 s.

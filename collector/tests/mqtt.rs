@@ -6,9 +6,8 @@
 //! Every test uses its own province, agent ids and client id, so tests share one broker.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netmon_collector::cli;
@@ -17,30 +16,16 @@ use netmon_collector::config::Config;
 use netmon_collector::store::{Query, Store};
 use netmon_collector::table::Lang;
 use netmon_events::{Ack, BootId};
-use netmon_mqtt::BrokerUrl;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::{broker, publish};
 
 const STARTED: &str = r#""type":"agent_started","version":"0.1.0","targets":1"#;
 const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":5,"backlog":0"#;
 const ROUND: &str = r#""type":"probe_round_completed","target":{"name":"UBND xã Kiên Thọ","address":"10.30.0.1","role":"commune"},"sent":3,"received":3,"rtt_avg_ms":2.5,"loss_pct":0.0"#;
 const DOWN: &str = r#""type":"link_went_down","target":{"name":"UBND xã Kiên Thọ","address":"10.30.0.1","role":"commune"},"since":"2026-11-23T02:00:03.000Z","reason":"no_reply","failed_rounds":3"#;
-
-/// The broker from `NETMON_TEST_MQTT`, as (url, host, port). Fails loudly when unset.
-fn broker() -> (String, String, u16) {
-    let url = std::env::var("NETMON_TEST_MQTT").unwrap_or_else(|_| {
-        panic!(
-            "NETMON_TEST_MQTT is not set: start a broker (mosquitto -p 18830 &) and run with \
-             NETMON_TEST_MQTT=mqtt://127.0.0.1:18830"
-        )
-    });
-    let broker = BrokerUrl::parse(&url).unwrap_or_else(|e| panic!("NETMON_TEST_MQTT: {e}"));
-    assert!(
-        !broker.tls,
-        "NETMON_TEST_MQTT={url:?}: expected mqtt://host:port"
-    );
-    (url, broker.host, broker.port)
-}
 
 /// One test's world: a temporary directory, a unique province and client id, a config file.
 struct World {
@@ -132,37 +117,6 @@ impl Drop for World {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Publishes with QoS 1 through `mosquitto_pub`, which returns once the broker has the message.
-fn publish(topic: &str, payload: &[u8], retain: bool) {
-    let (_, host, port) = broker();
-    let mut command = Command::new("mosquitto_pub");
-    command
-        .args([
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-s",
-        ])
-        .stdin(Stdio::piped());
-    if retain {
-        command.arg("-r");
-    }
-    let mut child = command
-        .spawn()
-        .expect("mosquitto_pub not found: apt-get install mosquitto-clients");
-    child.stdin.take().unwrap().write_all(payload).unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "mosquitto_pub to {topic} failed: {status}"
-    );
 }
 
 /// Clears a retained message (publishes an empty retained one).

@@ -73,9 +73,14 @@ pub fn started() -> Event {
     }
 }
 
-/// A round of 3 echoes with `received` answers.
+/// A round of 3 echoes with `received` answers, averaging 1.5 ms.
 pub fn round(target: &Target, received: u32) -> Event {
-    let rtt = (received > 0).then_some(1.5);
+    round_rtt(target, received, 1.5)
+}
+
+/// A round of 3 echoes with `received` answers averaging `rtt` ms (no times when none came).
+pub fn round_rtt(target: &Target, received: u32, rtt: f64) -> Event {
+    let rtt = (received > 0).then_some(rtt);
     Event::ProbeRoundCompleted {
         target: target.clone(),
         sent: 3,

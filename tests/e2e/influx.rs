@@ -18,7 +18,7 @@ use netmon_tests::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::envelopes::events_topic;
+use crate::envelopes::{events_topic, round_rtt};
 
 const DB: &str = "netmon";
 const AGENT: &str = "thon-giang-trung";
@@ -72,20 +72,6 @@ fn target(name: &str, address: &str, role: LinkRole) -> Target {
     }
 }
 
-fn round(target: &Target, received: u32, rtt: f64) -> Event {
-    let rtt = (received > 0).then_some(rtt);
-    Event::ProbeRoundCompleted {
-        target: target.clone(),
-        sent: 3,
-        received,
-        rtt_min_ms: rtt.map(|r| r - 0.25),
-        rtt_avg_ms: rtt,
-        rtt_max_ms: rtt.map(|r| r + 0.5),
-        rtt_mdev_ms: rtt.map(|_| 0.125),
-        loss_pct: f64::from(3 - received) * 100.0 / 3.0,
-    }
-}
-
 /// The known mix: agent started, rounds with and without replies on two targets (names with
 /// diacritics, a comma and spaces), the commune link down and back, a heartbeat.
 fn mix(agent: &str) -> Vec<Envelope> {
@@ -96,9 +82,9 @@ fn mix(agent: &str) -> Vec<Envelope> {
         version: "0.1.0".into(),
         targets: 2,
     })];
-    out.push(stream.next(round(&commune, 3, 12.5)));
-    out.push(stream.next(round(&gateway, 2, 1.75)));
-    out.push(stream.next(round(&commune, 0, 0.0)));
+    out.push(stream.next(round_rtt(&commune, 3, 12.5)));
+    out.push(stream.next(round_rtt(&gateway, 2, 1.75)));
+    out.push(stream.next(round_rtt(&commune, 0, 0.0)));
     let since = stream.time();
     out.push(stream.next(Event::LinkWentDown {
         target: commune.clone(),
@@ -106,7 +92,7 @@ fn mix(agent: &str) -> Vec<Envelope> {
         reason: DownReason::NoReply,
         failed_rounds: 3,
     }));
-    out.push(stream.next(round(&commune, 1, 80.0)));
+    out.push(stream.next(round_rtt(&commune, 1, 80.0)));
     out.push(stream.next(Event::LinkCameBack {
         target: commune.clone(),
         down_since: since,
@@ -443,7 +429,7 @@ fn influx_outage_loses_no_points() {
     let batches: Vec<Vec<u8>> = (0..BATCHES)
         .map(|b| {
             let envelopes: Vec<Envelope> = (0..PER_BATCH)
-                .map(|i| stream.next(round(&link, ((b + i) % 4) as u32, 1.0 + i as f64)))
+                .map(|i| stream.next(round_rtt(&link, ((b + i) % 4) as u32, 1.0 + i as f64)))
                 .collect();
             encode_batch(&envelopes)
         })
