@@ -14,7 +14,9 @@ use netmon_mqtt::{BrokerUrl, tls_config};
 use serde::Deserialize;
 
 mod influx;
+mod notify;
 pub use influx::{InfluxApi, InfluxConfig};
+pub use notify::{EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, WebhookConfig};
 
 /// Environment variables that override the file: `NETMON_<SECTION>__<KEY>`.
 const ENV_PREFIX: &str = "NETMON_";

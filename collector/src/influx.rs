@@ -234,7 +234,7 @@ pub async fn run<T: Send + Sync>(
         store = s;
         let (page, max_id): (Page, i64) = (page.0?, page.1?);
         if page.last_id > read {
-            pending.extend(page.events.iter().map(lines::point));
+            pending.extend(page.events.iter().filter_map(lines::point));
             pending_since.get_or_insert_with(Instant::now);
             read = page.last_id;
         }

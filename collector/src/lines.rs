@@ -26,8 +26,9 @@ use crate::store::StoredEvent;
 /// One point: a single line of line protocol, ending in `\n`.
 pub type Point = Vec<u8>;
 
-/// The point for `event` (every event type has exactly one).
-pub fn point(stored: &StoredEvent) -> Point {
+/// The point for `event`; `None` for events that have no time series (alert bookkeeping,
+/// notifications).
+pub fn point(stored: &StoredEvent) -> Option<Point> {
     let ts = stored.time.timestamp_millis();
     let tags = |measurement: &str| {
         LineProtocolBuilder::new()
@@ -62,7 +63,7 @@ pub fn point(stored: &StoredEvent) -> Point {
                     }
                 }
             }
-            line.timestamp(ts).close_line().build()
+            Some(line.timestamp(ts).close_line().build())
         }
         Event::LinkWentDown { target, reason, .. } => target_tags(tags("link"), target)
             .field("up", 0i64)
@@ -70,7 +71,8 @@ pub fn point(stored: &StoredEvent) -> Point {
             .field("late", stored.late)
             .timestamp(ts)
             .close_line()
-            .build(),
+            .build()
+            .into(),
         Event::LinkCameBack {
             target,
             down_for_ms,
@@ -83,30 +85,49 @@ pub fn point(stored: &StoredEvent) -> Point {
             .field("late", stored.late)
             .timestamp(ts)
             .close_line()
-            .build(),
+            .build()
+            .into(),
         Event::AgentHeartbeat { uptime_s, backlog } => tags("agent")
             .field("uptime_s", clamp(*uptime_s))
             .field("backlog", clamp(*backlog))
             .timestamp(ts)
             .close_line()
-            .build(),
+            .build()
+            .into(),
         Event::AgentStarted { version, .. } => tags("agent")
             .field("started", 1i64)
             .field("version", version.as_str())
             .timestamp(ts)
             .close_line()
-            .build(),
+            .build()
+            .into(),
         Event::AgentWentSilent { reason, .. } => tags("agent")
             .field("silent", 1i64)
             .field("reason", name(reason).as_str())
             .timestamp(ts)
             .close_line()
-            .build(),
+            .build()
+            .into(),
         Event::JournalOverflowed { count, .. } => tags("journal")
             .field("lost", clamp(*count))
             .timestamp(ts)
             .close_line()
-            .build(),
+            .build()
+            .into(),
+        Event::InterfaceCountersSampled { .. }
+        | Event::InterfaceWentDown { .. }
+        | Event::InterfaceCameBack { .. }
+        | Event::DeviceRebooted { .. }
+        | Event::DeviceStoppedAnswering { .. }
+        | Event::DeviceAnswersAgain { .. }
+        | Event::AlertOpened { .. }
+        | Event::AlertAcknowledged { .. }
+        | Event::AlertResolved { .. }
+        | Event::AlertSuppressed { .. }
+        | Event::SilenceAdded { .. }
+        | Event::NotificationQueued { .. }
+        | Event::NotificationSent { .. }
+        | Event::NotificationFailed { .. } => None,
     }
 }
 
@@ -142,7 +163,7 @@ mod tests {
     use crate::testkit::stored;
 
     fn line(event: &str) -> String {
-        String::from_utf8(point(&stored(7, Origin::Agent, "lang-a", 3, event))).unwrap()
+        String::from_utf8(point(&stored(7, Origin::Agent, "lang-a", 3, event)).unwrap()).unwrap()
     }
 
     /// The effective time of seq 3 in the testkit, in ms.
@@ -252,7 +273,7 @@ mod tests {
         );
         event.time += chrono::TimeDelta::milliseconds(1234);
         event.late = true;
-        let text = String::from_utf8(point(&event)).unwrap();
+        let text = String::from_utf8(point(&event).unwrap()).unwrap();
         assert!(text.contains(r#"version="1.0 \"rc\" \\x""#), "{text}");
         assert!(text.ends_with(&format!(" {}\n", event.time.timestamp_millis())));
         assert_ne!(event.time, event.envelope.time);
@@ -268,7 +289,7 @@ mod tests {
             r#""type":"link_went_down","target":{"name":"gw","address":"10.0.0.1","role":"gateway"},"since":"2026-11-23T02:00:03.000Z","reason":"send_failed","failed_rounds":3"#,
         );
         event.late = true;
-        let text = String::from_utf8(point(&event)).unwrap();
+        let text = String::from_utf8(point(&event).unwrap()).unwrap();
         assert!(
             text.contains("up=0i,reason=\"send_failed\",late=true "),
             "{text}"

@@ -66,7 +66,7 @@ pub async fn replay_influx(
             break;
         }
         after = page.last_id;
-        let points: Vec<Point> = page.events.iter().map(lines::point).collect();
+        let points: Vec<Point> = page.events.iter().filter_map(lines::point).collect();
         let mut attempt = 0;
         let done = loop {
             match sink.deliver(&points, &mut last_error).await {

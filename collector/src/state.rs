@@ -235,6 +235,7 @@ impl State {
             Event::JournalOverflowed { count, .. } => {
                 agent.lost_events = agent.lost_events.saturating_add(*count);
             }
+            _ => {}
         }
     }
 

@@ -206,7 +206,23 @@ pub fn summary(event: &Event, lang: Lang) -> String {
             lang.pick("lần cuối", "last seen"),
             last_seen.map_or("-".into(), local)
         ),
+        (other, _) => fields(other),
     }
+}
+
+/// The event's fields as compact `key=value` pairs (for types without a hand-made summary).
+fn fields(event: &Event) -> String {
+    let Ok(Value::Object(map)) = serde_json::to_value(event) else {
+        return String::new();
+    };
+    map.iter()
+        .filter(|(k, _)| k.as_str() != "type")
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            v => format!("{k}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn serde_name(value: &impl serde::Serialize) -> String {

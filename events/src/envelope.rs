@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Target};
 use crate::ids::{AgentId, BootId};
+use crate::interface::{Device, Interface};
 
 /// The schema version this build writes. Older versions are upcast on read (none exist yet).
 pub const SCHEMA_VERSION: u16 = 1;
@@ -134,6 +135,61 @@ impl Envelope {
                 }
                 Ok(())
             }
+            Event::InterfaceCountersSampled {
+                device,
+                interface,
+                in_bps,
+                out_bps,
+                in_util_pct,
+                out_util_pct,
+                in_errors_ps,
+                out_errors_ps,
+                in_discards_ps,
+                out_discards_ps,
+                ..
+            } => {
+                check_interface(device, interface)?;
+                let rates = [
+                    ("in_bps", Some(in_bps)),
+                    ("out_bps", Some(out_bps)),
+                    ("in_util_pct", in_util_pct.as_ref()),
+                    ("out_util_pct", out_util_pct.as_ref()),
+                    ("in_errors_ps", Some(in_errors_ps)),
+                    ("out_errors_ps", Some(out_errors_ps)),
+                    ("in_discards_ps", Some(in_discards_ps)),
+                    ("out_discards_ps", Some(out_discards_ps)),
+                ];
+                for (name, value) in rates {
+                    if let Some(v) = value
+                        && !(v.is_finite() && *v >= 0.0)
+                    {
+                        return Err(field(name, format!("{v} is not a rate")));
+                    }
+                }
+                Ok(())
+            }
+            Event::InterfaceWentDown {
+                device, interface, ..
+            }
+            | Event::InterfaceCameBack {
+                device, interface, ..
+            } => check_interface(device, interface),
+            Event::DeviceRebooted { device, .. } | Event::DeviceAnswersAgain { device, .. } => {
+                check_device(device)
+            }
+            Event::DeviceStoppedAnswering { device, error } => {
+                check_device(device)?;
+                check_len("error", error, 512)
+            }
+            // Collector-made: refused from agents before validation matters.
+            Event::AlertOpened { .. }
+            | Event::AlertAcknowledged { .. }
+            | Event::AlertResolved { .. }
+            | Event::AlertSuppressed { .. }
+            | Event::SilenceAdded { .. }
+            | Event::NotificationQueued { .. }
+            | Event::NotificationSent { .. }
+            | Event::NotificationFailed { .. } => Ok(()),
         }
     }
 }
@@ -157,6 +213,23 @@ fn check_len(name: &'static str, value: &str, max: usize) -> Result<(), InvalidE
 
 fn check_target(target: &Target) -> Result<(), InvalidEvent> {
     check_len("target.name", &target.name, MAX_NAME_LEN)
+}
+
+fn check_device(device: &Device) -> Result<(), InvalidEvent> {
+    check_len("device.address", &device.address, MAX_NAME_LEN)?;
+    match &device.name {
+        Some(name) => check_len("device.name", name, MAX_NAME_LEN),
+        None => Ok(()),
+    }
+}
+
+fn check_interface(device: &Device, interface: &Interface) -> Result<(), InvalidEvent> {
+    check_device(device)?;
+    check_len("interface.name", &interface.name, MAX_NAME_LEN)?;
+    match &interface.alias {
+        Some(alias) if !alias.is_empty() => check_len("interface.alias", alias, MAX_NAME_LEN),
+        _ => Ok(()),
+    }
 }
 
 /// Serde for wall times: RFC 3339 in UTC with milliseconds when writing, any RFC 3339 offset

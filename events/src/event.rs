@@ -6,11 +6,13 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::{AlertKind, Detection, Message};
 use crate::envelope::time_ms;
 use crate::ids::BootId;
+use crate::interface::{Device, Interface, OperStatus};
 
 /// Everything an agent or the collector records. Agent-made events come first; collector-made
-/// events (about an agent, recorded by the collector) follow.
+/// events (about an agent, or the alerts and notifications of the collector) follow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -78,6 +80,59 @@ pub enum Event {
         /// oldest first).
         count: u64,
     },
+    /// One SNMP poll of one interface, as rates over the interval since the previous poll. A
+    /// counter that went backwards (a reset or reboot) yields no sample for that interval.
+    InterfaceCountersSampled {
+        device: Device,
+        interface: Interface,
+        /// Milliseconds between the two polls the rates come from.
+        interval_ms: u64,
+        /// Octet rates in bit/s (from ifHCInOctets/ifHCOutOctets, or the 32-bit counters).
+        in_bps: f64,
+        out_bps: f64,
+        /// Capacity in bit/s: the configured one, else `ifHighSpeed`/`ifSpeed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speed_bps: Option<u64>,
+        /// Utilisation of `speed_bps` in percent, when the speed is known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_util_pct: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        out_util_pct: Option<f64>,
+        /// Errors and discards per second.
+        in_errors_ps: f64,
+        out_errors_ps: f64,
+        in_discards_ps: f64,
+        out_discards_ps: f64,
+        oper_status: OperStatus,
+    },
+    /// An interface's `ifOperStatus` left `up`.
+    InterfaceWentDown {
+        device: Device,
+        interface: Interface,
+        oper_status: OperStatus,
+    },
+    /// An interface's `ifOperStatus` is `up` again.
+    InterfaceCameBack {
+        device: Device,
+        interface: Interface,
+        /// How long it was not up, in milliseconds (agent's monotonic clock).
+        down_for_ms: u64,
+    },
+    /// A device's `sysUpTime` went backwards: it restarted (or its SNMP agent did).
+    DeviceRebooted {
+        device: Device,
+        /// Uptime now and at the previous poll, in seconds.
+        uptime_s: u64,
+        previous_uptime_s: u64,
+    },
+    /// A polled device stopped answering (timeouts, refused, or answers that cannot be decoded).
+    DeviceStoppedAnswering { device: Device, error: String },
+    /// A device that had stopped answering answers again.
+    DeviceAnswersAgain {
+        device: Device,
+        /// How long it did not answer, in milliseconds.
+        silent_for_ms: u64,
+    },
     /// Collector-made: the agent stopped talking (its last will arrived, or heartbeats stopped).
     AgentWentSilent {
         reason: SilenceReason,
@@ -88,6 +143,86 @@ pub enum Event {
             with = "time_ms::option"
         )]
         last_seen: Option<DateTime<Utc>>,
+    },
+    /// Collector-made: an alert opened. `alert` is its id (1, 2, … per store).
+    AlertOpened {
+        alert: u64,
+        kind: AlertKind,
+        /// The site from the inventory, when the agent is registered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        site: Option<String>,
+        /// The link, for link alerts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<Target>,
+        /// A device or interface the alert is about (SNMP), as `address` or `address/ifName`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        /// When the condition began (effective time).
+        #[serde(with = "time_ms")]
+        since: DateTime<Utc>,
+        detected_by: Detection,
+        /// The value that crossed the threshold (loss %, RTT ms, inflation factor), and the
+        /// threshold.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threshold: Option<f64>,
+        /// Opened from data that arrived late: recorded, not notified as new.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        late: bool,
+    },
+    /// Collector-made: a person acknowledged an alert (no more reminders).
+    AlertAcknowledged {
+        alert: u64,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Collector-made: the condition behind an alert ended.
+    AlertResolved {
+        alert: u64,
+        /// When the condition ended (effective time), and how long it lasted.
+        #[serde(with = "time_ms")]
+        until: DateTime<Utc>,
+        duration_ms: u64,
+        /// Resolved from data that arrived late.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        late: bool,
+    },
+    /// Collector-made: an alert is explained by another one (a parent site's outage, the
+    /// agent's own unreachability, a flapping link) and is not notified on its own.
+    AlertSuppressed { alert: u64, by: u64 },
+    /// Collector-made: notifications for a site are silenced from `from` until `until`
+    /// (maintenance); alerts are still recorded.
+    SilenceAdded {
+        site: String,
+        #[serde(with = "time_ms")]
+        from: DateTime<Utc>,
+        #[serde(with = "time_ms")]
+        until: DateTime<Utc>,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Collector-made: a notification was put in the outbox (rendered, not yet sent).
+    NotificationQueued {
+        notification: u64,
+        #[serde(flatten)]
+        message: Message,
+    },
+    /// Collector-made: the channel accepted the notification.
+    NotificationSent { notification: u64, attempt: u32 },
+    /// Collector-made: an attempt failed; `retry_at` is absent when the outbox gave up.
+    NotificationFailed {
+        notification: u64,
+        attempt: u32,
+        error: String,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "time_ms::option"
+        )]
+        retry_at: Option<DateTime<Utc>>,
     },
 }
 
@@ -102,6 +237,20 @@ impl Event {
             Event::LinkCameBack { .. } => "link_came_back",
             Event::JournalOverflowed { .. } => "journal_overflowed",
             Event::AgentWentSilent { .. } => "agent_went_silent",
+            Event::InterfaceCountersSampled { .. } => "interface_counters_sampled",
+            Event::InterfaceWentDown { .. } => "interface_went_down",
+            Event::InterfaceCameBack { .. } => "interface_came_back",
+            Event::DeviceRebooted { .. } => "device_rebooted",
+            Event::DeviceStoppedAnswering { .. } => "device_stopped_answering",
+            Event::DeviceAnswersAgain { .. } => "device_answers_again",
+            Event::AlertOpened { .. } => "alert_opened",
+            Event::AlertAcknowledged { .. } => "alert_acknowledged",
+            Event::AlertResolved { .. } => "alert_resolved",
+            Event::AlertSuppressed { .. } => "alert_suppressed",
+            Event::SilenceAdded { .. } => "silence_added",
+            Event::NotificationQueued { .. } => "notification_queued",
+            Event::NotificationSent { .. } => "notification_sent",
+            Event::NotificationFailed { .. } => "notification_failed",
         }
     }
 
@@ -114,11 +263,41 @@ impl Event {
         "link_came_back",
         "journal_overflowed",
         "agent_went_silent",
+        "interface_counters_sampled",
+        "interface_went_down",
+        "interface_came_back",
+        "device_rebooted",
+        "device_stopped_answering",
+        "device_answers_again",
+        "alert_opened",
+        "alert_acknowledged",
+        "alert_resolved",
+        "alert_suppressed",
+        "silence_added",
+        "notification_queued",
+        "notification_sent",
+        "notification_failed",
     ];
 
     /// True for events the collector makes itself; an agent must never send them.
     pub fn is_collector_made(&self) -> bool {
-        matches!(self, Event::AgentWentSilent { .. })
+        matches!(
+            self,
+            Event::AgentWentSilent { .. }
+                | Event::AlertOpened { .. }
+                | Event::AlertAcknowledged { .. }
+                | Event::AlertResolved { .. }
+                | Event::AlertSuppressed { .. }
+                | Event::SilenceAdded { .. }
+                | Event::NotificationQueued { .. }
+                | Event::NotificationSent { .. }
+                | Event::NotificationFailed { .. }
+        )
+    }
+
+    /// True for the alert and notification events (the alert book's own facts).
+    pub fn is_alerting(&self) -> bool {
+        self.is_collector_made() && !matches!(self, Event::AgentWentSilent { .. })
     }
 
     /// The probed target this event is about, if any.

@@ -4,6 +4,8 @@
 //! - [`envelope`]: the [`Envelope`] every event travels in (agent id, boot id, per-boot gap-free
 //!   sequence number, wall time, monotonic time since boot, schema version) and its validation;
 //! - [`event`]: the closed [`Event`] enum, serialised as JSON with a snake_case `type` field;
+//! - [`alert`]: the types of the collector's alert and notification events;
+//! - [`interface`]: the types of the SNMP events (device, interface, oper status);
 //! - [`topic`]: the MQTT topic scheme, formatted and parsed in one place;
 //! - [`payload`]: how a batch of envelopes is encoded in one MQTT message, and the size bound.
 //!
@@ -11,15 +13,19 @@
 //! type; `tests` in each module prove that the format does not drift. The human-readable contract
 //! is `docs/contract.md` at the repository root.
 
+pub mod alert;
 pub mod envelope;
 pub mod event;
 pub mod ids;
+pub mod interface;
 pub mod payload;
 pub mod topic;
 
+pub use alert::{AlertKind, Channel, Detection, Message, Notice, NoticeOf};
 pub use envelope::{Envelope, InvalidEvent, SCHEMA_VERSION};
 pub use event::{DownReason, Event, LinkRole, SilenceReason, Target};
 pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
+pub use interface::{Device, Interface, OperStatus};
 pub use payload::{
     Ack, AgentStatus, Batch, BootAck, MAX_ACK_BOOTS, MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES,
     PayloadError, Sender, decode_batch, encode_batch, encode_batch_from,
