@@ -15,6 +15,11 @@ use netmon_events::{AgentId, LinkRole, ProvinceId, Target};
 use netmon_mqtt::BrokerUrl;
 use serde::Deserialize;
 
+pub use crate::snmp::settings::{
+    InterfaceKey, SnmpAuth, SnmpConfig, SnmpCredentials, SnmpDevice, SnmpPrivacy, SnmpVersion,
+    WatchedInterface,
+};
+
 /// Largest number of targets one agent probes.
 pub const MAX_TARGETS: usize = 20_000;
 
@@ -43,6 +48,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// 1..=[`MAX_TARGETS`] targets with distinct addresses.
     pub targets: Vec<Target>,
+    /// Devices polled over SNMP (`[snmp]`, `[[snmp.devices]]`); none by default.
+    pub snmp: SnmpConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +115,8 @@ struct RawConfig {
     journal: RawJournal,
     #[serde(default)]
     targets: Vec<RawTarget>,
+    #[serde(default)]
+    snmp: crate::snmp::settings::RawSnmp,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +207,7 @@ impl Config {
 /// Top-level keys and sections an environment override may name. Other `NETMON_*` variables
 /// (the collector's, a test runner's) are not the agent's and are left alone.
 const ENV_KEYS: &[&str] = &["AGENT_ID", "PROVINCE"];
-const ENV_SECTIONS: &[&str] = &["MQTT", "PROBE", "HEARTBEAT", "JOURNAL"];
+const ENV_SECTIONS: &[&str] = &["MQTT", "PROBE", "HEARTBEAT", "JOURNAL", "SNMP"];
 
 fn is_agent_override(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("NETMON_") else {
@@ -374,6 +383,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     )?;
 
     let journal = validate_journal(&c, raw.journal)?;
+    let snmp = crate::snmp::settings::validate(&file, raw.snmp)?;
 
     if raw.targets.is_empty() || raw.targets.len() > MAX_TARGETS {
         return c.err(
@@ -438,6 +448,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         },
         journal,
         targets,
+        snmp,
     })
 }
 

@@ -19,7 +19,10 @@
 //!   last will, reconnects;
 //! - [`cellular`] (pure): parsers of modem answers (mmcli, uqmi, AT 27.007, Quectel) into one
 //!   [`cellular::Reading`], printed by `cellular parse`;
-//! - [`output`]: what the CLI prints (`check`, `probe`, `journal`, with `--json`).
+//! - [`output`]: what the CLI prints (`check`, `probe`, `journal`, with `--json`);
+//! - [`snmp`]: SNMP polling of the routers beside the agent (IF-MIB counters → rates,
+//!   utilisation, oper status, reboots); its task sends into the same recorder channel as the
+//!   scheduler, so its events share the journal.
 //!
 //! ```text
 //! scheduler ──mpsc──▶ recorder ──append──▶ journal ──select──▶ publisher ──▶ rumqttc client
@@ -42,6 +45,7 @@ pub mod probes;
 pub mod publisher;
 pub mod recorder;
 pub mod scheduler;
+pub mod snmp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +110,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         prober,
         clock,
     };
+    if !config.snmp.devices.is_empty() {
+        tracker.spawn(snmp::run_snmp(
+            config.snmp.clone(),
+            clock,
+            events_tx.clone(),
+            shutdown.clone(),
+        ));
+    }
     tracker.spawn(scheduler::run_scheduler(
         scheduler,
         events_tx,

@@ -64,6 +64,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LangArg::Vi)]
         lang: LangArg,
     },
+    /// Read the SNMP devices now: interfaces, rates over a short sample, uptime (needs no broker).
+    /// Exit code 1 when a device could not be read.
+    Snmp {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only the device with this address (as in `[[snmp.devices]]`).
+        #[arg(long, value_name = "ADDR")]
+        device: Option<String>,
+        /// Time between the two polls the rates are measured over.
+        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+        sample: std::time::Duration,
+        /// One JSON object per device per line (documented in `snmp/report.rs`).
+        #[arg(long)]
+        json: bool,
+        /// Language of the table.
+        #[arg(long, value_enum, default_value_t = LangArg::Vi)]
+        lang: LangArg,
+    },
     /// Cellular modem tools (needs no configuration).
     Cellular {
         #[command(subcommand)]
@@ -135,7 +153,8 @@ fn main() -> ExitCode {
         Command::Run { config }
         | Command::Check { config }
         | Command::Probe { config, .. }
-        | Command::Journal { config, .. } => config,
+        | Command::Journal { config, .. }
+        | Command::Snmp { config, .. } => config,
         Command::Cellular {
             command: CellularCommand::Parse { format, file },
         } => return cellular_parse((*format).into(), file.as_deref()),
@@ -155,6 +174,13 @@ fn main() -> ExitCode {
         Command::Probe { json, lang, .. } => probe(&config, json, lang),
         Command::Journal { json, lang, .. } => journal(&config, json, lang),
         Command::Run { .. } => daemon(config),
+        Command::Snmp {
+            device,
+            sample,
+            json,
+            lang,
+            ..
+        } => return snmp(&config, device.as_deref(), sample, json, lang),
         Command::Cellular { .. } => Ok(()),
     };
     match result {
@@ -181,6 +207,59 @@ fn probe(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+/// `snmp`: 0 when every device answered, 1 when one did not, 64 when `--device` names none.
+fn snmp(
+    config: &Config,
+    device: Option<&str>,
+    sample: std::time::Duration,
+    json: bool,
+    lang: LangArg,
+) -> ExitCode {
+    use netmon_agent::snmp::report;
+    if let Some(address) = device
+        && !config.snmp.devices.iter().any(|d| {
+            d.address == address
+                || d.socket.to_string() == address
+                || d.socket.ip().to_string() == address
+        })
+    {
+        eprintln!(
+            "error: {}: snmp.devices: no device with address {address:?}",
+            config.source.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reports = runtime.block_on(report::read_now(config, device, sample));
+    let text = if json {
+        report::json(&reports)
+    } else {
+        report::text(&reports, sample, lang.into())
+    };
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        eprintln!("error: writing stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+    if reports.iter().any(|r| r.error.is_some()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn journal(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {

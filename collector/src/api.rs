@@ -5,9 +5,12 @@
 //! - `GET /api/v1/intake`: [`IntakeCounters`];
 //! - `GET /api/v1/projections`: [`Projections`] (`{"influx": null}` without an `[influx]`
 //!   section);
-//! - `netmon-collector events --json`: [`event_line`], one line per stored event.
+//! - `netmon-collector events --json`: [`event_line`], one line per stored event;
+//! - `GET /api/v1/alerts` and `netmon-collector alerts --json`: [`AlertsView`] (in `api/alerts.rs`).
 //!
 //! Fields are only ever added. Times are RFC 3339 UTC with milliseconds; absent values are `null`.
+
+mod alerts;
 
 use std::net::IpAddr;
 
@@ -15,6 +18,8 @@ use chrono::{DateTime, Utc};
 use netmon_events::envelope::time_ms;
 use netmon_events::{DownReason, LinkRole};
 use serde::Serialize;
+
+pub use alerts::{AlertView, AlertsView, OutgoingView, SilenceView, alerts_json};
 
 use crate::state::{LinkStatus, State};
 use crate::store::{StoredEvent, millis};
@@ -189,6 +194,8 @@ pub struct IntakeCounters {
     pub rejected_by_reason: RejectedByReason,
     /// `agent_went_silent` events the collector made.
     pub silence_events: u64,
+    /// Alert and notification events the collector recorded.
+    pub alert_events: u64,
     /// Commits that failed (disk full, I/O error); their messages were not acknowledged.
     pub store_errors: u64,
 }

@@ -14,6 +14,11 @@ use crate::store::{Query, Store};
 use crate::table::{self, Lang};
 use crate::{api, client, intake, state};
 
+pub mod alerts;
+pub mod inventory;
+pub use alerts::AlertsAction;
+pub use inventory::InventoryAction;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "netmon-collector",
@@ -71,6 +76,44 @@ pub enum Command {
         #[command(subcommand)]
         target: ReplayTarget,
     },
+    /// The running collector's alerts (`--open` for open ones only); `alerts ack ID` acknowledges.
+    Alerts {
+        #[command(subcommand)]
+        action: Option<AlertsAction>,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// Only open alerts.
+        #[arg(long)]
+        open: bool,
+        /// The same JSON as GET /api/v1/alerts.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+    },
+    /// Silence a site's notifications for maintenance (alerts are still recorded).
+    Silence {
+        /// The site id from the inventory.
+        site: String,
+        /// End: RFC 3339, "YYYY-MM-DD HH:MM" (Vietnam time) or a duration from now ("4h").
+        #[arg(long)]
+        until: String,
+        /// Start (default now), in the same forms.
+        #[arg(long)]
+        from: Option<String>,
+        /// Who silences (recorded).
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The site inventory: import it from a spreadsheet's CSV, or show it.
+    Inventory {
+        #[command(subcommand)]
+        action: InventoryAction,
+    },
 }
 
 /// What `replay` re-projects into.
@@ -87,7 +130,8 @@ pub enum ReplayTarget {
 }
 
 impl Command {
-    pub fn config(&self) -> &Path {
+    /// The `--config` file; `None` for the commands that read none (`inventory import`).
+    pub fn config(&self) -> Option<&Path> {
         match self {
             Command::Run { config }
             | Command::Check { config }
@@ -95,8 +139,31 @@ impl Command {
             | Command::Status { config, .. }
             | Command::Replay {
                 target: ReplayTarget::Influx { config, .. },
-            } => config,
+            }
+            | Command::Silence { config, .. }
+            | Command::Inventory {
+                action: InventoryAction::Show { config, .. },
+            } => Some(config),
+            Command::Alerts { config, .. } => config.as_deref(),
+            Command::Inventory {
+                action: InventoryAction::Import { .. },
+            } => None,
         }
+    }
+}
+
+/// Runs a command that reads no configuration.
+pub fn without_config(
+    command: Command,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<(), Failure> {
+    match command {
+        Command::Inventory { action } => inventory::run(action, None, out, err),
+        Command::Alerts { .. } => Err(Failure::Usage(
+            "alerts: --config FILE is required (the collector's configuration)".into(),
+        )),
+        other => Err(Failure::Usage(format!("{other:?}: needs --config"))),
     }
 }
 
@@ -170,7 +237,8 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
          store:      {store_path} ({store})\n\
          http:       {listen}\n\
          silence:    after {after}\n\
-         delivery:   late after {late}, clock tolerance {tolerance}, ack at most every {ack}\n",
+         delivery:   late after {late}, clock tolerance {tolerance}, ack at most every {ack}\n\
+         inventory:  {inventory}\n",
         file = config.file.display(),
         host = m.host,
         port = m.port,
@@ -183,6 +251,10 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
         late = humantime::format_duration(config.delivery.late_after),
         tolerance = humantime::format_duration(config.delivery.clock_tolerance),
         ack = humantime::format_duration(config.delivery.ack_interval),
+        inventory = config
+            .inventory
+            .as_ref()
+            .map_or_else(|| "none (alerts name agents by id)".into(), |i| i.summary()),
     );
     out.write_all(text.as_bytes()).context("writing output")?;
     Ok(())
@@ -325,6 +397,6 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(cli.command.config(), Path::new("c.toml"));
+        assert_eq!(cli.command.config(), Some(Path::new("c.toml")));
     }
 }

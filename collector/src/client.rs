@@ -33,13 +33,48 @@ pub fn reachable(listen: SocketAddr) -> SocketAddr {
 
 /// GETs `path` from `address` and returns the body of a 200 answer.
 pub fn get(address: SocketAddr, path: &str, timeout: Duration) -> Result<String, GetError> {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    match exchange(address, request.as_bytes(), timeout)? {
+        (200, body) => Ok(body),
+        (code, body) => Err(GetError::Status(
+            address,
+            format!(
+                "HTTP {code} {}",
+                body.chars().take(200).collect::<String>().trim()
+            ),
+        )),
+    }
+}
+
+/// POSTs a JSON `body` with a bearer `token`; returns the status code and the body, whatever
+/// the status.
+pub fn post_json(
+    address: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+    timeout: Duration,
+) -> Result<(u16, String), GetError> {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(address, request.as_bytes(), timeout)
+}
+
+/// Sends `request` and reads the whole answer: its status code and body.
+fn exchange(
+    address: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<(u16, String), GetError> {
     let mut stream =
         TcpStream::connect_timeout(&address, timeout).map_err(|e| GetError::Connect(address, e))?;
     let io = |e| GetError::Io(address, e);
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(io)?;
+    stream.write_all(request).map_err(io)?;
     let mut response = Vec::new();
     stream
         .take(MAX_RESPONSE)
@@ -57,10 +92,14 @@ pub fn get(address: SocketAddr, path: &str, timeout: Duration) -> Result<String,
     if !version.starts_with("HTTP/") {
         return Err(GetError::NotHttp(address));
     }
-    if code != "200" {
-        return Err(GetError::Status(address, status_line.to_string()));
+    let code = code
+        .parse::<u16>()
+        .map_err(|_| GetError::NotHttp(address))?;
+    if code == 200 || code >= 400 {
+        Ok((code, body.to_string()))
+    } else {
+        Err(GetError::Status(address, status_line.to_string()))
     }
-    Ok(body.to_string())
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@ use netmon_events::ProvinceId;
 use netmon_mqtt::{BrokerUrl, tls_config};
 use serde::Deserialize;
 
+mod alerts;
 mod influx;
 mod notify;
+pub use alerts::AlertsConfig;
 pub use influx::{InfluxApi, InfluxConfig};
 pub use notify::{EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, WebhookConfig};
 
@@ -22,7 +24,9 @@ pub use notify::{EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, Webhoo
 const ENV_PREFIX: &str = "NETMON_";
 /// The sections an environment override may name; other `NETMON_*` variables (the agent's, the
 /// test runner's) are ignored.
-const SECTIONS: &[&str] = &["mqtt", "store", "http", "silence", "delivery", "influx"];
+const SECTIONS: &[&str] = &[
+    "mqtt", "store", "http", "silence", "delivery", "influx", "alerts", "notify",
+];
 
 /// A configuration that cannot be used. The message names the file, the key and what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,13 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// `[influx]`: the InfluxDB projection; `None` when the section is absent.
     pub influx: Option<InfluxConfig>,
+    /// `inventory = "FILE"`: the site inventory (relative to the config file's directory);
+    /// `None` when the key is absent (alerts then name agents by id).
+    pub inventory: Option<Arc<crate::inventory::Inventory>>,
+    /// `[alerts]`: thresholds and notification timing.
+    pub alerts: AlertsConfig,
+    /// `[notify]`: the channels and the message templates (built-in ones when absent).
+    pub notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -69,12 +80,19 @@ pub struct StoreConfig {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Bearer token required by the API's POST routes (acknowledge, silence); without one they
+    /// are refused.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct SilenceConfig {
     /// An online agent with no event for this long is declared silent.
     pub after: Duration,
+    /// … or once quiet for this many of its usual gaps between messages (0 = off),
+    pub missed: f64,
+    /// … but not before this long.
+    pub min_quiet: Duration,
 }
 
 /// Acknowledged delivery and clock trust (`[delivery]`).
@@ -111,6 +129,11 @@ struct RawConfig {
     #[serde(default)]
     delivery: RawDelivery,
     influx: Option<influx::RawInflux>,
+    inventory: Option<PathBuf>,
+    #[serde(default)]
+    alerts: alerts::RawAlerts,
+    #[serde(default)]
+    notify: notify::RawNotify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,12 +192,14 @@ struct RawStore {
 struct RawHttp {
     #[serde(default = "default_listen")]
     listen: String,
+    token: Option<String>,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            token: None,
         }
     }
 }
@@ -184,12 +209,16 @@ impl Default for RawHttp {
 struct RawSilence {
     #[serde(default = "default_silence_after")]
     after: String,
+    missed: Option<f64>,
+    min_quiet: Option<String>,
 }
 
 impl Default for RawSilence {
     fn default() -> Self {
         Self {
             after: default_silence_after(),
+            missed: None,
+            min_quiet: None,
         }
     }
 }
@@ -357,6 +386,54 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         .map(influx::validate)
         .transpose()
         .map_err(|(key, problem)| err(key, problem))?;
+    let inventory = match raw.inventory {
+        Some(path) if path.as_os_str().is_empty() => {
+            return Err(err("inventory", "expected a file path, got nothing".into()));
+        }
+        Some(path) => {
+            let path = file.parent().unwrap_or(Path::new(".")).join(path);
+            if !path.is_file() {
+                return Err(err(
+                    "inventory",
+                    format!(
+                        "expected an inventory file, {} does not exist",
+                        path.display()
+                    ),
+                ));
+            }
+            Some(Arc::new(crate::inventory::load(&path)?))
+        }
+        None => None,
+    };
+    let alerts = alerts::validate(raw.alerts, err, duration)?;
+    let missed = raw.silence.missed.unwrap_or(4.0);
+    if !(missed == 0.0 || (2.0..=1000.0).contains(&missed)) {
+        return Err(err(
+            "silence.missed",
+            format!("expected 0 (off) or 2 to 1000 usual gaps, got {missed}"),
+        ));
+    }
+    let min_quiet = match &raw.silence.min_quiet {
+        Some(text) => duration(text).map_err(|p| err("silence.min_quiet", p))?,
+        None => Duration::from_secs(4),
+    };
+    if min_quiet < Duration::from_secs(1) {
+        return Err(err("silence.min_quiet", "expected at least 1s".into()));
+    }
+    let notify = notify::validate(raw.notify, file.parent().unwrap_or(Path::new(".")))
+        .map_err(|(key, problem)| err(key, problem))?;
+    let token = match raw.http.token {
+        Some(token)
+            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            return Err(err(
+                "http.token",
+                "expected at least 16 characters without spaces (e.g. `openssl rand -hex 24`)"
+                    .into(),
+            ));
+        }
+        token => token,
+    };
     Ok(Config {
         file: file.to_path_buf(),
         mqtt: MqttConfig {
@@ -371,10 +448,17 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         store: StoreConfig {
             path: raw.store.path,
         },
-        http: HttpConfig { listen },
-        silence: SilenceConfig { after },
+        http: HttpConfig { listen, token },
+        silence: SilenceConfig {
+            after,
+            missed,
+            min_quiet,
+        },
         delivery,
         influx,
+        alerts,
+        inventory,
+        notify,
     })
 }
 
@@ -594,5 +678,31 @@ mod tests {
         assert!(err.to_string().contains("collector.toml"), "{err}");
         let err = load("[mqtt]\n[store]\npath = \"a\"\n", &[]).unwrap_err();
         assert!(err.to_string().contains("url"), "{err}");
+    }
+
+    /// `inventory` is read relative to the config file; its errors name the inventory file.
+    #[test]
+    fn inventory_is_relative_to_the_config_file() {
+        assert!(load(MINIMAL, &[]).unwrap().inventory.is_none());
+        let (dir, file) = write(&format!("inventory = \"sites/inv.toml\"\n{MINIMAL}"));
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.file.ends_with("collector.toml")),
+            ("inventory", true)
+        );
+        std::fs::create_dir_all(dir.join("sites")).unwrap();
+        let inventory = "[[provinces]]\nid = \"hue\"\nname = \"Huế\"\n";
+        std::fs::write(dir.join("sites/inv.toml"), inventory).unwrap();
+        let config = Config::load_with_env(&file, []).unwrap();
+        assert_eq!(config.inventory.unwrap().provinces.len(), 1);
+        std::fs::write(
+            dir.join("sites/inv.toml"),
+            "[[provinces]]\nid = \"hue\"\nname = \"\"\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        assert!(err.file.ends_with("sites/inv.toml"), "{err}");
+        assert_eq!(err.key, "provinces[0].name");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -195,9 +195,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The projection task: runs until `shutdown`, publishing its counters on `counters`. `notify`
-/// changes whenever the writer has committed something.
+/// changes whenever the writer has committed something. `inventory` adds the site tags and
+/// coordinates to the points.
 pub async fn run<T: Send + Sync>(
     config: InfluxConfig,
+    inventory: Option<std::sync::Arc<crate::inventory::Inventory>>,
     store_path: PathBuf,
     mut notify: watch::Receiver<T>,
     counters: watch::Sender<Option<ProjectionCounters>>,
@@ -234,7 +236,11 @@ pub async fn run<T: Send + Sync>(
         store = s;
         let (page, max_id): (Page, i64) = (page.0?, page.1?);
         if page.last_id > read {
-            pending.extend(page.events.iter().filter_map(lines::point));
+            pending.extend(
+                page.events
+                    .iter()
+                    .filter_map(|e| lines::point(e, inventory.as_deref())),
+            );
             pending_since.get_or_insert_with(Instant::now);
             read = page.last_id;
         }

@@ -11,6 +11,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use netmon_events::{AgentId, Channel, ProvinceId};
 
+mod aliases;
+pub mod import;
+mod load;
+mod raw;
+#[cfg(test)]
+mod tests;
+pub use load::{load, parse};
+
 /// The validated inventory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
@@ -165,11 +173,30 @@ impl Inventory {
             .collect()
     }
 
+    /// One line for `check`: "2 provinces, 4 communes, 8 sites (8 with coordinates), 8 agents,
+    /// 6 contacts".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} provinces, {} communes, {} sites ({} with coordinates), {} agents, {} contacts",
+            self.provinces.len(),
+            self.communes.len(),
+            self.sites.len(),
+            self.sites.values().filter(|s| s.lat.is_some()).count(),
+            self.agents.len(),
+            self.contacts.len()
+        )
+    }
+
     /// Contacts of `province` (for alerts about agents at no registered site).
     pub fn province_contacts(&self, province: &ProvinceId) -> Vec<&Contact> {
         self.provinces
             .get(province)
-            .map(|p| p.contacts.iter().filter_map(|id| self.contacts.get(id)).collect())
+            .map(|p| {
+                p.contacts
+                    .iter()
+                    .filter_map(|id| self.contacts.get(id))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -27,6 +27,7 @@
 //! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
 
 pub mod acks;
+pub mod alerts;
 pub mod api;
 pub mod boots;
 pub mod cli;
@@ -81,12 +82,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let http_stop = CancellationToken::new();
     let (influx_counters, influx_counters_rx) = watch::channel(None);
     let notify = snapshots.clone();
+    let (commands_tx, commands) = mpsc::channel(64);
     let mut http_task = tokio::spawn(http::serve(
         listener,
-        snapshots,
-        influx_counters_rx,
+        http::Api {
+            snapshots,
+            influx: influx_counters_rx,
+            commands: commands_tx,
+            token: config.http.token.clone().map(Arc::from),
+            inventory: config.inventory.clone(),
+        },
         http_stop.clone(),
     ));
+    let senders = Arc::new(notify::Senders::new(config.notify.clone())?);
+    let templates = config.notify.templates.clone();
+    let alert_parts = writer::AlertParts {
+        render: Box::new(move |lang, notices| notify::render::render(&templates, lang, notices)),
+        senders,
+        commands,
+        spawner: tokio::runtime::Handle::current(),
+    };
+    let alerting = alerts::Alerting::new(config.alerts.clone(), config.inventory.clone());
 
     let (client, eventloop) = intake::connect(&config.mqtt);
     let (tx, rx) = mpsc::channel(INTAKE_CHANNEL);
@@ -100,6 +116,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let store_path = config.store.path.clone();
     let province = config.mqtt.province.clone();
     let silence_after = config.silence.after;
+    let (silence_missed, silence_min_quiet) = (config.silence.missed, config.silence.min_quiet);
     let policy = config.delivery.policy();
     let ack_interval = config.delivery.ack_interval;
     std::thread::Builder::new()
@@ -112,8 +129,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     .context("starting the writer's runtime")?;
                 let store = store::Store::open(&store_path)
                     .with_context(|| format!("opening the store {}", store_path.display()))?;
-                let recorder = recorder::Recorder::rebuild(store, province, silence_after, policy)
-                    .context("replaying the store")?;
+                let recorder = recorder::Recorder::rebuild_with(
+                    store,
+                    province,
+                    silence_after,
+                    policy,
+                    alerting,
+                )
+                .context("replaying the store")?;
+                let mut recorder = recorder;
+                recorder.set_cadence(silence_missed, silence_min_quiet);
                 let _ = ready_tx.send(());
                 runtime.block_on(writer::run(
                     recorder,
@@ -122,6 +147,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     snapshots_tx,
                     clock,
                     ack_interval,
+                    alert_parts,
                     writer_stop,
                 ));
                 Ok(())
@@ -143,6 +169,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut projection_task = match config.influx.clone() {
         Some(influx) => tokio::spawn(influx::run(
             influx,
+            config.inventory.clone(),
             config.store.path.clone(),
             notify,
             influx_counters,

@@ -14,28 +14,43 @@
 //! | `agent` | agent_started | — | `started`i (1), `version` "…" |
 //! | `agent` | agent_went_silent | — | `silent`i (1), `reason` "…" |
 //! | `journal` | journal_overflowed | — | `lost`i (= count) |
+//! | `interface` | interface_counters_sampled | `device` (address as configured), `interface` (ifName) | `in_bps`, `out_bps`, `in_errors_ps`, `out_errors_ps`, `in_discards_ps`, `out_discards_ps`, `up`i (oper status up = 1), and when the speed is known `speed_bps`i, `in_util_pct`, `out_util_pct` |
+//! | `interface` | interface_went_down / interface_came_back | `device`, `interface` | `up`i (0/1), `oper_status` "…" (went down), `down_for_s` (came back) |
+//! | `device` | device_rebooted | `device` | `rebooted`i (1), `uptime_s`i, `previous_uptime_s`i |
+//! | `device` | device_stopped_answering / device_answers_again | `device` | `answering`i (0/1), `error` "…" (stopped), `silent_for_s` (again) |
 //!
-//! Tags `commune` and `site` come later with the site inventory.
+//! With a site inventory every point of a registered agent also has tags `commune` and `site`
+//! (the inventory's ids), and the `link` and `agent` points of a site with coordinates have float
+//! fields `lat` and `lon` (WGS 84 degrees) for the province wall's geomap. Points of agents the
+//! inventory does not list have neither.
 
-use influxdb_line_protocol::builder::{AfterMeasurement, LineProtocolBuilder};
-use netmon_events::{Event, Target};
+use influxdb_line_protocol::builder::{AfterField, AfterMeasurement, LineProtocolBuilder};
+use netmon_events::{Event, OperStatus, Target};
 use serde::Serialize;
 
+use crate::inventory::{Inventory, Site};
 use crate::store::StoredEvent;
 
 /// One point: a single line of line protocol, ending in `\n`.
 pub type Point = Vec<u8>;
 
 /// The point for `event`; `None` for events that have no time series (alert bookkeeping,
-/// notifications).
-pub fn point(stored: &StoredEvent) -> Option<Point> {
+/// notifications). `inventory` adds the `commune`/`site` tags and the `lat`/`lon` fields.
+pub fn point(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
     let ts = stored.time.timestamp_millis();
+    let site = inventory.and_then(|i| i.site_of(&stored.envelope.agent));
     let tags = |measurement: &str| {
-        LineProtocolBuilder::new()
+        let line = LineProtocolBuilder::new()
             .measurement(measurement)
             .tag("province", stored.province.as_str())
-            .tag("agent", stored.envelope.agent.as_str())
+            .tag("agent", stored.envelope.agent.as_str());
+        match site {
+            Some(site) => line.tag("commune", &site.commune).tag("site", &site.id),
+            None => line,
+        }
     };
+    // The geomap's `lat`/`lon` fields, last on `link` and `agent` points.
+    let place = |line: LineProtocolBuilder<Vec<u8>, AfterField>| coordinates(line, site);
     match &stored.envelope.event {
         Event::ProbeRoundCompleted {
             target,
@@ -65,62 +80,160 @@ pub fn point(stored: &StoredEvent) -> Option<Point> {
             }
             Some(line.timestamp(ts).close_line().build())
         }
-        Event::LinkWentDown { target, reason, .. } => target_tags(tags("link"), target)
-            .field("up", 0i64)
-            .field("reason", name(reason).as_str())
-            .field("late", stored.late)
-            .timestamp(ts)
-            .close_line()
-            .build()
-            .into(),
+        Event::LinkWentDown { target, reason, .. } => place(
+            target_tags(tags("link"), target)
+                .field("up", 0i64)
+                .field("reason", name(reason).as_str())
+                .field("late", stored.late),
+        )
+        .timestamp(ts)
+        .close_line()
+        .build()
+        .into(),
         Event::LinkCameBack {
             target,
             down_for_ms,
             reason,
             ..
-        } => target_tags(tags("link"), target)
-            .field("up", 1i64)
-            .field("reason", name(reason).as_str())
-            .field("down_for_s", *down_for_ms as f64 / 1000.0)
-            .field("late", stored.late)
-            .timestamp(ts)
-            .close_line()
-            .build()
-            .into(),
-        Event::AgentHeartbeat { uptime_s, backlog } => tags("agent")
-            .field("uptime_s", clamp(*uptime_s))
-            .field("backlog", clamp(*backlog))
-            .timestamp(ts)
-            .close_line()
-            .build()
-            .into(),
-        Event::AgentStarted { version, .. } => tags("agent")
-            .field("started", 1i64)
-            .field("version", version.as_str())
-            .timestamp(ts)
-            .close_line()
-            .build()
-            .into(),
-        Event::AgentWentSilent { reason, .. } => tags("agent")
-            .field("silent", 1i64)
-            .field("reason", name(reason).as_str())
-            .timestamp(ts)
-            .close_line()
-            .build()
-            .into(),
+        } => place(
+            target_tags(tags("link"), target)
+                .field("up", 1i64)
+                .field("reason", name(reason).as_str())
+                .field("down_for_s", *down_for_ms as f64 / 1000.0)
+                .field("late", stored.late),
+        )
+        .timestamp(ts)
+        .close_line()
+        .build()
+        .into(),
+        Event::AgentHeartbeat { uptime_s, backlog } => place(
+            tags("agent")
+                .field("uptime_s", clamp(*uptime_s))
+                .field("backlog", clamp(*backlog)),
+        )
+        .timestamp(ts)
+        .close_line()
+        .build()
+        .into(),
+        Event::AgentStarted { version, .. } => place(
+            tags("agent")
+                .field("started", 1i64)
+                .field("version", version.as_str()),
+        )
+        .timestamp(ts)
+        .close_line()
+        .build()
+        .into(),
+        Event::AgentWentSilent { reason, .. } => place(
+            tags("agent")
+                .field("silent", 1i64)
+                .field("reason", name(reason).as_str()),
+        )
+        .timestamp(ts)
+        .close_line()
+        .build()
+        .into(),
         Event::JournalOverflowed { count, .. } => tags("journal")
             .field("lost", clamp(*count))
             .timestamp(ts)
             .close_line()
             .build()
             .into(),
-        Event::InterfaceCountersSampled { .. }
-        | Event::InterfaceWentDown { .. }
-        | Event::InterfaceCameBack { .. }
-        | Event::DeviceRebooted { .. }
-        | Event::DeviceStoppedAnswering { .. }
-        | Event::DeviceAnswersAgain { .. }
-        | Event::AlertOpened { .. }
+        Event::InterfaceCountersSampled {
+            device,
+            interface,
+            in_bps,
+            out_bps,
+            speed_bps,
+            in_util_pct,
+            out_util_pct,
+            in_errors_ps,
+            out_errors_ps,
+            in_discards_ps,
+            out_discards_ps,
+            oper_status,
+            ..
+        } => {
+            let mut line = tags("interface")
+                .tag("device", &device.address)
+                .tag("interface", &interface.name)
+                .field("in_bps", *in_bps)
+                .field("out_bps", *out_bps)
+                .field("in_errors_ps", *in_errors_ps)
+                .field("out_errors_ps", *out_errors_ps)
+                .field("in_discards_ps", *in_discards_ps)
+                .field("out_discards_ps", *out_discards_ps)
+                .field("up", i64::from(*oper_status == OperStatus::Up));
+            if let Some(speed) = speed_bps {
+                line = line.field("speed_bps", clamp(*speed));
+            }
+            if let Some(util) = in_util_pct {
+                line = line.field("in_util_pct", *util);
+            }
+            if let Some(util) = out_util_pct {
+                line = line.field("out_util_pct", *util);
+            }
+            Some(line.timestamp(ts).close_line().build())
+        }
+        Event::InterfaceWentDown {
+            device,
+            interface,
+            oper_status,
+        } => tags("interface")
+            .tag("device", &device.address)
+            .tag("interface", &interface.name)
+            .field("up", 0i64)
+            .field("oper_status", name(oper_status).as_str())
+            .timestamp(ts)
+            .close_line()
+            .build()
+            .into(),
+        Event::InterfaceCameBack {
+            device,
+            interface,
+            down_for_ms,
+        } => tags("interface")
+            .tag("device", &device.address)
+            .tag("interface", &interface.name)
+            .field("up", 1i64)
+            .field("down_for_s", *down_for_ms as f64 / 1000.0)
+            .timestamp(ts)
+            .close_line()
+            .build()
+            .into(),
+        Event::DeviceRebooted {
+            device,
+            uptime_s,
+            previous_uptime_s,
+        } => tags("device")
+            .tag("device", &device.address)
+            .field("rebooted", 1i64)
+            .field("uptime_s", clamp(*uptime_s))
+            .field("previous_uptime_s", clamp(*previous_uptime_s))
+            .timestamp(ts)
+            .close_line()
+            .build()
+            .into(),
+        Event::DeviceStoppedAnswering { device, error } => tags("device")
+            .tag("device", &device.address)
+            .field("answering", 0i64)
+            .field("error", error.as_str())
+            .timestamp(ts)
+            .close_line()
+            .build()
+            .into(),
+        Event::DeviceAnswersAgain {
+            device,
+            silent_for_ms,
+        } => tags("device")
+            .tag("device", &device.address)
+            .field("answering", 1i64)
+            .field("silent_for_s", *silent_for_ms as f64 / 1000.0)
+            .timestamp(ts)
+            .close_line()
+            .build()
+            .into(),
+        Event::AlertOpened { .. }
         | Event::AlertAcknowledged { .. }
         | Event::AlertResolved { .. }
         | Event::AlertSuppressed { .. }
@@ -128,6 +241,17 @@ pub fn point(stored: &StoredEvent) -> Option<Point> {
         | Event::NotificationQueued { .. }
         | Event::NotificationSent { .. }
         | Event::NotificationFailed { .. } => None,
+    }
+}
+
+/// Adds `lat` and `lon` when the site has coordinates.
+fn coordinates(
+    line: LineProtocolBuilder<Vec<u8>, AfterField>,
+    site: Option<&Site>,
+) -> LineProtocolBuilder<Vec<u8>, AfterField> {
+    match site.and_then(|s| s.lat.zip(s.lon)) {
+        Some((lat, lon)) => line.field("lat", lat).field("lon", lon),
+        None => line,
     }
 }
 
@@ -163,7 +287,8 @@ mod tests {
     use crate::testkit::stored;
 
     fn line(event: &str) -> String {
-        String::from_utf8(point(&stored(7, Origin::Agent, "lang-a", 3, event)).unwrap()).unwrap()
+        String::from_utf8(point(&stored(7, Origin::Agent, "lang-a", 3, event), None).unwrap())
+            .unwrap()
     }
 
     /// The effective time of seq 3 in the testkit, in ms.
@@ -185,6 +310,8 @@ mod tests {
         let target =
             r#""target":{"name":"UBND xã Kiên Thọ","address":"10.30.0.1","role":"commune"}"#;
         let tags = "province=thanh-hoa,agent=lang-a";
+        let device = r#""device":{"address":"10.20.0.1","name":"cam-tu-router"}"#;
+        let interface = r#""interface":{"index":2,"name":"wan0","alias":"Cáp quang VNPT"}"#;
         let table = [
             (
                 format!(
@@ -234,6 +361,50 @@ mod tests {
                 r#""type":"journal_overflowed","dropped_boot":"b0","first_seq":1,"last_seq":40,"count":40"#.to_string(),
                 format!("journal,{tags} lost=40i {t}\n"),
             ),
+            (
+                format!(
+                    r#""type":"interface_counters_sampled",{device},{interface},"interval_ms":10000,"in_bps":48213760.0,"out_bps":9120000.5,"speed_bps":50000000,"in_util_pct":96.43,"out_util_pct":18.24,"in_errors_ps":0.0,"out_errors_ps":0.0,"in_discards_ps":1.2,"out_discards_ps":0.0,"oper_status":"up""#
+                ),
+                format!(
+                    "interface,{tags},device=10.20.0.1,interface=wan0 in_bps=48213760,out_bps=9120000.5,in_errors_ps=0,out_errors_ps=0,in_discards_ps=1.2,out_discards_ps=0,up=1i,speed_bps=50000000i,in_util_pct=96.43,out_util_pct=18.24 {t}\n"
+                ),
+            ),
+            (
+                format!(
+                    r#""type":"interface_counters_sampled",{device},{interface},"interval_ms":10000,"in_bps":1.0,"out_bps":2.0,"in_errors_ps":0.0,"out_errors_ps":0.0,"in_discards_ps":0.0,"out_discards_ps":0.0,"oper_status":"lower_layer_down""#
+                ),
+                format!(
+                    "interface,{tags},device=10.20.0.1,interface=wan0 in_bps=1,out_bps=2,in_errors_ps=0,out_errors_ps=0,in_discards_ps=0,out_discards_ps=0,up=0i {t}\n"
+                ),
+            ),
+            (
+                format!(r#""type":"interface_went_down",{device},{interface},"oper_status":"down""#),
+                format!(
+                    "interface,{tags},device=10.20.0.1,interface=wan0 up=0i,oper_status=\"down\" {t}\n"
+                ),
+            ),
+            (
+                format!(r#""type":"interface_came_back",{device},{interface},"down_for_ms":42000"#),
+                format!(
+                    "interface,{tags},device=10.20.0.1,interface=wan0 up=1i,down_for_s=42 {t}\n"
+                ),
+            ),
+            (
+                format!(
+                    r#""type":"device_rebooted",{device},"uptime_s":12,"previous_uptime_s":864000"#
+                ),
+                format!(
+                    "device,{tags},device=10.20.0.1 rebooted=1i,uptime_s=12i,previous_uptime_s=864000i {t}\n"
+                ),
+            ),
+            (
+                format!(r#""type":"device_stopped_answering",{device},"error":"no answer""#),
+                format!("device,{tags},device=10.20.0.1 answering=0i,error=\"no answer\" {t}\n"),
+            ),
+            (
+                format!(r#""type":"device_answers_again",{device},"silent_for_ms":90000"#),
+                format!("device,{tags},device=10.20.0.1 answering=1i,silent_for_s=90 {t}\n"),
+            ),
         ];
         for (event, expected) in table {
             assert_eq!(line(&event), expected, "for {event}");
@@ -273,10 +444,80 @@ mod tests {
         );
         event.time += chrono::TimeDelta::milliseconds(1234);
         event.late = true;
-        let text = String::from_utf8(point(&event).unwrap()).unwrap();
+        let text = String::from_utf8(point(&event, None).unwrap()).unwrap();
         assert!(text.contains(r#"version="1.0 \"rc\" \\x""#), "{text}");
         assert!(text.ends_with(&format!(" {}\n", event.time.timestamp_millis())));
         assert_ne!(event.time, event.envelope.time);
+    }
+
+    /// A registered agent's points carry its commune and site; `link` and `agent` points of a
+    /// site with coordinates carry them; an unregistered agent's points have neither.
+    #[test]
+    fn the_inventory_adds_site_tags_and_coordinates() {
+        let inventory = crate::inventory::parse(
+            r#"
+[[provinces]]
+id = "thanh-hoa"
+name = "Thanh Hóa"
+[[communes]]
+id = "cam-tu"
+province = "thanh-hoa"
+name = "xã Cẩm Tú"
+[[sites]]
+id = "cam-tu-ubnd"
+commune = "cam-tu"
+name = "UBND xã Cẩm Tú"
+lat = 20.0517
+lon = 105.471
+agents = ["lang-a"]
+[[sites]]
+id = "no-map"
+commune = "cam-tu"
+name = "thôn X"
+agents = ["lang-b"]
+"#,
+            "inv.toml",
+        )
+        .unwrap();
+        let at = |agent: &str, event: &str| {
+            let event = stored(7, Origin::Agent, agent, 3, event);
+            String::from_utf8(point(&event, Some(&inventory)).unwrap()).unwrap()
+        };
+        let t = ts();
+        let tags = "province=thanh-hoa,agent=lang-a,commune=cam-tu,site=cam-tu-ubnd";
+        let down = r#""type":"link_went_down","target":{"name":"gw","address":"10.0.0.1","role":"gateway"},"since":"2026-11-23T02:00:03.000Z","reason":"no_reply","failed_rounds":3"#;
+        assert_eq!(
+            at("lang-a", down),
+            format!(
+                "link,{tags},target=gw,address=10.0.0.1,role=gateway up=0i,reason=\"no_reply\",late=false,lat=20.0517,lon=105.471 {t}\n"
+            )
+        );
+        assert_eq!(
+            at(
+                "lang-a",
+                r#""type":"agent_heartbeat","uptime_s":5,"backlog":0"#
+            ),
+            format!("agent,{tags} uptime_s=5i,backlog=0i,lat=20.0517,lon=105.471 {t}\n")
+        );
+        let round = r#""type":"probe_round_completed","target":{"name":"gw","address":"10.0.0.1","role":"gateway"},"sent":1,"received":0,"loss_pct":100.0"#;
+        assert!(at("lang-a", round).starts_with(&format!("probe,{tags},target=gw")));
+        assert!(!at("lang-a", round).contains("lat="));
+        assert_eq!(
+            at(
+                "lang-b",
+                r#""type":"agent_went_silent","reason":"last_will""#
+            ),
+            format!(
+                "agent,province=thanh-hoa,agent=lang-b,commune=cam-tu,site=no-map silent=1i,reason=\"last_will\" {t}\n"
+            )
+        );
+        assert_eq!(
+            at(
+                "stranger",
+                r#""type":"agent_went_silent","reason":"last_will""#
+            ),
+            format!("agent,province=thanh-hoa,agent=stranger silent=1i,reason=\"last_will\" {t}\n")
+        );
     }
 
     #[test]
@@ -289,7 +530,7 @@ mod tests {
             r#""type":"link_went_down","target":{"name":"gw","address":"10.0.0.1","role":"gateway"},"since":"2026-11-23T02:00:03.000Z","reason":"send_failed","failed_rounds":3"#,
         );
         event.late = true;
-        let text = String::from_utf8(point(&event).unwrap()).unwrap();
+        let text = String::from_utf8(point(&event, None).unwrap()).unwrap();
         assert!(
             text.contains("up=0i,reason=\"send_failed\",late=true "),
             "{text}"

@@ -21,14 +21,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = match Config::load(cli.command.config()) {
-        Ok(config) => config,
-        Err(e) => {
+    let mut out = std::io::stdout().lock();
+    let config = match cli.command.config().map(Config::load) {
+        Some(Ok(config)) => config,
+        Some(Err(e)) => {
             eprintln!("netmon-collector: bad configuration: {e}");
             return ExitCode::from(EX_USAGE);
         }
+        None => {
+            let result = cli::without_config(cli.command, &mut out, &mut std::io::stderr());
+            return exit_code(result);
+        }
     };
-    let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Run { .. } => run(config),
         Command::Check { .. } => cli::check(&config, &mut out),
@@ -56,7 +60,34 @@ fn main() -> ExitCode {
                 &mut stderr.lock(),
             )
         }
+        Command::Inventory { action } => {
+            cli::inventory::run(action, Some(&config), &mut out, &mut std::io::stderr())
+        }
+        Command::Alerts {
+            action: None,
+            open,
+            json,
+            lang,
+            ..
+        } => cli::alerts::list(&config, open, json, lang, &mut out),
+        Command::Alerts {
+            action: Some(cli::AlertsAction::Ack { id, by, note }),
+            ..
+        } => cli::alerts::acknowledge(&config, id, by, note, &mut out),
+        Command::Silence {
+            site,
+            until,
+            from,
+            by,
+            note,
+            ..
+        } => cli::alerts::silence(&config, site, from.as_deref(), &until, by, note, &mut out),
     };
+    exit_code(result)
+}
+
+/// 0 ok, 64 bad configuration or usage, 1 runtime error.
+fn exit_code(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {

@@ -8,6 +8,9 @@
 //! its boot's epoch estimate, and the boot's watermark advanced (`boots.rs`), in a draft that is
 //! written with the events and kept only when they commit.
 
+mod alerting;
+pub use alerting::CommandError;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use netmon_events::{
 use rumqttc::Publish;
 use tracing::{debug, info, warn};
 
+use crate::alerts::Alerting;
 use crate::api::IntakeCounters;
 use crate::boots::{Boots, Draft};
 use crate::clock::{ClockPolicy, ClockSource};
@@ -76,6 +80,12 @@ pub struct Recorder {
     next_seq: u64,
     /// Per topic: when a refusal was last logged, and how many were not logged since.
     warned: HashMap<String, (DateTime<Utc>, u64)>,
+    /// Rules, alert book and outbox.
+    alerting: Alerting,
+    /// An agent quiet for this many of its usual gaps (and at least this long) is silent.
+    cadence: (f64, Duration),
+    /// Agents heard since the collector started.
+    live: std::collections::HashSet<AgentId>,
 }
 
 /// What the batch being recorded has already changed about an agent, before the commit.
@@ -89,10 +99,22 @@ impl Recorder {
     /// Rebuilds the watermarks and the state from `store`. Rows that cannot be read are logged
     /// and skipped.
     pub fn rebuild(
+        store: Store,
+        province: Option<ProvinceId>,
+        silence_after: Duration,
+        policy: ClockPolicy,
+    ) -> Result<Self, StoreError> {
+        Self::rebuild_with(store, province, silence_after, policy, Alerting::default())
+    }
+
+    /// [`Recorder::rebuild`] with alerting configured: the replay folds the alert book and the
+    /// signals too.
+    pub fn rebuild_with(
         mut store: Store,
         province: Option<ProvinceId>,
         silence_after: Duration,
         policy: ClockPolicy,
+        mut alerting: Alerting,
     ) -> Result<Self, StoreError> {
         let started = std::time::Instant::now();
         let (boots, moved) = Boots::load(store.boots()?, &store.overflows()?, |a, b, w| {
@@ -102,12 +124,16 @@ impl Recorder {
         let mut state = State::default();
         let mut unreadable = 0u64;
         let replayed = store.for_each(|row| match row {
-            Ok(event) => state.apply(&event),
+            Ok(event) => {
+                state.apply(&event);
+                alerting.apply(&event);
+            }
             Err(e) => {
                 unreadable += 1;
                 tracing::error!(error = %e, "unreadable stored event skipped during replay");
             }
         })?;
+        alerting.replayed();
         let boot =
             BootId::new(uuid::Uuid::new_v4().to_string()).map_err(|e| StoreError::BadRow {
                 id: 0,
@@ -115,6 +141,8 @@ impl Recorder {
             })?;
         info!(
             events = replayed,
+            open_alerts = alerting.book.open.len(),
+            outbox = alerting.book.outbox.len(),
             unreadable,
             agents = state.agents.len(),
             links = state.links.len(),
@@ -134,7 +162,20 @@ impl Recorder {
             boot,
             next_seq: 1,
             warned: HashMap::new(),
+            alerting,
+            cadence: (0.0, Duration::MAX),
+            live: Default::default(),
         })
+    }
+
+    /// Declares agents silent when they stay quiet for `factor` times their usual gap between
+    /// messages (and at least `floor`); `factor` 0 turns it off.
+    pub fn set_cadence(&mut self, factor: f64, floor: Duration) {
+        self.cadence = if factor > 0.0 {
+            (factor, floor)
+        } else {
+            (0.0, Duration::MAX)
+        };
     }
 
     pub fn state(&self) -> &State {
@@ -199,18 +240,28 @@ impl Recorder {
         Ok(self.boots.commit(draft))
     }
 
-    /// Declares silent every online agent that sent nothing for `silence.after`. Agents get the
-    /// same grace after the collector starts, so that a backlog queued by the broker can arrive.
-    /// Returns how many agents were declared silent.
+    /// Declares silent every online agent that sent nothing for `silence.after`, or that has
+    /// been quiet for `silence.missed` of its usual gaps. Agents get `silence.after` of grace
+    /// after the collector starts, so that a backlog queued by the broker can arrive; only agents
+    /// heard since the start can be missed by their cadence during it. Returns how many agents
+    /// were declared silent.
     pub fn tick(&mut self, now: Now) -> Result<usize, StoreError> {
-        let after = self.silence_after;
-        if Duration::from_millis(now.mono_ms) < after {
-            return Ok(0);
-        }
-        let Ok(after) = chrono::TimeDelta::from_std(after) else {
-            return Ok(0);
+        let grace = Duration::from_millis(now.mono_ms) < self.silence_after;
+        let after =
+            chrono::TimeDelta::from_std(self.silence_after).unwrap_or(chrono::TimeDelta::MAX);
+        let cutoff = if grace {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            now.wall
+                .checked_sub_signed(after)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
         };
-        let overdue = self.state.overdue(now.wall - after);
+        let (cadence, floor) = self.cadence;
+        let floor = chrono::TimeDelta::from_std(floor).unwrap_or(chrono::TimeDelta::MAX);
+        let mut overdue = self.state.overdue(cutoff, now.wall, cadence, floor);
+        if grace {
+            overdue.retain(|o| self.live.contains(&o.agent));
+        }
         if overdue.is_empty() {
             return Ok(0);
         }
@@ -239,9 +290,13 @@ impl Recorder {
                 Some(event) => {
                     match event.origin {
                         Origin::Agent => self.counters.events_stored += 1,
-                        Origin::Collector => self.counters.silence_events += 1,
+                        Origin::Collector if !event.envelope.event.is_alerting() => {
+                            self.counters.silence_events += 1;
+                        }
+                        Origin::Collector => self.counters.alert_events += 1,
                     }
                     self.state.apply(&event);
+                    self.alerting.apply(&event);
                 }
                 None => self.counters.duplicates += 1,
             }
@@ -296,6 +351,9 @@ impl Recorder {
                 let detail = format!("type {}", envelope.event.type_name());
                 self.refuse(&name, Rejection::ForbiddenType, &detail, now);
             } else {
+                if !self.live.contains(&envelope.agent) {
+                    self.live.insert(envelope.agent.clone());
+                }
                 pending.insert(
                     envelope.agent.clone(),
                     Pending {
@@ -382,6 +440,16 @@ impl Recorder {
         last_seen: Option<DateTime<Utc>>,
         now: Now,
     ) -> NewEvent {
+        self.made(
+            agent,
+            province,
+            Event::AgentWentSilent { reason, last_seen },
+            now,
+        )
+    }
+
+    /// A collector-made event filed under `agent`, with the collector's next seq.
+    fn made(&mut self, agent: AgentId, province: ProvinceId, event: Event, now: Now) -> NewEvent {
         let seq = self.next_seq;
         self.next_seq += 1;
         NewEvent {
@@ -398,7 +466,7 @@ impl Recorder {
                 seq,
                 time: now.wall,
                 mono_ms: now.mono_ms,
-                event: Event::AgentWentSilent { reason, last_seen },
+                event,
             },
         }
     }

@@ -106,6 +106,7 @@ fn stores_good_events_and_refuses_the_rest_by_reason() {
                 forbidden_type: 1,
             },
             silence_events: 0,
+            alert_events: 0,
             store_errors: 0,
         }
     );

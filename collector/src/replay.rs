@@ -66,7 +66,12 @@ pub async fn replay_influx(
             break;
         }
         after = page.last_id;
-        let points: Vec<Point> = page.events.iter().filter_map(lines::point).collect();
+        let inventory = config.inventory.as_deref();
+        let points: Vec<Point> = page
+            .events
+            .iter()
+            .filter_map(|e| lines::point(e, inventory))
+            .collect();
         let mut attempt = 0;
         let done = loop {
             match sink.deliver(&points, &mut last_error).await {

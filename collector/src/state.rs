@@ -19,6 +19,9 @@ use netmon_events::{AgentId, BootId, DownReason, Event, LinkRole, ProvinceId};
 
 use crate::store::{Origin, StoredEvent};
 
+/// Weight of a new gap in the smoothed gap between an agent's messages.
+const GAP_WEIGHT: f64 = 0.1;
+
 /// Everything the collector knows now about agents and their links.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
@@ -52,6 +55,9 @@ pub struct AgentState {
     pub silent_since: Option<DateTime<Utc>>,
     /// Events stored about this agent, by anyone.
     pub events: u64,
+    /// The agent's usual gap between messages (received times), smoothed, in milliseconds: an
+    /// agent that publishes every second and stops is missed long before `silence.after`.
+    pub gap_ms: Option<f64>,
 }
 
 /// A link is one agent's view of one target address.
@@ -110,6 +116,10 @@ impl State {
     /// Folds one stored event into the state.
     pub fn apply(&mut self, stored: &StoredEvent) {
         self.last_id = self.last_id.max(stored.id);
+        // The alert book's own events are folded by `alerts`, not here.
+        if stored.envelope.event.is_alerting() {
+            return;
+        }
         let envelope = &stored.envelope;
         let agent = self
             .agents
@@ -127,6 +137,7 @@ impl State {
                 last_seen: None,
                 silent_since: None,
                 events: 0,
+                gap_ms: None,
             });
         agent.events += 1;
         let time = stored.time;
@@ -134,6 +145,13 @@ impl State {
         let (mut newest, mut current) = (false, true);
         if stored.origin == Origin::Agent {
             agent.province = stored.province.clone();
+            if agent.online
+                && let Some(previous) = agent.last_seen
+                && stored.received > previous
+            {
+                let gap = (stored.received - previous).num_milliseconds() as f64;
+                agent.gap_ms = Some(agent.gap_ms.map_or(gap, |g| g + GAP_WEIGHT * (gap - g)));
+            }
             agent.online = true;
             agent.silent_since = None;
             agent.last_seen = Some(stored.received);
@@ -174,10 +192,8 @@ impl State {
                     link.status_seq = None;
                 }
             }
-            Event::AgentHeartbeat { backlog, .. } => {
-                if newest {
-                    agent.backlog = Some(*backlog);
-                }
+            Event::AgentHeartbeat { backlog, .. } if newest => {
+                agent.backlog = Some(*backlog);
             }
             Event::AgentWentSilent { .. } => {
                 if agent.online {
@@ -287,10 +303,28 @@ impl State {
     }
 
     /// Online agents whose last agent-made event was received before `cutoff` (or never).
-    pub fn overdue(&self, cutoff: DateTime<Utc>) -> Vec<Overdue> {
+    ///
+    /// An agent is also overdue once it has been quiet for `cadence` times its usual gap between
+    /// messages, but not before `floor`.
+    pub fn overdue(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        cadence: f64,
+        floor: chrono::TimeDelta,
+    ) -> Vec<Overdue> {
+        let missed = |a: &AgentState| match (a.gap_ms, a.last_seen) {
+            (Some(gap), Some(seen)) => {
+                let quiet = (now - seen).num_milliseconds() as f64;
+                quiet >= (cadence * gap).max(floor.num_milliseconds() as f64)
+            }
+            _ => false,
+        };
         self.agents
             .iter()
-            .filter(|(_, a)| a.online && a.last_seen.is_none_or(|seen| seen < cutoff))
+            .filter(|(_, a)| {
+                a.online && (a.last_seen.is_none_or(|seen| seen < cutoff) || missed(a))
+            })
             .map(|(id, a)| Overdue {
                 agent: id.clone(),
                 province: a.province.clone(),
@@ -446,7 +480,12 @@ mod tests {
         // The collector's event does not move the agent's boot/seq.
         assert_eq!((a.last_seq, a.events), (1, 2));
         assert_eq!(
-            state.overdue("2030-01-01T00:00:00Z".parse().unwrap()),
+            state.overdue(
+                "2030-01-01T00:00:00Z".parse().unwrap(),
+                "2030-01-01T00:00:00Z".parse().unwrap(),
+                0.0,
+                chrono::TimeDelta::MAX
+            ),
             vec![]
         );
 
@@ -459,11 +498,21 @@ mod tests {
         assert!(a.online);
         assert_eq!(a.silent_since, None);
         assert_eq!(a.last_seq, 2);
-        let overdue = state.overdue("2030-01-01T00:00:00Z".parse().unwrap());
+        let overdue = state.overdue(
+            "2030-01-01T00:00:00Z".parse().unwrap(),
+            "2030-01-01T00:00:00Z".parse().unwrap(),
+            0.0,
+            chrono::TimeDelta::MAX,
+        );
         assert_eq!(overdue.len(), 1);
         assert_eq!(overdue[0].last_seen, a.last_seen);
         assert_eq!(
-            state.overdue("2000-01-01T00:00:00Z".parse().unwrap()),
+            state.overdue(
+                "2000-01-01T00:00:00Z".parse().unwrap(),
+                "2000-01-01T00:00:00Z".parse().unwrap(),
+                0.0,
+                chrono::TimeDelta::MAX
+            ),
             vec![]
         );
     }

@@ -12,19 +12,23 @@
 //! It runs on its own thread with its own single-threaded runtime (see `lib.rs`), so SQLite's
 //! blocking calls never stall the tasks that serve HTTP or poll MQTT.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use rumqttc::{AsyncClient, Publish, QoS};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::acks::AckPacer;
+use crate::alerts::book::Book;
 use crate::api::IntakeCounters;
-use crate::recorder::{Now, Recorder};
+use crate::notify::view::NoticeView;
+use crate::notify::{SendError, Senders};
+use crate::recorder::{CommandError, Now, Recorder};
 use crate::state::State;
 
 /// Most messages recorded in one transaction.
@@ -33,6 +37,45 @@ pub const MAX_BATCH: usize = 500;
 const TICK: Duration = Duration::from_secs(1);
 /// Snapshots are published at most this often; a reader's view is at most this old.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+/// How often the alert rules and the outbox run (besides after every stored batch).
+const ALERT_TICK: Duration = Duration::from_millis(250);
+
+/// Renders a notification: `(lang, notices) → (subject, text)`.
+pub type RenderFn = Box<dyn Fn(&str, &[NoticeView]) -> (String, String) + Send>;
+
+/// An operator's command, with where to answer.
+#[derive(Debug)]
+pub enum Command {
+    Acknowledge {
+        alert: u64,
+        by: String,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    Silence {
+        site: String,
+        from: Option<chrono::DateTime<Utc>>,
+        until: chrono::DateTime<Utc>,
+        by: String,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+}
+
+/// What the writer needs for alerting: how to render and send, where commands come from, and
+/// the runtime the sends run on (the writer's own thread only records).
+pub struct AlertParts {
+    pub render: RenderFn,
+    pub senders: Arc<Senders>,
+    pub commands: mpsc::Receiver<Command>,
+    pub spawner: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for AlertParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertParts").finish_non_exhaustive()
+    }
+}
 
 /// What readers (HTTP) see: an immutable copy of the state and counters.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +84,8 @@ pub struct Snapshot {
     pub ready: bool,
     pub state: State,
     pub counters: IntakeCounters,
+    /// Alerts, silences and the outbox.
+    pub book: Book,
 }
 
 /// Everything the writer reacts to.
@@ -54,6 +99,12 @@ pub enum Input {
     Flush,
     /// Publish the acknowledgements whose interval has expired.
     Acks,
+    /// Run the alert rules and the outbox.
+    Alerts,
+    /// A notification attempt finished.
+    Sent(u64, Result<(), SendError>),
+    /// An operator's command.
+    Command(Command),
 }
 
 /// The writer's clocks: process start for `mono_ms`, wall time from the system.
@@ -86,11 +137,17 @@ struct Writer {
     unacked: Vec<Publish>,
     dirty: bool,
     published: Instant,
+    alerts: AlertParts,
+    /// Notifications being sent now (not recorded as sent or failed yet).
+    in_flight: HashSet<u64>,
+    results: mpsc::UnboundedSender<(u64, Result<(), SendError>)>,
 }
 
 /// Runs the writer until the intake closes the channel (normal shutdown) or `shutdown` fires
 /// while a failed batch waits. Then publishes the last snapshot and the waiting watermarks, and
 /// disconnects from the broker after the last acknowledgement.
+// The writer's parts are handed over one by one so that `lib.rs` shows what it is wired to.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     recorder: Recorder,
     mut rx: mpsc::Receiver<Publish>,
@@ -98,9 +155,14 @@ pub async fn run(
     snapshots: watch::Sender<Arc<Snapshot>>,
     clock: Clock,
     ack_interval: Duration,
+    alerts: AlertParts,
     shutdown: CancellationToken,
 ) {
+    let (results, mut sent) = mpsc::unbounded_channel();
     let mut writer = Writer {
+        alerts,
+        in_flight: HashSet::new(),
+        results,
         recorder,
         client,
         snapshots,
@@ -115,6 +177,8 @@ pub async fn run(
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut flush = interval(SNAPSHOT_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut alert_tick = interval(ALERT_TICK);
+    alert_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let ack_due = writer.acks.next_due();
         let input = tokio::select! {
@@ -126,6 +190,9 @@ pub async fn run(
             _ = flush.tick(), if writer.dirty => Input::Flush,
             () = tokio::time::sleep_until(ack_due.unwrap_or_else(Instant::now)), if ack_due.is_some() => Input::Acks,
             () = shutdown.cancelled(), if !writer.unacked.is_empty() => break,
+            _ = alert_tick.tick() => Input::Alerts,
+            Some((id, result)) = sent.recv() => Input::Sent(id, result),
+            Some(command) = writer.alerts.commands.recv() => Input::Command(command),
         };
         writer.handle(input).await;
     }
@@ -183,6 +250,85 @@ impl Writer {
                 let due = self.acks.due(Instant::now());
                 self.send_acks(due);
             }
+            Input::Alerts => self.alert(),
+            Input::Sent(id, result) => {
+                self.in_flight.remove(&id);
+                match &result {
+                    Ok(()) => info!(notification = id, "notification sent"),
+                    Err(e) => {
+                        warn!(notification = id, retryable = e.retryable, error = %e, "notification not sent")
+                    }
+                }
+                if let Err(e) = self.recorder.notified(id, result, self.clock.now()) {
+                    error!(notification = id, error = %e, "recording a notification's outcome failed; it will be sent again");
+                }
+                self.changed();
+            }
+            Input::Command(command) => {
+                let now = self.clock.now();
+                match command {
+                    Command::Acknowledge {
+                        alert,
+                        by,
+                        note,
+                        reply,
+                    } => {
+                        let result = self.recorder.acknowledge(alert, by, note, now);
+                        let _ = reply.send(result);
+                    }
+                    Command::Silence {
+                        site,
+                        from,
+                        until,
+                        by,
+                        note,
+                        reply,
+                    } => {
+                        let from = from.unwrap_or(now.wall);
+                        let result = self.recorder.silence(site, from, until, by, note, now);
+                        let _ = reply.send(result);
+                    }
+                }
+                self.changed();
+            }
+        }
+    }
+
+    /// Runs the rules and the outbox, records what they decide, and starts the sends that are
+    /// due.
+    fn alert(&mut self) {
+        let now = self.clock.now();
+        match self.recorder.evaluate(now, &*self.alerts.render) {
+            Ok(0) => {}
+            Ok(_) => self.changed(),
+            Err(e) => {
+                error!(error = %e, "storing alert events failed; retrying at the next evaluation")
+            }
+        }
+        let inventory = self.recorder.alerting().inventory.clone();
+        for outgoing in self.recorder.ready(now.wall) {
+            if !self.in_flight.insert(outgoing.id) {
+                continue;
+            }
+            let to = inventory
+                .as_deref()
+                .and_then(|i| i.contacts.get(&outgoing.message.contact))
+                .map(|c| c.to.clone());
+            let senders = self.alerts.senders.clone();
+            let results = self.results.clone();
+            self.alerts.spawner.spawn(async move {
+                let result = match to {
+                    Some(to) => senders.send(outgoing.id, &to, &outgoing.message).await,
+                    None => Err(SendError {
+                        retryable: false,
+                        message: format!(
+                            "contact {:?} is no longer in the inventory",
+                            outgoing.message.contact
+                        ),
+                    }),
+                };
+                let _ = results.send((outgoing.id, result));
+            });
         }
     }
 
@@ -224,6 +370,7 @@ impl Writer {
                 debug!(messages = batch.len(), "batch stored and acknowledged");
                 let ready = self.acks.touched(touched, Instant::now());
                 self.send_acks(ready);
+                self.alert();
             }
             Err(e) => {
                 error!(
@@ -251,6 +398,7 @@ impl Writer {
             ready: true,
             state: self.recorder.state().clone(),
             counters: self.recorder.counters().clone(),
+            book: self.recorder.alerting().book.clone(),
         };
         self.snapshots.send_replace(Arc::new(snapshot));
         self.dirty = false;

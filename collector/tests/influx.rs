@@ -195,9 +195,15 @@ async fn events_reach_victoria_metrics_with_effective_times() {
         (influx["points_written"].as_u64()? >= 5 && influx["behind"] == 0).then(|| v.clone())
     })
     .await;
-    let stored = store.query(&Default::default()).unwrap();
+    // The collector's alert events (none have time series) are left aside.
+    let stored: Vec<_> = store
+        .query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| !e.envelope.event.is_alerting())
+        .collect();
     assert_eq!(stored.len(), 5);
-    assert_eq!(projections["influx"]["position"], stored[4].id);
+    assert!(projections["influx"]["position"].as_i64().unwrap() >= stored[4].id);
     assert_eq!(projections["influx"]["rejected_points"], 0);
     let ms = |i: usize| stored[i].time.timestamp_millis();
 
@@ -248,11 +254,10 @@ async fn events_reach_victoria_metrics_with_effective_times() {
         .expect("the collector did not stop")
         .unwrap()
         .unwrap();
-    let position = Store::open(&config.store.path)
-        .unwrap()
-        .projection_position("influx")
-        .unwrap();
-    assert_eq!(position, stored[4].id);
+    let reopened = Store::open(&config.store.path).unwrap();
+    let position = reopened.projection_position("influx").unwrap();
+    assert!(position >= stored[4].id);
+    assert!(position <= reopened.max_id().unwrap());
     drop(vm);
     let _ = std::fs::remove_dir_all(&dir);
 }

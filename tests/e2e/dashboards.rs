@@ -27,6 +27,36 @@ const AGENT: &str = "xa-quang-phu";
 const OTHER_AGENT: &str = "thon-ban-lau";
 const OTHER_PROVINCE: &str = "nghe-an";
 
+/// The site inventory of the collectors: `AGENT` and `OTHER_AGENT` at sites with coordinates (so
+/// the points have `commune`/`site` tags and `lat`/`lon` fields for the geomap); the third
+/// agent, `xa-chau-tien`, is not registered (its points have neither).
+const INVENTORY: &str = r#"
+[[provinces]]
+id = "thanh-hoa"
+name = "Thanh Hóa"
+[[communes]]
+id = "quang-phu"
+province = "thanh-hoa"
+name = "xã Quảng Phú"
+[[sites]]
+id = "quang-phu-ubnd"
+commune = "quang-phu"
+name = "UBND xã Quảng Phú"
+kind = "commune_centre"
+lat = 19.7712
+lon = 105.8421
+agents = ["xa-quang-phu"]
+[[sites]]
+id = "quang-phu-ban-lau"
+commune = "quang-phu"
+parent = "quang-phu-ubnd"
+name = "thôn Bản Lầu"
+kind = "village"
+lat = 19.7805
+lon = 105.8533
+agents = ["thon-ban-lau"]
+"#;
+
 /// (name, address, role) of every agent's targets.
 const TARGETS: &[(&str, &str, &str)] = &[
     ("Cổng làng", "192.168.1.1", "gateway"),
@@ -41,6 +71,7 @@ fn dashboards_queries_answer_with_data_on_influxdb() {
     influxd.create_database(DB).unwrap();
     let probes = write_through_the_collector(&influxd, &scratch).unwrap();
     assert_eq!(probes, (3 * TARGETS.len() * 300) as u64);
+    check_site_tags(&influxd).unwrap();
 
     let dir = dashboards_dir();
     let mut checked = 0;
@@ -253,14 +284,16 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
     let broker = LocalBroker::start("broker", scratch)?;
     let url = broker.url();
     let influx = InfluxConfig::v1(&influxd.url, DB);
+    let inventory = scratch.write("inventory.toml", INVENTORY)?;
     let mut collectors = Vec::new();
     for province in [PROVINCE, OTHER_PROVINCE] {
-        collectors.push(Collector::start_projecting(
+        collectors.push(Collector::start_with_inventory(
             &format!("collector-{province}"),
             scratch,
             province,
             &url,
             Some(influx.clone()),
+            Some(inventory.display().to_string()),
         )?);
     }
     let now = Utc::now();
@@ -341,6 +374,20 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
                     t + chrono::Duration::seconds(5),
                 );
             }
+            if agent == AGENT {
+                // The commune router's uplink, polled over SNMP: the "Đường truyền lên" row.
+                at(uplink_sample(i), t + chrono::Duration::milliseconds(2));
+                if i == 200 {
+                    at(
+                        Event::DeviceRebooted {
+                            device: router(),
+                            uptime_s: 12,
+                            previous_uptime_s: 864_000,
+                        },
+                        t + chrono::Duration::milliseconds(3),
+                    );
+                }
+            }
             if agent == OTHER_AGENT && i == 272 {
                 at(went_down(&targets[0], now - minutes(30)), t);
             }
@@ -358,7 +405,8 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
     let written = poll_until(Duration::from_secs(60), || {
         let probe = influxd.count(DB, "probe", "sent").ok()?;
         let silent = influxd.count(DB, "agent", "silent").ok()?;
-        (probe == probes && silent == 2).then_some(())
+        let uplink = influxd.count(DB, "interface", "in_bps").ok()?;
+        (probe == probes && silent == 2 && uplink == 300).then_some(())
     });
     if written.is_none() {
         bail!(
@@ -372,6 +420,75 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
         );
     }
     Ok(probes)
+}
+
+/// The commune router polled over SNMP (sysName with diacritics).
+fn router() -> netmon_events::Device {
+    netmon_events::Device {
+        address: "192.168.1.1".into(),
+        name: Some("Bộ định tuyến xã".into()),
+    }
+}
+
+/// Minute `i` of the uplink: 50 Mbit/s capacity, load rising and falling, a few errors.
+fn uplink_sample(i: i64) -> Event {
+    let load = 0.2 + 0.75 * ((i % 60) as f64 / 60.0);
+    let in_bps = 50_000_000.0 * load;
+    Event::InterfaceCountersSampled {
+        device: router(),
+        interface: netmon_events::Interface {
+            index: 2,
+            name: "wan0".into(),
+            alias: Some("Cáp quang VNPT về xã".into()),
+        },
+        interval_ms: 60_000,
+        in_bps,
+        out_bps: in_bps / 4.0,
+        speed_bps: Some(50_000_000),
+        in_util_pct: Some(load * 100.0),
+        out_util_pct: Some(load * 25.0),
+        in_errors_ps: (i % 5) as f64 * 0.1,
+        out_errors_ps: 0.0,
+        in_discards_ps: (i % 3) as f64 * 0.5,
+        out_discards_ps: 0.0,
+        oper_status: netmon_events::OperStatus::Up,
+    }
+}
+
+/// The registered agents' points carry their site and coordinates; the unregistered agent's
+/// points have no site.
+fn check_site_tags(influxd: &Influxd) -> anyhow::Result<()> {
+    for measurement in ["probe", "link", "agent", "journal"] {
+        let answer = influxd.query(
+            DB,
+            &format!("SHOW TAG VALUES FROM \"{measurement}\" WITH KEY = \"site\""),
+        )?;
+        let mut sites = tag_values(&answer);
+        sites.sort();
+        let expected: &[&str] = match measurement {
+            "journal" => &["quang-phu-ubnd"],
+            _ => &["quang-phu-ban-lau", "quang-phu-ubnd"],
+        };
+        if sites != expected {
+            bail!("{measurement}: site tags {sites:?}, expected {expected:?}");
+        }
+    }
+    let answer = influxd.query(
+        DB,
+        "SELECT count(\"uptime_s\") FROM \"agent\" WHERE \"agent\" = 'xa-chau-tien' AND \"site\" = ''",
+    )?;
+    if answer["results"][0]["series"][0]["values"][0][1].as_u64() != Some(300) {
+        bail!("the unregistered agent's heartbeats should have no site tag: {answer}");
+    }
+    let answer = influxd.query(
+        DB,
+        "SELECT last(\"lat\"), last(\"lon\") FROM \"agent\" WHERE \"site\" = 'quang-phu-ubnd'",
+    )?;
+    let row = &answer["results"][0]["series"][0]["values"][0];
+    if row[1].as_f64() != Some(19.7712) || row[2].as_f64() != Some(105.8421) {
+        bail!("coordinates of quang-phu-ubnd: {answer}");
+    }
+    Ok(())
 }
 
 /// A boot id for a journal overflow declaration (any boot of the agent will do for the wall).

@@ -9,6 +9,8 @@
 //! - `intake`: the collector refuses bad payloads by reason and stores a duplicate once.
 //! - `replay`: a restarted collector rebuilds byte-identical state from its store.
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
+//! - `inventory`: a bad site inventory exits 64 naming the inventory file and key; `inventory
+//!   import` of a BOM + semicolon CSV keeps Vietnamese names; `inventory show` against a store.
 //! - `tls`: the agent and the collector over `mqtts://` with a private CA.
 //! - `envelopes`: events built from the contract types, for tests that play the agent.
 //! - `delivery`: nothing lost, nothing doubled on the host: collector killed 3×, broker
@@ -17,11 +19,19 @@
 //!   the agent killed during a cut, a journal that overflows, an outage reported late.
 //! - `dashboards`: every query of the Grafana dashboards in `dashboards/` answers with data on a
 //!   private InfluxDB 1.6 holding points written per the agreed schema.
+//! - `notify`: the notification channels against real receivers — a webhook receiver checking
+//!   the HMAC signature, a Telegram Bot API stand-in, aiosmtpd (plain and STARTTLS) receiving the
+//!   exact Vietnamese subject and text; failures classified retryable or final.
+//! - `snmp`: the SNMP poller against a real snmpd in a lab namespace: rates vs kernel counters,
+//!   snmpd restart, interface down, a saturated tbf link, bad devices, the `snmp` CLI.
 //! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
 //!   corrected times in the store.
 #![allow(clippy::unwrap_used)]
 
 mod agent_lab;
+mod alerts;
+mod alerts_lab;
+mod alerts_outbox;
 mod bad_configs;
 mod clock;
 mod dashboards;
@@ -30,7 +40,10 @@ mod delivery_lab;
 mod envelopes;
 mod influx;
 mod intake;
+mod inventory;
 mod lab_helpers;
+mod notify;
 mod replay;
+mod snmp;
 mod tls;
 mod village;

@@ -68,6 +68,9 @@ impl Village {
                 silence_after: "1h".into(),
                 delivery: Default::default(),
                 influx: None,
+                inventory: None,
+                http_token: None,
+                extra_toml: String::new(),
             };
             tune_collector(&mut config);
             let mut collector =

@@ -37,6 +37,8 @@ pub struct AgentConfig {
     pub journal_fsync_interval: Option<String>,
     /// `[journal] drain_rate`, events per second while sending a backlog (default when `None`).
     pub drain_rate: Option<u32>,
+    /// Further TOML appended as is (the `[snmp]` section of the SNMP tests).
+    pub extra_toml: String,
 }
 
 impl AgentConfig {
@@ -58,6 +60,7 @@ impl AgentConfig {
             journal_max_bytes: None,
             journal_fsync_interval: None,
             drain_rate: None,
+            extra_toml: String::new(),
         }
     }
 
@@ -99,6 +102,7 @@ impl AgentConfig {
             let _ = writeln!(out, "address = {}", quote(&target.address));
             let _ = writeln!(out, "role = {}", quote(&target.role));
         }
+        out.push_str(&self.extra_toml);
         out
     }
 }
@@ -119,6 +123,12 @@ pub struct CollectorConfig {
     pub delivery: DeliveryConfig,
     /// The optional `[influx]` section (no projection when `None`).
     pub influx: Option<InfluxConfig>,
+    /// The top-level `inventory = "FILE"` key (no site inventory when `None`).
+    pub inventory: Option<String>,
+    /// `http.token` (commands refused when `None`).
+    pub http_token: Option<String>,
+    /// Appended to the file as is: `[alerts]`, `[notify.*]` sections.
+    pub extra_toml: String,
 }
 
 /// The collector's `[influx]` section; a key left `None` is not written (the collector's default).
@@ -206,6 +216,9 @@ pub struct DeliveryConfig {
 impl CollectorConfig {
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
+        if let Some(inventory) = &self.inventory {
+            let _ = writeln!(out, "inventory = {}\n", quote(inventory));
+        }
         let _ = writeln!(out, "[mqtt]\nurl = {}", quote(&self.mqtt_url));
         if let Some(ca_file) = &self.ca_file {
             let _ = writeln!(out, "ca_file = {}", quote(ca_file));
@@ -216,6 +229,9 @@ impl CollectorConfig {
         }
         let _ = writeln!(out, "\n[store]\npath = {}", quote(&self.store_path));
         let _ = writeln!(out, "\n[http]\nlisten = {}", quote(&self.http_listen));
+        if let Some(token) = &self.http_token {
+            let _ = writeln!(out, "token = {}", quote(token));
+        }
         let _ = writeln!(out, "\n[silence]\nafter = {}", quote(&self.silence_after));
         let delivery = [
             ("late_after", &self.delivery.late_after),
@@ -233,6 +249,8 @@ impl CollectorConfig {
         if let Some(influx) = &self.influx {
             influx.write_toml(&mut out);
         }
+        out.push('\n');
+        out.push_str(&self.extra_toml);
         out
     }
 }

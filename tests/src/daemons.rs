@@ -99,6 +99,18 @@ impl Collector {
         mqtt_url: &str,
         influx: Option<crate::configs::InfluxConfig>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_inventory(name, scratch, province, mqtt_url, influx, None)
+    }
+
+    /// [`Collector::start_projecting`] with an optional site inventory file (`inventory = …`).
+    pub fn start_with_inventory(
+        name: &str,
+        scratch: &Scratch,
+        province: &str,
+        mqtt_url: &str,
+        influx: Option<crate::configs::InfluxConfig>,
+        inventory: Option<String>,
+    ) -> anyhow::Result<Self> {
         let config = CollectorConfig {
             mqtt_url: mqtt_url.to_owned(),
             ca_file: None,
@@ -109,6 +121,9 @@ impl Collector {
             silence_after: "1h".into(),
             delivery: Default::default(),
             influx,
+            inventory,
+            http_token: None,
+            extra_toml: String::new(),
         };
         let mut collector = Self::start(name, config, scratch, None)?;
         collector.wait_subscribed(province, Duration::from_secs(20))?;

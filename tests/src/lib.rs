@@ -12,8 +12,13 @@
 //!   environment), and the journal's segment files read as records.
 //! - [`ledger`]: the exactly-once check of one agent's stored events (gaps, duplicates, declared
 //!   journal overflows) and the counts for the closing note.
+//! - [`snmpd`]: a private net-snmp snmpd in a namespace (v2c + v3 user), restartable; a UDP
+//!   responder that answers garbage.
 //! - [`slot`]: per-lab subnets, so that parallel labs never share addresses.
 //! - [`scratch`]: per-test temporary directories (kept when a test fails) and unique names.
+//! - [`receivers`]: a webhook receiver checking the HMAC signature and a Telegram Bot API
+//!   stand-in (minimal HTTP servers on loopback that can fail or go down); [`smtp`]: a real SMTP
+//!   server (`aiosmtpd`, optionally STARTTLS with a private CA) and its mails decoded.
 //! - [`wait`]: polling an observable condition with a deadline, instead of sleeping.
 //!
 //! Everything here fails loudly when the environment is incomplete (not root, no broker, no
@@ -23,12 +28,16 @@ pub mod agent;
 pub mod broker;
 pub mod configs;
 pub mod daemons;
+pub mod hook;
 pub mod influxd;
 pub mod lab;
 pub mod ledger;
 pub mod process;
+pub mod receivers;
 pub mod scratch;
 pub mod slot;
+pub mod smtp;
+pub mod snmpd;
 pub mod victoria;
 pub mod wait;
 
@@ -39,5 +48,7 @@ pub use daemons::{Collector, StoredEvent};
 pub use lab::Lab;
 pub use ledger::{Ledger, Tally};
 pub use process::Proc;
+pub use receivers::{TelegramStub, WebhookReceiver};
 pub use scratch::{Scratch, unique};
+pub use smtp::{Mail, SmtpServer};
 pub use wait::{poll_until, wait_for};

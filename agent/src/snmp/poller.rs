@@ -1,0 +1,139 @@
+//! The SNMP poller task: one loop per configured device, each on its own fixed-rate schedule
+//! (starts spread over the first interval), reading a [`Snapshot`] with its [`Client`], folding
+//! it into its [`DeviceState`] and sending the resulting events to the recorder — the same
+//! channel as the probe scheduler, so they go through the same journal. A device that stops
+//! answering is reported once and then polled with back-off; the other devices' loops are not
+//! affected by it.
+
+use std::time::Duration;
+
+use netmon_events::Event;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::{SnmpConfig, SnmpDevice};
+use crate::recorder::Clock;
+use crate::snmp::device::DeviceState;
+use crate::snmp::mib::Snapshot;
+use crate::snmp::session::Client;
+
+/// Reads one snapshot; returns it with the monotonic ms it stands for (the middle of the walk).
+pub async fn read(client: &mut Client, clock: &Clock) -> anyhow::Result<(Snapshot, u64)> {
+    let start = clock.now().mono_ms;
+    let snapshot = client.snapshot().await?;
+    let end = clock.now().mono_ms;
+    Ok((snapshot, start + (end.saturating_sub(start)) / 2))
+}
+
+/// Polls every device until `shutdown` (or until the recorder is gone).
+pub async fn run_snmp(
+    config: SnmpConfig,
+    clock: Clock,
+    events: mpsc::Sender<Event>,
+    shutdown: CancellationToken,
+) {
+    let count = u32::try_from(config.devices.len())
+        .unwrap_or(u32::MAX)
+        .max(1);
+    info!(devices = count, "polling SNMP devices");
+    let mut loops = JoinSet::new();
+    for (i, device) in config.devices.iter().enumerate() {
+        let offset = device.interval / count * u32::try_from(i).unwrap_or(0);
+        let client = Client::new(device, &config);
+        loops.spawn(poll_device(
+            device.clone(),
+            client,
+            offset,
+            clock,
+            events.clone(),
+            shutdown.clone(),
+        ));
+    }
+    drop(events);
+    while loops.join_next().await.is_some() {}
+    info!("SNMP polling stopped");
+}
+
+async fn poll_device(
+    device: SnmpDevice,
+    mut client: Client,
+    offset: Duration,
+    clock: Clock,
+    events: mpsc::Sender<Event>,
+    shutdown: CancellationToken,
+) {
+    let mut state = DeviceState::new(device.address.clone(), device.interfaces.clone());
+    let mut next = tokio::time::Instant::now() + offset;
+    let mut warned_missing = false;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        let started = tokio::time::Instant::now();
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            result = read(&mut client, &clock) => result,
+        };
+        let out = match result {
+            Ok((snapshot, mono_ms)) => {
+                if !warned_missing {
+                    let missing = state.missing(&snapshot);
+                    if !missing.is_empty() {
+                        warn!(device = %device.address, ?missing, "configured interfaces not found on the device");
+                    }
+                    warned_missing = true;
+                }
+                debug!(device = %device.address, interfaces = snapshot.interfaces.len(), "polled");
+                state.observe(&snapshot, mono_ms)
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                if !state.is_silent() {
+                    warn!(device = %device.address, %error, "device stopped answering");
+                } else {
+                    debug!(device = %device.address, %error, "device still not answering");
+                }
+                state.failed(&error, clock.now().mono_ms)
+            }
+        };
+        for event in out {
+            log(&event);
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+        next = started + state.next_delay(device.interval);
+    }
+}
+
+fn log(event: &Event) {
+    match event {
+        Event::DeviceRebooted {
+            device,
+            uptime_s,
+            previous_uptime_s,
+        } => warn!(device = %device.address, uptime_s, previous_uptime_s, "device rebooted"),
+        Event::DeviceAnswersAgain {
+            device,
+            silent_for_ms,
+        } => info!(device = %device.address, silent_for_ms, "device answers again"),
+        Event::InterfaceWentDown {
+            device,
+            interface,
+            oper_status,
+        } => {
+            warn!(device = %device.address, interface = %interface.name, ?oper_status, "interface went down")
+        }
+        Event::InterfaceCameBack {
+            device,
+            interface,
+            down_for_ms,
+        } => {
+            info!(device = %device.address, interface = %interface.name, down_for_ms, "interface came back")
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,106 @@
+//! Alerting: the rules, the alert book and the outbox, all pure and driven by the writer.
+//!
+//! - [`signals`]: smoothed loss/RTT, baselines, flaps and utilisation with hysteresis, folded
+//!   from the stored events;
+//! - [`book`]: the alerts, silences and queued notifications, folded from the collector's own
+//!   alert events (so a restart knows what was already notified);
+//! - [`rules`]: which alerts should be open (level-triggered), and the events that open, resolve
+//!   and suppress them (dependencies from the inventory's parent sites);
+//! - [`outbox`]: which notices are due, grouped per contact; retries and giving up.
+//!
+//! [`Alerting::apply`] folds every stored event (in the replay and live); [`Alerting::evaluate`]
+//! returns the events to record now. The writer records them like any other event, and they come
+//! back through `apply`: the book only changes through stored events.
+
+pub mod book;
+pub mod outbox;
+pub mod rules;
+pub mod signals;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::AlertsConfig;
+use crate::inventory::Inventory;
+use crate::state::State;
+use crate::store::StoredEvent;
+use book::Book;
+use rules::Made;
+use signals::{Limits, Signals};
+
+/// The alerting part of the collector's state.
+#[derive(Debug, Clone, Default)]
+pub struct Alerting {
+    pub config: AlertsConfig,
+    pub inventory: Option<Arc<Inventory>>,
+    pub signals: Signals,
+    pub book: Book,
+}
+
+impl Alerting {
+    pub fn new(config: AlertsConfig, inventory: Option<Arc<Inventory>>) -> Self {
+        Self {
+            config,
+            inventory,
+            signals: Signals::default(),
+            book: Book::default(),
+        }
+    }
+
+    /// Forgets the outages the replay saw end: they were judged when they happened.
+    pub fn replayed(&mut self) {
+        self.signals.ended.clear();
+        self.signals.reboots.clear();
+    }
+
+    /// Folds one stored event (after the state has applied it).
+    pub fn apply(&mut self, stored: &StoredEvent) {
+        if stored.envelope.event.is_alerting() {
+            self.book.apply(stored);
+            return;
+        }
+        let site = self
+            .inventory
+            .as_deref()
+            .and_then(|i| i.site_of(&stored.envelope.agent))
+            .map(|s| s.thresholds)
+            .unwrap_or_default();
+        let limits = Limits {
+            global: &self.config,
+            site,
+        };
+        self.signals.apply(stored, limits);
+    }
+
+    /// The alert events due at `now`: resolutions, openings and suppressions first; then, as a
+    /// second call sees them applied, the notifications to queue.
+    pub fn evaluate(&mut self, state: &State, now: DateTime<Utc>) -> Vec<Made> {
+        self.signals.expire_flapping(now, self.config.flap_window);
+        let inventory = self.inventory.as_deref();
+        let wanted = rules::desired(state, &self.signals, inventory, &self.config);
+        let ended = std::mem::take(&mut self.signals.ended);
+        let reboots = std::mem::take(&mut self.signals.reboots);
+        rules::reconcile(&wanted, &ended, &reboots, &self.book, state, inventory, now)
+    }
+
+    /// The notifications to queue at `now`.
+    pub fn notifications(
+        &self,
+        state: &State,
+        render: outbox::Render<'_>,
+        now: DateTime<Utc>,
+    ) -> Vec<Made> {
+        outbox::queue(
+            &self.book,
+            state,
+            self.inventory.as_deref(),
+            &self.config,
+            render,
+            now,
+        )
+    }
+}

@@ -1,0 +1,276 @@
+//! `alerts` (list), `alerts ack ID` and `silence SITE`: the operator's commands. They talk to the
+//! running collector over its HTTP API (the writer is the only one who records), the commands
+//! with the bearer token of `http.token`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::Failure;
+use crate::client;
+use crate::config::Config;
+use crate::table::{self, Lang, Table};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `alerts` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Acknowledge an alert: no more reminders; the acknowledgement is recorded as an event.
+    Ack {
+        /// The alert's id (first column of `alerts`).
+        id: u64,
+        /// Who acknowledges (recorded, shown in messages).
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+/// `alerts`: the running collector's alerts, newest first.
+pub fn list(
+    config: &Config,
+    open: bool,
+    json: bool,
+    lang: Lang,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let address = client::reachable(config.http.listen);
+    let path = if open {
+        "/api/v1/alerts?open=true"
+    } else {
+        "/api/v1/alerts"
+    };
+    let body = client::get(address, path, TIMEOUT)
+        .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
+    if json {
+        writeln!(out, "{}", body.trim_end()).context("writing output")?;
+        return Ok(());
+    }
+    let value: Value = serde_json::from_str(&body).context("reading the collector's answer")?;
+    out.write_all(render(&value, lang).as_bytes())
+        .context("writing output")?;
+    Ok(())
+}
+
+/// The alerts table of an `/api/v1/alerts` document.
+pub fn render(value: &Value, lang: Lang) -> String {
+    let vi = lang == Lang::Vi;
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let mut rows = Table::new(if vi {
+        &[
+            "ID",
+            "TRẠNG THÁI",
+            "LOẠI",
+            "ĐIỂM",
+            "XÃ",
+            "LIÊN KẾT",
+            "TỪ",
+            "THỜI LƯỢNG",
+            "GHI CHÚ",
+        ]
+    } else {
+        &[
+            "ID", "STATE", "KIND", "SITE", "COMMUNE", "LINK", "SINCE", "DURATION", "NOTE",
+        ]
+    });
+    let empty = Vec::new();
+    for alert in value["alerts"].as_array().unwrap_or(&empty) {
+        let open = alert["open"].as_bool().unwrap_or(false);
+        let since = alert["since"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let until = alert["until"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let duration = match (since, until) {
+            (Some(s), Some(u)) => table::lag((u - s).num_milliseconds()),
+            (Some(s), None) => table::lag((Utc::now() - s).num_milliseconds()),
+            _ => "-".into(),
+        };
+        let mut notes = Vec::new();
+        if let Some(by) = alert["suppressed_by"].as_u64() {
+            notes.push(format!(
+                "{} #{by}",
+                if vi { "do sự cố" } else { "explained by" }
+            ));
+        }
+        if let Some(by) = alert["acknowledged_by"].as_str() {
+            notes.push(format!(
+                "{} {by}",
+                if vi { "đã nhận bởi" } else { "acked by" }
+            ));
+        }
+        if alert["late"].as_bool() == Some(true) {
+            notes.push((if vi { "báo muộn" } else { "reported late" }).into());
+        }
+        let link = match (&alert["target"], alert["subject"].as_str()) {
+            (Value::Object(t), _) => format!("{} ({})", text(&t["name"]), text(&t["address"])),
+            (_, Some(subject)) => subject.to_string(),
+            _ => "-".into(),
+        };
+        let site = match alert["site_name"].as_str() {
+            Some(name) => name.to_string(),
+            None => text(&alert["agent"]),
+        };
+        rows.row(vec![
+            alert["id"].to_string(),
+            match (open, vi) {
+                (true, true) => "đang mở".into(),
+                (false, true) => "đã đóng".into(),
+                (true, false) => "open".into(),
+                (false, false) => "resolved".into(),
+            },
+            kind_name(alert["kind"].as_str().unwrap_or("-"), lang).into(),
+            site,
+            text(&alert["commune_name"]),
+            link,
+            since.map_or("-".into(), table::local),
+            duration,
+            notes.join("; "),
+        ]);
+    }
+    rows.render()
+}
+
+/// A kind's name for people.
+fn kind_name(kind: &str, lang: Lang) -> &str {
+    let vi = lang == Lang::Vi;
+    match kind {
+        "link_down" if vi => "mất kết nối",
+        "agent_unreachable" if vi => "agent mất liên lạc",
+        "high_loss" if vi => "mất gói cao",
+        "high_latency" if vi => "độ trễ cao",
+        "congestion" if vi => "nghẽn mạng",
+        "flapping" if vi => "chập chờn",
+        "device_rebooted" if vi => "khởi động lại",
+        "interface_down" if vi => "cổng mạng ngừng",
+        "unknown_agent" if vi => "agent lạ",
+        "coverage_lost" if vi => "mất sóng",
+        other => other,
+    }
+}
+
+/// `alerts ack ID --by NAME [--note TEXT]`.
+pub fn acknowledge(
+    config: &Config,
+    id: u64,
+    by: String,
+    note: Option<String>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let body = json!({ "by": by, "note": note }).to_string();
+    command(config, &format!("/api/v1/alerts/{id}/ack"), &body)?;
+    writeln!(out, "alert {id} acknowledged by {by}").context("writing output")?;
+    Ok(())
+}
+
+/// `silence SITE --until TIME [--from TIME] --by NAME [--note TEXT]`.
+pub fn silence(
+    config: &Config,
+    site: String,
+    from: Option<&str>,
+    until: &str,
+    by: String,
+    note: Option<String>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let now = Utc::now();
+    let until = parse_time(until, now).map_err(Failure::Usage)?;
+    let from = from
+        .map(|f| parse_time(f, now))
+        .transpose()
+        .map_err(Failure::Usage)?;
+    let body = json!({
+        "site": site,
+        "from": from.map(crate::store::millis),
+        "until": crate::store::millis(until),
+        "by": by,
+        "note": note,
+    })
+    .to_string();
+    command(config, "/api/v1/silences", &body)?;
+    writeln!(
+        out,
+        "site {site} silenced until {} (Asia/Ho_Chi_Minh)",
+        table::local(until)
+    )
+    .context("writing output")?;
+    Ok(())
+}
+
+/// POSTs a command with the configured token; a refusal is an error with the daemon's reason.
+fn command(config: &Config, path: &str, body: &str) -> Result<(), Failure> {
+    let address = client::reachable(config.http.listen);
+    let token = config.http.token.as_deref();
+    if token.is_none() {
+        return Err(Failure::Usage(format!(
+            "{}: http.token is not set; the collector refuses commands without it",
+            config.file.display()
+        )));
+    }
+    let (status, answer) = client::post_json(address, path, token, body, TIMEOUT)
+        .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
+    if status == 200 {
+        return Ok(());
+    }
+    let reason = serde_json::from_str::<Value>(&answer)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or(answer);
+    Err(Failure::Runtime(anyhow!(
+        "the collector refused ({status}): {reason}"
+    )))
+}
+
+/// A time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM` in Vietnam's local time
+/// (UTC+7), or a duration from now (`2h`, `30m`).
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = chrono::FixedOffset::east_opt(7 * 3600).ok_or("no UTC+7 offset")?;
+    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format)
+            && let Some(t) = local.from_local_datetime(&naive).single()
+        {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    if let Ok(d) = humantime::parse_duration(text)
+        && let Ok(d) = chrono::TimeDelta::from_std(d)
+    {
+        return Ok(now + d);
+    }
+    Err(format!(
+        "time {text:?}: expected RFC 3339 (2026-11-24T08:00:00+07:00), \"YYYY-MM-DD HH:MM\" in Vietnam time, or a duration such as 2h"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn times_are_read_in_vietnam_time_or_from_now() {
+        let now: DateTime<Utc> = "2026-11-23T02:00:00Z".parse().unwrap();
+        let at = |s| parse_time(s, now).unwrap().to_rfc3339();
+        assert_eq!(at("2026-11-24 08:30"), "2026-11-24T01:30:00+00:00");
+        assert_eq!(at("2026-11-24T08:30:00+07:00"), "2026-11-24T01:30:00+00:00");
+        assert_eq!(at("2h"), "2026-11-23T04:00:00+00:00");
+        assert!(
+            parse_time("tomorrow", now)
+                .unwrap_err()
+                .contains("tomorrow")
+        );
+    }
+}
