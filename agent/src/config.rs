@@ -259,12 +259,17 @@ fn from_config_error(file: &str, error: config::ConfigError) -> ConfigError {
     }
 }
 
-struct Check<'a> {
-    file: &'a str,
+/// Validation helpers whose errors name `file` (shared by the sections' validators).
+pub(crate) struct Check<'a> {
+    pub(crate) file: &'a str,
 }
 
 impl Check<'_> {
-    fn err<T>(&self, key: impl Into<String>, problem: impl Into<String>) -> Result<T, ConfigError> {
+    pub(crate) fn err<T>(
+        &self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         Err(ConfigError {
             file: self.file.into(),
             key: key.into(),
@@ -279,7 +284,7 @@ impl Check<'_> {
         }
     }
 
-    fn duration(
+    pub(crate) fn duration(
         &self,
         key: &str,
         value: Option<String>,
@@ -308,7 +313,7 @@ impl Check<'_> {
         Ok(d)
     }
 
-    fn integer(
+    pub(crate) fn integer(
         &self,
         key: &str,
         value: Option<i64>,

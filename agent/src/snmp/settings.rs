@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config::{Check, ConfigError};
 
 /// Largest number of devices one agent polls.
 pub const MAX_DEVICES: usize = 256;
@@ -141,62 +141,7 @@ struct RawInterface {
     capacity_bps: Option<i64>,
 }
 
-struct Check<'a> {
-    file: &'a str,
-}
-
 impl Check<'_> {
-    fn err<T>(&self, key: impl Into<String>, problem: impl Into<String>) -> Result<T, ConfigError> {
-        Err(ConfigError {
-            file: self.file.into(),
-            key: key.into(),
-            problem: problem.into(),
-        })
-    }
-
-    fn duration(
-        &self,
-        key: &str,
-        value: Option<String>,
-        default: Duration,
-        range: (Duration, Duration),
-    ) -> Result<Duration, ConfigError> {
-        let Some(text) = value else {
-            return Ok(default);
-        };
-        match humantime::parse_duration(text.trim()) {
-            Ok(d) if d >= range.0 && d <= range.1 => Ok(d),
-            _ => self.err(
-                key,
-                format!(
-                    "expected a duration from {} to {}, got {text:?}",
-                    humantime::format_duration(range.0),
-                    humantime::format_duration(range.1)
-                ),
-            ),
-        }
-    }
-
-    fn integer(
-        &self,
-        key: &str,
-        value: Option<i64>,
-        default: u32,
-        range: (u32, u32),
-    ) -> Result<u32, ConfigError> {
-        let Some(n) = value else { return Ok(default) };
-        match u32::try_from(n) {
-            Ok(n) if (range.0..=range.1).contains(&n) => Ok(n),
-            _ => self.err(
-                key,
-                format!(
-                    "expected an integer from {} to {}, got {n}",
-                    range.0, range.1
-                ),
-            ),
-        }
-    }
-
     fn text(&self, key: &str, value: Option<String>) -> Result<String, ConfigError> {
         match value {
             None => self.err(key, "is required"),
