@@ -12,84 +12,11 @@ use netmon_tests::{
     unique, wait_for,
 };
 
-/// Runs `openssl` with `args` in `dir`, failing loudly with its output.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (tests/run installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A CA and a server certificate for 127.0.0.1, signed by it: `ca.pem`, `server.pem`,
-/// `server.key` in `dir`.
-fn make_certificates(dir: &std::path::Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=netmon test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-}
-
 #[test]
 fn agent_and_collector_speak_mqtt_over_tls() {
     let _ = shared_url();
     let scratch = Scratch::new("tls").unwrap();
-    make_certificates(scratch.path());
+    netmon_tests::certs::make_certificates(scratch.path()).unwrap();
     let dir = scratch.path().display().to_string();
     let port = free_port().unwrap();
     let config = scratch

@@ -26,6 +26,7 @@
 
 pub mod agent;
 pub mod broker;
+pub mod certs;
 pub mod configs;
 pub mod daemons;
 pub mod hook;

@@ -70,7 +70,7 @@ impl SmtpServer {
         let ca_file = match mode {
             Mode::Plain => None,
             Mode::StartTls | Mode::Smtps => {
-                make_certificates(&dir)?;
+                crate::certs::make_certificates(&dir)?;
                 let (cert, key) = match mode {
                     Mode::Smtps => ("--smtpscert", "--smtpskey"),
                     _ => ("--tlscert", "--tlskey"),
@@ -190,73 +190,6 @@ fn banner(port: u16, ns: Option<&str>) -> bool {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("220")
-}
-
-/// A CA (`ca.pem`) and a server certificate for localhost/127.0.0.1 it signed.
-fn make_certificates(dir: &Path) -> anyhow::Result<()> {
-    let openssl = |args: &[&str]| -> anyhow::Result<()> {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .context("openssl must be installed (tests/run installs it)")?;
-        if !output.status.success() {
-            bail!(
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(())
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=netmon test SMTP CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ])?;
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ])?;
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .context("writing san.ext")?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ])
 }
 
 /// Lists `argv[1]/new` and `cur` as JSON, decoded by Python's `email` package.
