@@ -218,6 +218,23 @@ impl Sim {
         }
     }
 
+    /// One round a second from `agent` for seconds `seconds` (round `i` at `1 + i` s), made by
+    /// `round_at(i)`; the rules run every fourth second.
+    fn rounds(
+        &mut self,
+        agent: &str,
+        seconds: std::ops::Range<u32>,
+        round_at: impl Fn(u32) -> Event,
+    ) {
+        for i in seconds {
+            let time = at(1.0 + f64::from(i));
+            self.agent(agent, round_at(i), time);
+            if i % 4 == 0 {
+                self.evaluate(time);
+            }
+        }
+    }
+
     fn alerts(&self, kind: AlertKind) -> Vec<&super::book::Alert> {
         self.alerting
             .book
@@ -425,28 +442,20 @@ fn sustained_loss_is_one_loss_alert_and_no_down_alert() {
     all_online(&mut sim);
     // 20 % loss for 10 minutes, one round a second: 1 round in 5 loses one echo of 3, with an
     // occasional round losing two.
-    for i in 0..600 {
+    sim.rounds("v1", 0..600, |i| {
         let loss = match i % 15 {
             0 | 5 => 33.3,
             10 => 66.7,
             _ => 0.0,
         };
-        sim.agent("v1", round(loss, 20.0), at(1.0 + i as f64));
-        if i % 4 == 0 {
-            sim.evaluate(at(1.0 + i as f64));
-        }
-    }
+        round(loss, 20.0)
+    });
     let loss = sim.alerts(AlertKind::HighLoss);
     assert_eq!(loss.len(), 1, "{loss:#?}");
     assert!(loss[0].is_open());
     assert!(sim.alerts(AlertKind::LinkDown).is_empty());
     // Clean rounds for longer than clear_after close it.
-    for i in 600..1000 {
-        sim.agent("v1", round(0.0, 20.0), at(1.0 + i as f64));
-        if i % 4 == 0 {
-            sim.evaluate(at(1.0 + i as f64));
-        }
-    }
+    sim.rounds("v1", 600..1000, |_| round(0.0, 20.0));
     assert!(!sim.alerts(AlertKind::HighLoss)[0].is_open());
 }
 
@@ -454,17 +463,14 @@ fn sustained_loss_is_one_loss_alert_and_no_down_alert() {
 fn latency_inflated_above_the_baseline_is_congestion() {
     let mut sim = Sim::new(AlertsConfig::default());
     all_online(&mut sim);
-    for i in 0..1200 {
+    sim.rounds("v1", 0..1200, |i| {
         let rtt = if (600..1000).contains(&i) {
             180.0
         } else {
             25.0
         };
-        sim.agent("v1", round(0.0, rtt), at(1.0 + i as f64));
-        if i % 4 == 0 {
-            sim.evaluate(at(1.0 + i as f64));
-        }
-    }
+        round(0.0, rtt)
+    });
     let congestion = sim.alerts(AlertKind::Congestion);
     assert_eq!(congestion.len(), 1, "{congestion:#?}");
     assert!(congestion[0].value.unwrap() > 3.0);
