@@ -276,9 +276,10 @@ pub fn reconcile(
 ) -> Vec<Made> {
     let mut made = Vec::new();
     let mut next = book.next_alert.max(1);
-    // Outages that began and ended between two evaluations (replayed from a journal): opened and
-    // resolved at once, so that the history has them and the outbox can report them late.
-    let mut recorded: Vec<Alert> = Vec::new();
+    // Outages that began and ended between two evaluations (replayed from a journal) are opened
+    // and resolved at once, so that the history has them and the outbox can report them late.
+    // Device restarts are instants, told once.
+    let mut instants: Vec<(Wanted, DateTime<Utc>)> = Vec::new();
     for outage in ended {
         let key = AlertKey {
             kind: AlertKind::LinkDown,
@@ -307,25 +308,8 @@ pub fn reconcile(
             threshold: None,
             late: outage.late,
         };
-        let alert = open(&w, next, inventory, now, &mut made);
-        if let Some(by) = suppressor(&w, book.alerts.values().chain(recorded.iter()), inventory) {
-            made.push(suppressed(&alert, by));
-        }
-        let until = outage.until.max(outage.since);
-        made.push(Made {
-            agent: w.key.agent.clone(),
-            province: w.province.clone(),
-            event: Event::AlertResolved {
-                alert: next,
-                until,
-                duration_ms: u64::try_from((until - outage.since).num_milliseconds()).unwrap_or(0),
-                late: outage.late,
-            },
-        });
-        next += 1;
-        recorded.push(alert);
+        instants.push((w, outage.until.max(outage.since)));
     }
-    // Device restarts are instants: opened and resolved at once, notified once.
     for reboot in reboots {
         let Some(province) = state.agents.get(&reboot.agent).map(|a| a.province.clone()) else {
             continue;
@@ -345,6 +329,10 @@ pub fn reconcile(
             threshold: None,
             late: reboot.late,
         };
+        instants.push((w, reboot.at));
+    }
+    let mut recorded: Vec<Alert> = Vec::new();
+    for (w, until) in instants {
         let alert = open(&w, next, inventory, now, &mut made);
         if let Some(by) = suppressor(&w, book.alerts.values().chain(recorded.iter()), inventory) {
             made.push(suppressed(&alert, by));
@@ -354,9 +342,9 @@ pub fn reconcile(
             province: w.province.clone(),
             event: Event::AlertResolved {
                 alert: next,
-                until: reboot.at,
-                duration_ms: 0,
-                late: reboot.late,
+                until,
+                duration_ms: u64::try_from((until - w.since).num_milliseconds()).unwrap_or(0),
+                late: w.late,
             },
         });
         next += 1;
