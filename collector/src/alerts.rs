@@ -88,15 +88,9 @@ impl Alerting {
     }
 
     /// The notifications to queue at `now`.
-    pub fn notifications(
-        &self,
-        state: &State,
-        render: outbox::Render<'_>,
-        now: DateTime<Utc>,
-    ) -> Vec<Made> {
+    pub fn notifications(&self, render: outbox::Render<'_>, now: DateTime<Utc>) -> Vec<Made> {
         outbox::queue(
             &self.book,
-            state,
             self.inventory.as_deref(),
             &self.config,
             render,

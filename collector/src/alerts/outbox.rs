@@ -17,7 +17,6 @@ use super::rules::Made;
 use crate::config::AlertsConfig;
 use crate::inventory::{Contact, Inventory};
 use crate::notify::view::NoticeView;
-use crate::state::State;
 
 /// Notices for a contact go out once none came for this long (or the grouping window passed).
 const QUIET: TimeDelta = TimeDelta::seconds(2);
@@ -100,7 +99,6 @@ pub type Render<'a> = &'a dyn Fn(&str, &[NoticeView]) -> (String, String);
 /// grouping window. Notification ids continue from the book's.
 pub fn queue(
     book: &Book,
-    state: &State,
     inventory: Option<&Inventory>,
     config: &AlertsConfig,
     render: Render<'_>,
@@ -135,7 +133,7 @@ pub fn queue(
         }
         let views: Vec<NoticeView> = notices
             .iter()
-            .map(|(alert, notice, _)| view(alert, *notice, book, state, inventory, now))
+            .map(|(alert, notice, _)| view(alert, *notice, inventory, now))
             .collect();
         let (subject, text) = render(&contact.lang, &views);
         let first = notices[0].0;
@@ -169,8 +167,6 @@ pub fn queue(
 pub fn view(
     alert: &Alert,
     notice: Notice,
-    book: &Book,
-    state: &State,
     inventory: Option<&Inventory>,
     now: DateTime<Utc>,
 ) -> NoticeView {
@@ -189,7 +185,6 @@ pub fn view(
     };
     let until = alert.resolved.map(|r| r.until);
     let end = until.unwrap_or(now);
-    let _ = (book, state);
     NoticeView {
         notice,
         alert: alert.id,

@@ -196,7 +196,7 @@ impl Sim {
                 false,
             );
         }
-        for made in self.alerting.notifications(&self.state, &render, now) {
+        for made in self.alerting.notifications(&render, now) {
             if let Event::NotificationQueued { message, .. } = &made.event {
                 self.sent.push(Sent {
                     at: now,

@@ -36,7 +36,7 @@ impl Recorder {
     pub fn evaluate(&mut self, now: Now, render: outbox::Render<'_>) -> Result<usize, StoreError> {
         let decided = self.alerting.evaluate(&self.state, now.wall);
         let mut count = self.record_made(decided, now)?;
-        let queued = self.alerting.notifications(&self.state, render, now.wall);
+        let queued = self.alerting.notifications(render, now.wall);
         count += self.record_made(queued, now)?;
         Ok(count)
     }
