@@ -233,7 +233,15 @@ pub fn point(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Poin
             .close_line()
             .build()
             .into(),
-        Event::AlertOpened { .. }
+        // Cellular points: not yet projected.
+        Event::CellularSignalSampled { .. }
+        | Event::CellularTechnologyChanged { .. }
+        | Event::CellularOperatorChanged { .. }
+        | Event::CellularServiceLost { .. }
+        | Event::CellularServiceRestored { .. }
+        | Event::ModemStoppedAnswering { .. }
+        | Event::ModemAnswersAgain { .. }
+        | Event::AlertOpened { .. }
         | Event::AlertAcknowledged { .. }
         | Event::AlertResolved { .. }
         | Event::AlertSuppressed { .. }

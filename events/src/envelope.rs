@@ -181,6 +181,50 @@ impl Envelope {
                 check_device(device)?;
                 check_len("error", error, 512)
             }
+            Event::CellularSignalSampled { modem, signal, .. } => {
+                check_len("modem", modem, MAX_NAME_LEN)?;
+                signal
+                    .check()
+                    .map_err(|(name, problem)| field(name, problem))
+            }
+            Event::CellularTechnologyChanged {
+                modem,
+                plmn,
+                operator,
+                ..
+            }
+            | Event::CellularServiceLost {
+                modem,
+                plmn,
+                operator,
+                ..
+            }
+            | Event::CellularServiceRestored {
+                modem,
+                plmn,
+                operator,
+                ..
+            } => {
+                check_len("modem", modem, MAX_NAME_LEN)?;
+                check_optional("plmn", plmn, 7)?;
+                check_optional("operator", operator, MAX_NAME_LEN)
+            }
+            Event::CellularOperatorChanged {
+                modem,
+                from_plmn,
+                to_plmn,
+                operator,
+            } => {
+                check_len("modem", modem, MAX_NAME_LEN)?;
+                check_optional("from_plmn", from_plmn, 7)?;
+                check_optional("to_plmn", to_plmn, 7)?;
+                check_optional("operator", operator, MAX_NAME_LEN)
+            }
+            Event::ModemStoppedAnswering { modem, error } => {
+                check_len("modem", modem, MAX_NAME_LEN)?;
+                check_len("error", error, 512)
+            }
+            Event::ModemAnswersAgain { modem, .. } => check_len("modem", modem, MAX_NAME_LEN),
             // Collector-made: refused from agents before validation matters.
             Event::AlertOpened { .. }
             | Event::AlertAcknowledged { .. }
@@ -209,6 +253,17 @@ fn check_len(name: &'static str, value: &str, max: usize) -> Result<(), InvalidE
         return Err(field(name, "contains control characters".into()));
     }
     Ok(())
+}
+
+fn check_optional(
+    name: &'static str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<(), InvalidEvent> {
+    match value {
+        Some(value) => check_len(name, value, max),
+        None => Ok(()),
+    }
 }
 
 fn check_target(target: &Target) -> Result<(), InvalidEvent> {

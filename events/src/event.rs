@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertKind, Detection, Message};
+use crate::cellular::{Quality, Registration, Signal, Technology};
 use crate::envelope::time_ms;
 use crate::ids::BootId;
 use crate::interface::{Device, Interface, OperStatus};
@@ -133,6 +134,68 @@ pub enum Event {
         /// How long it did not answer, in milliseconds.
         silent_for_ms: u64,
     },
+    /// One reading of a cellular modem or CPE (`[[cellular]]` on the agent), every `interval`.
+    CellularSignalSampled {
+        /// The modem's name from the agent's config (e.g. `"viettel"`).
+        modem: String,
+        #[serde(flatten)]
+        signal: Signal,
+        /// From the agent's thresholds for this technology.
+        quality: Quality,
+    },
+    /// The modem moved between two in-service technologies (e.g. `nr5g_nsa` → `lte`).
+    CellularTechnologyChanged {
+        modem: String,
+        from: Technology,
+        to: Technology,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plmn: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+    },
+    /// The modem is in service on another network than at the previous reading in service.
+    CellularOperatorChanged {
+        modem: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_plmn: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_plmn: Option<String>,
+        /// The new network's operator name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+    },
+    /// The modem lost service: not registered, or no radio technology.
+    CellularServiceLost {
+        modem: String,
+        /// The technology and network it had before.
+        last_technology: Technology,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plmn: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+        /// The registration state it reports now.
+        registration: Registration,
+    },
+    /// The modem is in service again after `cellular_service_lost`.
+    CellularServiceRestored {
+        modem: String,
+        technology: Technology,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plmn: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+        /// How long it was without service, in milliseconds (agent's monotonic clock).
+        lost_for_ms: u64,
+    },
+    /// A modem stopped answering: its command failed or hung, its serial port stayed silent, or
+    /// it answered something no parser understands.
+    ModemStoppedAnswering { modem: String, error: String },
+    /// A modem that had stopped answering answers again.
+    ModemAnswersAgain {
+        modem: String,
+        /// How long it did not answer, in milliseconds.
+        silent_for_ms: u64,
+    },
     /// Collector-made: the agent stopped talking (its last will arrived, or heartbeats stopped).
     AgentWentSilent {
         reason: SilenceReason,
@@ -243,6 +306,13 @@ impl Event {
             Event::DeviceRebooted { .. } => "device_rebooted",
             Event::DeviceStoppedAnswering { .. } => "device_stopped_answering",
             Event::DeviceAnswersAgain { .. } => "device_answers_again",
+            Event::CellularSignalSampled { .. } => "cellular_signal_sampled",
+            Event::CellularTechnologyChanged { .. } => "cellular_technology_changed",
+            Event::CellularOperatorChanged { .. } => "cellular_operator_changed",
+            Event::CellularServiceLost { .. } => "cellular_service_lost",
+            Event::CellularServiceRestored { .. } => "cellular_service_restored",
+            Event::ModemStoppedAnswering { .. } => "modem_stopped_answering",
+            Event::ModemAnswersAgain { .. } => "modem_answers_again",
             Event::AlertOpened { .. } => "alert_opened",
             Event::AlertAcknowledged { .. } => "alert_acknowledged",
             Event::AlertResolved { .. } => "alert_resolved",
@@ -269,6 +339,13 @@ impl Event {
         "device_rebooted",
         "device_stopped_answering",
         "device_answers_again",
+        "cellular_signal_sampled",
+        "cellular_technology_changed",
+        "cellular_operator_changed",
+        "cellular_service_lost",
+        "cellular_service_restored",
+        "modem_stopped_answering",
+        "modem_answers_again",
         "alert_opened",
         "alert_acknowledged",
         "alert_resolved",
@@ -298,6 +375,20 @@ impl Event {
     /// True for the alert and notification events (the alert book's own facts).
     pub fn is_alerting(&self) -> bool {
         self.is_collector_made() && !matches!(self, Event::AgentWentSilent { .. })
+    }
+
+    /// The modem this event is about, if any.
+    pub fn modem(&self) -> Option<&str> {
+        match self {
+            Event::CellularSignalSampled { modem, .. }
+            | Event::CellularTechnologyChanged { modem, .. }
+            | Event::CellularOperatorChanged { modem, .. }
+            | Event::CellularServiceLost { modem, .. }
+            | Event::CellularServiceRestored { modem, .. }
+            | Event::ModemStoppedAnswering { modem, .. }
+            | Event::ModemAnswersAgain { modem, .. } => Some(modem),
+            _ => None,
+        }
     }
 
     /// The probed target this event is about, if any.

@@ -5,6 +5,7 @@
 //!   sequence number, wall time, monotonic time since boot, schema version) and its validation;
 //! - [`event`]: the closed [`Event`] enum, serialised as JSON with a snake_case `type` field;
 //! - [`alert`]: the types of the collector's alert and notification events;
+//! - [`cellular`]: the types of the cellular events (technology, registration, signal, quality);
 //! - [`interface`]: the types of the SNMP events (device, interface, oper status);
 //! - [`topic`]: the MQTT topic scheme, formatted and parsed in one place;
 //! - [`payload`]: how a batch of envelopes is encoded in one MQTT message, and the size bound.
@@ -14,6 +15,7 @@
 //! is `docs/contract.md` at the repository root.
 
 pub mod alert;
+pub mod cellular;
 pub mod envelope;
 pub mod event;
 pub mod ids;
@@ -22,6 +24,7 @@ pub mod payload;
 pub mod topic;
 
 pub use alert::{AlertKind, Channel, Detection, Message, Notice, NoticeOf};
+pub use cellular::{Generation, Quality, Registration, Signal, Technology};
 pub use envelope::{Envelope, InvalidEvent, SCHEMA_VERSION};
 pub use event::{DownReason, Event, LinkRole, SilenceReason, Target};
 pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
