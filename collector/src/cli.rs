@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `events` and `status`. The commands other than `run` only
+//! The command line: `run`, `check`, `events`, `status` and the subcommands in `cli/`. The commands other than `run` only
 //! read (the config, the store opened read-only, the daemon's HTTP API) and write to `out`.
 
 use std::io::Write;
@@ -16,8 +16,10 @@ use crate::{api, client, intake, state};
 
 pub mod alerts;
 pub mod inventory;
+pub mod report;
 pub use alerts::AlertsAction;
 pub use inventory::InventoryAction;
+pub use report::ReportKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -114,6 +116,11 @@ pub enum Command {
         #[command(subcommand)]
         action: InventoryAction,
     },
+    /// Reports over the store (read-only; works while the daemon runs): `report coverage`.
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
 }
 
 /// What `replay` re-projects into.
@@ -141,6 +148,9 @@ impl Command {
                 target: ReplayTarget::Influx { config, .. },
             }
             | Command::Silence { config, .. }
+            | Command::Report {
+                kind: ReportKind::Coverage { config, .. },
+            }
             | Command::Inventory {
                 action: InventoryAction::Show { config, .. },
             } => Some(config),
@@ -316,22 +326,8 @@ pub fn status(
                 config.store.path.display()
             )
             .context("writing output")?;
-            let store = open_read_only(config)?;
             let mut state = state::State::default();
-            let mut unreadable = 0;
-            store
-                .for_each(|row| match row {
-                    Ok(event) => state.apply(&event),
-                    Err(_) => unreadable += 1,
-                })
-                .context("reading the store")?;
-            if unreadable > 0 {
-                writeln!(
-                    err,
-                    "{unreadable} stored events could not be read and were skipped"
-                )
-                .context("writing output")?;
-            }
+            replay_store(config, err, |event| state.apply(event))?;
             api::state_json(&state)
         }
     };
@@ -343,6 +339,31 @@ pub fn status(
         table::status(&value, lang)
     };
     out.write_all(text.as_bytes()).context("writing output")?;
+    Ok(())
+}
+
+/// Calls `f` with every stored event in store order (the store opened read-only); the rows that
+/// cannot be read are skipped and counted on `err`.
+fn replay_store(
+    config: &Config,
+    err: &mut impl Write,
+    mut f: impl FnMut(&crate::store::StoredEvent),
+) -> Result<(), Failure> {
+    let store = open_read_only(config)?;
+    let mut unreadable = 0;
+    store
+        .for_each(|row| match row {
+            Ok(event) => f(&event),
+            Err(_) => unreadable += 1,
+        })
+        .context("reading the store")?;
+    if unreadable > 0 {
+        writeln!(
+            err,
+            "{unreadable} stored events could not be read and were skipped"
+        )
+        .context("writing output")?;
+    }
     Ok(())
 }
 

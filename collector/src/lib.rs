@@ -16,12 +16,17 @@
 //! - [`store`]: the SQLite event store (WAL, unique `(agent, boot, seq)`, `boots` table,
 //!   read-only opening); [`schema`]: its tables and migrations (`user_version`);
 //! - [`state`]: the pure fold `State::apply` (no I/O, no clock, cannot fail);
-//! - [`lines`] (pure): stored events → InfluxDB line-protocol points (the agreed schema);
+//! - [`lines`] (pure): stored events → InfluxDB line-protocol points (the agreed schema; the
+//!   cellular measurements in `lines/cellular.rs`);
+//! - [`coverage`] (pure): stored cellular events → the coverage report per site and operator
+//!   (measured time by generation, medians, quality class) and per commune and province (sites
+//!   with usable 5G); `coverage/stream.rs` (one modem's timeline, gap bound), `coverage/tally.rs`;
 //! - [`influx`]: the InfluxDB projection task (own cursor in `projections`, batches, gzip POST,
 //!   backoff, bisection of refused batches); [`replay`]: `replay influx` re-projects the store;
 //! - [`http`]: axum routes over the writer's `watch` snapshots;
 //! - [`api`]: every JSON shape the collector emits (a documented contract);
-//! - [`cli`], [`table`], [`client`]: the `check`, `events` and `status` commands.
+//! - [`cli`], [`table`], [`client`]: the `check`, `events` and `status` commands; `cli/report.rs`:
+//!   `report coverage` (table, CSV with BOM, JSON).
 //!
 //! [`run`] wires them: bind HTTP, rebuild the state by replaying the store, then start the intake.
 //! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
@@ -34,6 +39,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod http;
 pub mod influx;
 pub mod intake;

@@ -18,9 +18,12 @@
 //! | `interface` | interface_went_down / interface_came_back | `device`, `interface` | `up`i (0/1), `oper_status` "…" (went down), `down_for_s` (came back) |
 //! | `device` | device_rebooted | `device` | `rebooted`i (1), `uptime_s`i, `previous_uptime_s`i |
 //! | `device` | device_stopped_answering / device_answers_again | `device` | `answering`i (0/1), `error` "…" (stopped), `silent_for_s` (again) |
+//! | `cellular` | cellular_signal_sampled | `modem`, `technology`, `plmn`, `operator` (`unknown` when absent), `quality` | `generation`i (5/4/3/0), `in_service`i, `on_5g`i/`on_4g`i/`on_3g_2g`i/`on_none`i (0/1), the values present of `rsrp_dbm`, `rsrq_db`, `sinr_db`, `rssi_dbm`, `nr_rsrp_dbm`, `nr_rsrq_db`, `nr_sinr_db`, `rsrp`/`sinr` (in service: NR SS on 5G, else LTE), `band` "…", `arfcn`i, `cell_id` "…", `registration` "…" |
+//! | `cellular_change` | cellular_technology_changed / _operator_changed / _service_lost / _service_restored | `modem`, `change` (`technology`/`operator`/`service_lost`/`service_restored`), `plmn`, `operator` | technology: `from`, `to` "…", `generation`i; operator: `from_plmn`, `to_plmn` "…"; lost: `in_service`=0i, `last_technology`, `registration` "…"; restored: `in_service`=1i, `technology` "…", `lost_for_s` |
+//! | `modem` | modem_stopped_answering / modem_answers_again | `modem` | `answering`i (0/1), `error` "…" (stopped), `silent_for_s` (again) |
 //!
 //! With a site inventory every point of a registered agent also has tags `commune` and `site`
-//! (the inventory's ids), and the `link` and `agent` points of a site with coordinates have float
+//! (the inventory's ids), and the `link`, `agent` and `cellular` points of a site with coordinates have float
 //! fields `lat` and `lon` (WGS 84 degrees) for the province wall's geomap. Points of agents the
 //! inventory does not list have neither.
 
@@ -30,6 +33,8 @@ use serde::Serialize;
 
 use crate::inventory::{Inventory, Site};
 use crate::store::StoredEvent;
+
+mod cellular;
 
 /// One point: a single line of line protocol, ending in `\n`.
 pub type Point = Vec<u8>;
@@ -233,15 +238,14 @@ pub fn point(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Poin
             .close_line()
             .build()
             .into(),
-        // Cellular points: not yet projected.
-        Event::CellularSignalSampled { .. }
+        event @ (Event::CellularSignalSampled { .. }
         | Event::CellularTechnologyChanged { .. }
         | Event::CellularOperatorChanged { .. }
         | Event::CellularServiceLost { .. }
         | Event::CellularServiceRestored { .. }
         | Event::ModemStoppedAnswering { .. }
-        | Event::ModemAnswersAgain { .. }
-        | Event::AlertOpened { .. }
+        | Event::ModemAnswersAgain { .. }) => cellular::point(event, tags, place, ts),
+        Event::AlertOpened { .. }
         | Event::AlertAcknowledged { .. }
         | Event::AlertResolved { .. }
         | Event::AlertSuppressed { .. }
@@ -420,6 +424,69 @@ mod tests {
     }
 
     #[test]
+    fn cellular_events_have_their_exact_lines() {
+        let t = ts();
+        let tags = "province=thanh-hoa,agent=lang-a";
+        let table = [
+            (
+                r#""type":"cellular_signal_sampled","modem":"viettel","technology":"nr5g_nsa","plmn":"452-04","operator":"Viettel","registration":"home","rsrp_dbm":-95.0,"rsrq_db":-11.0,"sinr_db":8.0,"nr_rsrp_dbm":-88.0,"nr_rsrq_db":-11.0,"nr_sinr_db":14.5,"band":"B3+n41","arfcn":1300,"cell_id":"1A2D001","quality":"good""#,
+                format!(
+                    "cellular,{tags},modem=viettel,technology=nr5g_nsa,plmn=452-04,operator=Viettel,quality=good generation=5i,in_service=1i,on_5g=1i,on_4g=0i,on_3g_2g=0i,on_none=0i,rsrp_dbm=-95,rsrq_db=-11,sinr_db=8,nr_rsrp_dbm=-88,nr_rsrq_db=-11,nr_sinr_db=14.5,rsrp=-88,sinr=14.5,band=\"B3+n41\",arfcn=1300i,cell_id=\"1A2D001\",registration=\"home\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_signal_sampled","modem":"mobi","technology":"wcdma","plmn":"452-01","operator":"MobiFone","registration":"roaming","rssi_dbm":-77.0,"quality":"fair""#,
+                format!(
+                    "cellular,{tags},modem=mobi,technology=wcdma,plmn=452-01,operator=MobiFone,quality=fair generation=3i,in_service=1i,on_5g=0i,on_4g=0i,on_3g_2g=1i,on_none=0i,rssi_dbm=-77,registration=\"roaming\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_signal_sampled","modem":"vinaphone","technology":"none","registration":"searching","quality":"no_service""#,
+                format!(
+                    "cellular,{tags},modem=vinaphone,technology=none,plmn=unknown,operator=unknown,quality=no_service generation=0i,in_service=0i,on_5g=0i,on_4g=0i,on_3g_2g=0i,on_none=1i,registration=\"searching\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_technology_changed","modem":"viettel","from":"nr5g_nsa","to":"lte","plmn":"452-04","operator":"Viettel""#,
+                format!(
+                    "cellular_change,{tags},modem=viettel,change=technology,plmn=452-04,operator=Viettel from=\"nr5g_nsa\",to=\"lte\",generation=4i {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_operator_changed","modem":"viettel","from_plmn":"452-04","to_plmn":"452-02","operator":"VinaPhone""#,
+                format!(
+                    "cellular_change,{tags},modem=viettel,change=operator,plmn=452-02,operator=VinaPhone from_plmn=\"452-04\",to_plmn=\"452-02\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_service_lost","modem":"vinaphone","last_technology":"lte","plmn":"452-02","registration":"searching""#,
+                format!(
+                    "cellular_change,{tags},modem=vinaphone,change=service_lost,plmn=452-02,operator=452-02 in_service=0i,last_technology=\"lte\",registration=\"searching\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_service_restored","modem":"vinaphone","technology":"lte","plmn":"452-02","operator":"VinaPhone","lost_for_ms":600000"#,
+                format!(
+                    "cellular_change,{tags},modem=vinaphone,change=service_restored,plmn=452-02,operator=VinaPhone in_service=1i,technology=\"lte\",lost_for_s=600 {t}\n"
+                ),
+            ),
+            (
+                r#""type":"modem_stopped_answering","modem":"mobifone","error":"/dev/ttyUSB2: no answer""#,
+                format!(
+                    "modem,{tags},modem=mobifone answering=0i,error=\"/dev/ttyUSB2: no answer\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"modem_answers_again","modem":"mobifone","silent_for_ms":300000"#,
+                format!("modem,{tags},modem=mobifone answering=1i,silent_for_s=300 {t}\n"),
+            ),
+        ];
+        for (event, expected) in table {
+            assert_eq!(line(event), expected, "for {event}");
+        }
+    }
+
+    #[test]
     fn names_with_special_characters_are_escaped() {
         let target = r#""target":{"name":"Trạm y tế, \"Thôn 3\" a=b \\ c","address":"fd00::1","role":"gateway"}"#;
         let event = format!(
@@ -507,6 +574,15 @@ agents = ["lang-b"]
             ),
             format!("agent,{tags} uptime_s=5i,backlog=0i,lat=20.0517,lon=105.471 {t}\n")
         );
+        let reading = r#""type":"cellular_signal_sampled","modem":"m","technology":"lte","plmn":"452-04","registration":"home","quality":"poor""#;
+        assert!(
+            at("lang-a", reading).contains(&format!(
+                "cellular,{tags},modem=m,technology=lte,plmn=452-04,operator=452-04,quality=poor "
+            )),
+            "{}",
+            at("lang-a", reading)
+        );
+        assert!(at("lang-a", reading).ends_with(&format!(",lat=20.0517,lon=105.471 {t}\n")));
         let round = r#""type":"probe_round_completed","target":{"name":"gw","address":"10.0.0.1","role":"gateway"},"sent":1,"received":0,"loss_pct":100.0"#;
         assert!(at("lang-a", round).starts_with(&format!("probe,{tags},target=gw")));
         assert!(!at("lang-a", round).contains("lat="));

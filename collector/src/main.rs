@@ -82,6 +82,29 @@ fn main() -> ExitCode {
             note,
             ..
         } => cli::alerts::silence(&config, site, from.as_deref(), &until, by, note, &mut out),
+        Command::Report {
+            kind:
+                cli::ReportKind::Coverage {
+                    province,
+                    commune,
+                    from,
+                    to,
+                    format,
+                    lang,
+                    ..
+                },
+        } => {
+            let args = cli::report::CoverageArgs {
+                province: province.as_deref(),
+                commune: commune.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                format,
+                lang,
+            };
+            let now = chrono::Utc::now();
+            cli::report::coverage(&config, &args, now, &mut out, &mut std::io::stderr())
+        }
     };
     exit_code(result)
 }

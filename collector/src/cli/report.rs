@@ -1,0 +1,477 @@
+//! `report coverage`: the coverage report over the store opened read-only (works while the daemon
+//! runs), as a terminal table, a CSV for Excel (UTF-8 with BOM) or JSON. The figures come from the
+//! pure fold in `coverage.rs`; this file parses the window and the scope and formats.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use clap::Subcommand;
+use netmon_events::{ProvinceId, Quality};
+use serde_json::{Value, json};
+
+use super::Failure;
+use crate::config::Config;
+use crate::coverage::{self, Coverage, Level, Report, Row, Scope, Summary};
+use crate::inventory::Inventory;
+use crate::table::{Lang, Table, local};
+
+/// The reports.
+#[derive(Debug, Subcommand)]
+pub enum ReportKind {
+    /// Cellular coverage per site and operator: share of time on 5G/4G/3G-2G/no service, median
+    /// RSRP and SINR, quality class; per commune and province the sites with usable 5G.
+    Coverage {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this province (inventory id or name).
+        #[arg(long)]
+        province: Option<String>,
+        /// Only this commune (inventory id or name).
+        #[arg(long)]
+        commune: Option<String>,
+        /// Start: RFC 3339, or a date (midnight in Asia/Ho_Chi_Minh). Default: 30 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive): RFC 3339, or a date (that whole day included). Default: now.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+    },
+}
+
+/// How the report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// What `report coverage` was asked for.
+#[derive(Debug)]
+pub struct CoverageArgs<'a> {
+    pub province: Option<&'a str>,
+    pub commune: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub format: Format,
+    pub lang: Lang,
+}
+
+/// `report coverage`; `now` is the default end of the window.
+pub fn coverage(
+    config: &Config,
+    args: &CoverageArgs,
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<(), Failure> {
+    let inventory = config.inventory.as_deref();
+    let to = args
+        .to
+        .map(|t| parse_time(t, true))
+        .transpose()
+        .map_err(Failure::Usage)?
+        .unwrap_or(now);
+    let from = args
+        .from
+        .map(|t| parse_time(t, false))
+        .transpose()
+        .map_err(Failure::Usage)?
+        .unwrap_or(to - TimeDelta::days(30));
+    if from >= to {
+        return Err(Failure::Usage(format!(
+            "--from {} is not before --to {}",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        )));
+    }
+    let scope = Scope {
+        from,
+        to,
+        province: args
+            .province
+            .map(|p| province(inventory, p))
+            .transpose()
+            .map_err(Failure::Usage)?,
+        commune: args
+            .commune
+            .map(|c| commune(inventory, c))
+            .transpose()
+            .map_err(Failure::Usage)?,
+    };
+    let mut fold = Coverage::new(scope, inventory);
+    super::replay_store(config, err, |event| fold.apply(event))?;
+    let report = fold.finish();
+    if report.out_of_order > 0 {
+        writeln!(
+            err,
+            "{} readings arrived after much later ones of the same modem and were left out",
+            report.out_of_order
+        )
+        .context("writing output")?;
+    }
+    let vi = args.lang == Lang::Vi;
+    let bytes = match args.format {
+        Format::Table => table(&report, vi).into_bytes(),
+        Format::Csv => csv(&report, vi)?,
+        Format::Json => format!("{:#}\n", json(&report)).into_bytes(),
+    };
+    out.write_all(&bytes).context("writing output")?;
+    Ok(())
+}
+
+/// RFC 3339, or `YYYY-MM-DD` in Vietnam time: its midnight, or for an end the next midnight.
+pub fn parse_time(text: &str, end: bool) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let vietnam = chrono::FixedOffset::east_opt(7 * 3600).ok_or("no UTC+7 offset")?;
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| if end { d + TimeDelta::days(1) } else { d })
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| vietnam.from_local_datetime(&t).single())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            format!(
+                "time {text:?}: expected RFC 3339 (2026-11-01T00:00:00+07:00) or a date (2026-11-01, Vietnam time)"
+            )
+        })
+}
+
+/// `--province`: an inventory province by id or name, or any province id.
+fn province(inventory: Option<&Inventory>, text: &str) -> Result<ProvinceId, String> {
+    if let Some(p) = inventory.and_then(|i| {
+        i.provinces
+            .values()
+            .find(|p| p.id.as_str() == text || p.name.to_lowercase() == text.to_lowercase())
+    }) {
+        return Ok(p.id.clone());
+    }
+    text.parse()
+        .map_err(|e| format!("--province {text:?}: no such province in the inventory ({e})"))
+}
+
+/// `--commune`: an inventory commune by id or name.
+fn commune(inventory: Option<&Inventory>, text: &str) -> Result<String, String> {
+    let inventory =
+        inventory.ok_or("--commune needs a site inventory (the `inventory` key of the config)")?;
+    inventory
+        .communes
+        .values()
+        .find(|c| c.id == text || c.name.to_lowercase() == text.to_lowercase())
+        .map(|c| c.id.clone())
+        .ok_or_else(|| format!("--commune {text:?}: no such commune id or name in the inventory"))
+}
+
+/// The labels, Vietnamese or English.
+fn pick(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
+    if vi { vi_text } else { en_text }
+}
+
+/// A quality class for people.
+pub fn quality_name(quality: Option<Quality>, vi: bool) -> &'static str {
+    match quality {
+        Some(Quality::Excellent) => pick(vi, "rất tốt", "excellent"),
+        Some(Quality::Good) => pick(vi, "tốt", "good"),
+        Some(Quality::Fair) => pick(vi, "trung bình", "fair"),
+        Some(Quality::Poor) => pick(vi, "kém", "poor"),
+        Some(Quality::NoService) => pick(vi, "mất sóng", "no service"),
+        None => "-",
+    }
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.1}", share * 100.0)
+}
+
+fn value(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+fn operator(row: &Row) -> String {
+    row.tally
+        .operator
+        .clone()
+        .unwrap_or_else(|| row.plmn.clone())
+}
+
+fn hours(ms: i64) -> String {
+    format!("{:.1}", ms as f64 / 3_600_000.0)
+}
+
+fn yes_no(yes: bool, vi: bool) -> &'static str {
+    match yes {
+        true => pick(vi, "có", "yes"),
+        false => pick(vi, "không", "no"),
+    }
+}
+
+/// The cells of a row from the `5G %` column on, shared by the table and the CSV.
+fn figures(row: &Row, vi: bool) -> Vec<String> {
+    let t = &row.tally;
+    let mut cells: Vec<String> = t.shares().iter().map(|s| pct(*s)).collect();
+    cells.extend([
+        hours(t.measured()),
+        value(t.median_rsrp()),
+        value(t.median_sinr()),
+        quality_name(t.quality(), vi).to_owned(),
+        t.samples.to_string(),
+        yes_no(t.has_usable_5g(), vi).to_owned(),
+    ]);
+    cells
+}
+
+const FIGURES_VI: [&str; 10] = [
+    "5G %",
+    "4G %",
+    "3G/2G %",
+    "Mất sóng %",
+    "Giờ đo",
+    "RSRP (dBm)",
+    "SINR (dB)",
+    "Chất lượng",
+    "Số mẫu",
+    "5G dùng được",
+];
+const FIGURES_EN: [&str; 10] = [
+    "5G %",
+    "4G %",
+    "3G/2G %",
+    "No service %",
+    "Hours measured",
+    "RSRP (dBm)",
+    "SINR (dB)",
+    "Quality",
+    "Samples",
+    "Usable 5G",
+];
+
+fn figure_headers(vi: bool) -> [&'static str; 10] {
+    if vi { FIGURES_VI } else { FIGURES_EN }
+}
+
+fn window_line(report: &Report, vi: bool) -> String {
+    format!(
+        "{} {} – {} (UTC+7)\n",
+        pick(vi, "Vùng phủ sóng di động,", "Cellular coverage,"),
+        local(report.from),
+        local(report.to)
+    )
+}
+
+fn level_name(level: Level, vi: bool) -> &'static str {
+    match level {
+        Level::Commune => pick(vi, "xã/phường", "commune"),
+        Level::Province => pick(vi, "tỉnh", "province"),
+    }
+}
+
+/// "x/y" and the percentage.
+fn ratio(s: &Summary) -> (String, String) {
+    (
+        format!("{}/{}", s.usable_5g, s.measured),
+        s.usable_pct()
+            .map_or_else(|| "-".into(), |p| format!("{p:.0}")),
+    )
+}
+
+/// Two sections: sites × operators, then the communes' and provinces' summaries.
+fn table(report: &Report, vi: bool) -> String {
+    let mut headers = vec![
+        pick(vi, "Xã/phường", "Commune"),
+        pick(vi, "Điểm", "Site"),
+        pick(vi, "Nhà mạng", "Operator"),
+    ];
+    headers.extend(figure_headers(vi));
+    let mut sites = Table::new(&headers);
+    for row in &report.rows {
+        let mut cells = vec![
+            row.commune_name.clone().unwrap_or_else(|| "-".into()),
+            row.site_name.clone(),
+            format!("{} ({})", operator(row), row.plmn),
+        ];
+        cells.extend(figures(row, vi));
+        sites.row(cells);
+    }
+    let mut areas = Table::new(&[
+        pick(vi, "Cấp", "Level"),
+        pick(vi, "Tên", "Name"),
+        pick(vi, "Điểm có 5G dùng được", "Sites with usable 5G"),
+        "%",
+        pick(vi, "Điểm chưa có số đo", "Sites not measured"),
+    ]);
+    for s in &report.summaries {
+        let (x_of_y, pct) = ratio(s);
+        areas.row(vec![
+            level_name(s.level, vi).into(),
+            s.name.clone(),
+            x_of_y,
+            pct,
+            s.unmeasured.to_string(),
+        ]);
+    }
+    let empty = pick(vi, "(không có số đo)\n", "(no measurements)\n");
+    format!(
+        "{}\n{}\n{}",
+        window_line(report, vi),
+        if report.rows.is_empty() {
+            empty.to_owned()
+        } else {
+            sites.render()
+        },
+        areas.render()
+    )
+}
+
+/// One table for Excel: a row per site and operator (`cấp` = `điểm`), then the summary rows.
+fn csv(report: &Report, vi: bool) -> Result<Vec<u8>, Failure> {
+    let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let mut headers = vec![
+        pick(vi, "cấp", "level"),
+        pick(vi, "tỉnh", "province"),
+        pick(vi, "xã/phường", "commune"),
+        pick(vi, "điểm", "site"),
+        pick(vi, "mã điểm", "site id"),
+        pick(vi, "nhà mạng", "operator"),
+        "PLMN",
+    ];
+    headers.extend(figure_headers(vi));
+    headers.extend([
+        pick(vi, "điểm có 5G dùng được", "sites with usable 5G"),
+        pick(vi, "điểm có số đo", "sites measured"),
+        pick(vi, "tỷ lệ 5G dùng được %", "usable 5G %"),
+        pick(vi, "điểm chưa có số đo", "sites not measured"),
+    ]);
+    let mut records = vec![headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    for row in &report.rows {
+        let id = match &row.place {
+            coverage::Place::Site(id) => id.clone(),
+            coverage::Place::Agent(agent) => agent.to_string(),
+        };
+        let mut cells = vec![
+            pick(vi, "điểm", "site").to_owned(),
+            row.province_name.clone(),
+            row.commune_name.clone().unwrap_or_default(),
+            row.site_name.clone(),
+            id,
+            operator(row),
+            row.plmn.clone(),
+        ];
+        cells.extend(figures(row, vi));
+        cells.extend(std::iter::repeat_n(String::new(), 4));
+        records.push(cells);
+    }
+    for s in &report.summaries {
+        let (_, pct) = ratio(s);
+        let (province, commune) = match s.level {
+            Level::Commune => (String::new(), s.name.clone()),
+            Level::Province => (s.name.clone(), String::new()),
+        };
+        let mut cells = vec![level_name(s.level, vi).to_owned(), province, commune];
+        cells.extend(std::iter::repeat_n(String::new(), 4 + 10));
+        cells.extend([
+            s.usable_5g.to_string(),
+            s.measured.to_string(),
+            pct,
+            s.unmeasured.to_string(),
+        ]);
+        records.push(cells);
+    }
+    for record in records {
+        writer.write_record(&record).context("writing the CSV")?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the CSV: {e}")))
+}
+
+fn json(report: &Report) -> Value {
+    let rows: Vec<Value> = report
+        .rows
+        .iter()
+        .map(|row| {
+            let t = &row.tally;
+            let [g5, g4, g3_g2, none] = t.shares();
+            let (site, listed) = match &row.place {
+                coverage::Place::Site(id) => (id.clone(), true),
+                coverage::Place::Agent(agent) => (agent.to_string(), false),
+            };
+            json!({
+                "province": row.province.as_str(),
+                "province_name": row.province_name,
+                "commune": row.commune,
+                "commune_name": row.commune_name,
+                "site": site,
+                "site_name": row.site_name,
+                "in_inventory": listed,
+                "plmn": row.plmn,
+                "operator": t.operator,
+                "measured_s": t.measured() as f64 / 1000.0,
+                "share": {"5g": g5, "4g": g4, "3g_2g": g3_g2, "none": none},
+                "median_rsrp_dbm": t.median_rsrp(),
+                "median_sinr_db": t.median_sinr(),
+                "quality": t.quality().map(Quality::as_str),
+                "samples": t.samples,
+                "usable_5g": t.has_usable_5g(),
+            })
+        })
+        .collect();
+    let summaries: Vec<Value> = report
+        .summaries
+        .iter()
+        .map(|s| {
+            json!({
+                "level": match s.level { Level::Commune => "commune", Level::Province => "province" },
+                "province": s.province.as_str(),
+                "id": s.id,
+                "name": s.name,
+                "sites_usable_5g": s.usable_5g,
+                "sites_measured": s.measured,
+                "usable_5g_pct": s.usable_pct(),
+                "sites_not_measured": s.unmeasured,
+            })
+        })
+        .collect();
+    json!({
+        "from": report.from.to_rfc3339(),
+        "to": report.to.to_rfc3339(),
+        "gap_bound": {
+            "factor": coverage::GAP_FACTOR,
+            "default_s": coverage::DEFAULT_BOUND / 1000,
+            "max_s": coverage::MAX_BOUND / 1000,
+        },
+        "rows": rows,
+        "summaries": summaries,
+        "out_of_order": report.out_of_order,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_or_vietnamese_dates() {
+        let at = |s, end| parse_time(s, end).unwrap().to_rfc3339();
+        assert_eq!(at("2026-11-01", false), "2026-10-31T17:00:00+00:00");
+        assert_eq!(at("2026-11-30", true), "2026-11-30T17:00:00+00:00");
+        assert_eq!(
+            at("2026-11-01T08:00:00+07:00", false),
+            "2026-11-01T01:00:00+00:00"
+        );
+        assert!(
+            parse_time("1/11/2026", false)
+                .unwrap_err()
+                .contains("1/11/2026")
+        );
+    }
+}
