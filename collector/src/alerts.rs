@@ -13,10 +13,14 @@
 //! back through `apply`: the book only changes through stored events.
 
 pub mod book;
+pub mod coverage;
+pub mod coverage_rule;
 pub mod outbox;
 pub mod rules;
 pub mod signals;
 
+#[cfg(test)]
+mod coverage_tests;
 #[cfg(test)]
 mod tests;
 
@@ -55,6 +59,7 @@ impl Alerting {
     pub fn replayed(&mut self) {
         self.signals.ended.clear();
         self.signals.reboots.clear();
+        self.signals.modems.cleared.clear();
     }
 
     /// Folds one stored event (after the state has applied it).
@@ -84,7 +89,13 @@ impl Alerting {
         let wanted = rules::desired(state, &self.signals, inventory, &self.config);
         let ended = std::mem::take(&mut self.signals.ended);
         let reboots = std::mem::take(&mut self.signals.reboots);
-        rules::reconcile(&wanted, &ended, &reboots, &self.book, state, inventory, now)
+        let cleared = std::mem::take(&mut self.signals.modems.cleared);
+        let finished = rules::Finished {
+            ended: &ended,
+            reboots: &reboots,
+            coverage: &cleared,
+        };
+        rules::reconcile(&wanted, finished, &self.book, state, inventory, now)
     }
 
     /// The notifications to queue at `now`.

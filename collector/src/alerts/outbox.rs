@@ -195,6 +195,9 @@ pub fn view(
         province,
         link: match (&alert.target, &alert.key.subject) {
             (Some(t), _) => Some(format!("{} ({})", t.name, t.address)),
+            (None, Some(subject)) if alert.key.kind == AlertKind::CoverageLost => {
+                Some(format!("modem {subject}"))
+            }
             (None, Some(subject)) => Some(subject.clone()),
             (None, None) => None,
         },

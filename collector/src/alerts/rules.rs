@@ -14,6 +14,8 @@ use netmon_events::{
 };
 
 use super::book::{Alert, AlertKey, Book};
+use super::coverage::Cleared;
+use super::coverage_rule;
 use super::signals::{Ended, Hysteresis, Limits, Reboot, Signals};
 use crate::config::AlertsConfig;
 use crate::inventory::Inventory;
@@ -196,6 +198,7 @@ pub fn desired(
             },
         );
     }
+    coverage_rule::desired(state, &signals.modems, &mut wanted);
     wanted
 }
 
@@ -246,7 +249,9 @@ fn suppressor<'a>(
                 (AlertKind::Flapping, AlertKind::LinkDown) if p.key.link == new.key.link => Some(0),
                 _ => None,
             }
-        } else if cuts_off(p.key.kind, p.target.as_ref()) {
+        } else if new.key.kind != AlertKind::CoverageLost && cuts_off(p.key.kind, p.target.as_ref())
+        {
+            // Coverage is about the radio at the site, which a parent's outage does not explain.
             p.site
                 .as_deref()
                 .and_then(|s| ancestors.iter().position(|a| *a == s))
@@ -264,11 +269,21 @@ fn suppressor<'a>(
     best.map(|(_, id)| id)
 }
 
+/// What ended or happened since the last evaluation, taken from the signals.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    /// Outages that ended.
+    pub ended: &'a [Ended],
+    /// Device restarts.
+    pub reboots: &'a [Reboot],
+    /// Coverage conditions that cleared.
+    pub coverage: &'a [Cleared],
+}
+
 /// Compares the wanted alerts with the book and returns the events that bring it in line.
 pub fn reconcile(
     wanted: &BTreeMap<AlertKey, Wanted>,
-    ended: &[Ended],
-    reboots: &[Reboot],
+    finished: Finished<'_>,
     book: &Book,
     state: &State,
     inventory: Option<&Inventory>,
@@ -279,8 +294,8 @@ pub fn reconcile(
     // Outages that began and ended between two evaluations (replayed from a journal) are opened
     // and resolved at once, so that the history has them and the outbox can report them late.
     // Device restarts are instants, told once.
-    let mut instants: Vec<(Wanted, DateTime<Utc>)> = Vec::new();
-    for outage in ended {
+    let mut instants = coverage_rule::instants(finished.coverage, book, state, wanted);
+    for outage in finished.ended {
         let key = AlertKey {
             kind: AlertKind::LinkDown,
             agent: outage.agent.clone(),
@@ -310,7 +325,7 @@ pub fn reconcile(
         };
         instants.push((w, outage.until.max(outage.since)));
     }
-    for reboot in reboots {
+    for reboot in finished.reboots {
         let Some(province) = state.agents.get(&reboot.agent).map(|a| a.province.clone()) else {
             continue;
         };
@@ -368,6 +383,10 @@ pub fn reconcile(
                 .and_then(|l| l.last_outage)
                 .filter(|o| o.since == alert.since)
                 .map_or((now, false), |o| (o.until, o.late)),
+            (AlertKind::CoverageLost, _) => {
+                coverage_rule::resolution(finished.coverage, key, alert.since)
+                    .unwrap_or((now, false))
+            }
             _ => (now, false),
         };
         let until = until.max(alert.since);

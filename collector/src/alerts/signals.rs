@@ -162,6 +162,8 @@ pub struct Signals {
     pub interfaces: BTreeMap<(AgentId, String), InterfaceSignal>,
     /// Why each silent agent is silent (from its newest `agent_went_silent`).
     pub silence: BTreeMap<AgentId, SilenceReason>,
+    /// Cellular coverage per modem.
+    pub modems: super::coverage::Modems,
 }
 
 /// The thresholds in force for one agent's site.
@@ -206,6 +208,7 @@ impl Signals {
         let time = stored.time;
         let config = limits.global;
         let (sustain, clear_after) = (delta(config.sustain), delta(config.clear_after));
+        self.modems.apply(stored, config);
         match &stored.envelope.event {
             Event::AgentWentSilent { reason, .. } => {
                 self.silence.insert(agent.clone(), *reason);

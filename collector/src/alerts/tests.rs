@@ -78,19 +78,19 @@ fn inventory() -> Inventory {
 
 /// One queued notification, as the tests see it.
 #[derive(Debug, Clone, PartialEq)]
-struct Sent {
-    at: DateTime<Utc>,
-    notices: Vec<(u64, Notice)>,
-    text: String,
+pub(super) struct Sent {
+    pub(super) at: DateTime<Utc>,
+    pub(super) notices: Vec<(u64, Notice)>,
+    pub(super) text: String,
 }
 
 /// The collector's state, alerting and a fake store, driven by explicit times.
-struct Sim {
-    state: State,
-    alerting: Alerting,
+pub(super) struct Sim {
+    pub(super) state: State,
+    pub(super) alerting: Alerting,
     stored: Vec<StoredEvent>,
     seqs: std::collections::HashMap<String, u64>,
-    sent: Vec<Sent>,
+    pub(super) sent: Vec<Sent>,
     config: AlertsConfig,
 }
 
@@ -113,7 +113,7 @@ fn render(_lang: &str, views: &[NoticeView]) -> (String, String) {
 }
 
 impl Sim {
-    fn new(config: AlertsConfig) -> Self {
+    pub(super) fn new(config: AlertsConfig) -> Self {
         Self {
             state: State::default(),
             alerting: Alerting::new(config.clone(), Some(Arc::new(inventory()))),
@@ -161,15 +161,15 @@ impl Sim {
         self.stored.push(stored);
     }
 
-    fn agent(&mut self, agent: &str, event: Event, time: DateTime<Utc>) {
+    pub(super) fn agent(&mut self, agent: &str, event: Event, time: DateTime<Utc>) {
         self.store(agent, Origin::Agent, event, time, false);
     }
 
-    fn late(&mut self, agent: &str, event: Event, time: DateTime<Utc>) {
+    pub(super) fn late(&mut self, agent: &str, event: Event, time: DateTime<Utc>) {
         self.store(agent, Origin::Agent, event, time, true);
     }
 
-    fn silent(&mut self, agent: &str, time: DateTime<Utc>) {
+    pub(super) fn silent(&mut self, agent: &str, time: DateTime<Utc>) {
         let event = Event::AgentWentSilent {
             reason: netmon_events::SilenceReason::LastWill,
             last_seen: None,
@@ -178,7 +178,7 @@ impl Sim {
     }
 
     /// Evaluates every 250 ms from the last evaluation up to `until`.
-    fn run_until(&mut self, until: DateTime<Utc>) {
+    pub(super) fn run_until(&mut self, until: DateTime<Utc>) {
         let mut now = self.stored.last().map_or(base(), |s| s.time);
         while now <= until {
             self.evaluate(now);
@@ -186,7 +186,7 @@ impl Sim {
         }
     }
 
-    fn evaluate(&mut self, now: DateTime<Utc>) {
+    pub(super) fn evaluate(&mut self, now: DateTime<Utc>) {
         for made in self.alerting.evaluate(&self.state, now) {
             self.store(
                 made.agent.as_str(),
@@ -235,7 +235,7 @@ impl Sim {
         }
     }
 
-    fn alerts(&self, kind: AlertKind) -> Vec<&super::book::Alert> {
+    pub(super) fn alerts(&self, kind: AlertKind) -> Vec<&super::book::Alert> {
         self.alerting
             .book
             .alerts
@@ -245,7 +245,7 @@ impl Sim {
     }
 
     /// A fresh collector replaying everything stored so far.
-    fn replayed(&self) -> Sim {
+    pub(super) fn replayed(&self) -> Sim {
         let mut sim = Sim::new(self.config.clone());
         for stored in &self.stored {
             sim.state.apply(stored);
@@ -257,11 +257,11 @@ impl Sim {
     }
 }
 
-fn at(seconds: f64) -> DateTime<Utc> {
+pub(super) fn at(seconds: f64) -> DateTime<Utc> {
     base() + Duration::milliseconds((seconds * 1000.0) as i64)
 }
 
-fn heartbeat() -> Event {
+pub(super) fn heartbeat() -> Event {
     Event::AgentHeartbeat {
         uptime_s: 60,
         backlog: 0,
@@ -309,7 +309,7 @@ fn came_back(since: DateTime<Utc>, ms: u64) -> Event {
     }
 }
 
-fn all_online(sim: &mut Sim) {
+pub(super) fn all_online(sim: &mut Sim) {
     for agent in ["ubnd", "v1", "v2", "v3"] {
         sim.agent(agent, heartbeat(), at(0.0));
     }

@@ -39,6 +39,37 @@ pub struct AlertsConfig {
     pub reminder_every: Option<Duration>,
     /// Attempts per notification before the outbox gives up (with backoff from 5 s to 10 min).
     pub max_attempts: u32,
+    /// `[alerts.coverage]`: the `coverage_lost` rule.
+    pub coverage: CoverageConfig,
+}
+
+/// The validated `[alerts.coverage]` section (the `coverage_lost` rule, judged at each modem
+/// reading; see `docs/alerts.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverageConfig {
+    /// A modem without service (not registered, or no radio technology) for this long opens a
+    /// "no cellular service" alert.
+    pub no_service_after: Duration,
+    /// A modem in service off 5G (4G, 3G/2G) for this long, after having had 5G, opens a
+    /// "5G lost" alert.
+    pub lost_5g_after: Duration,
+    /// Service (or 5G) must be back this long before the alert resolves (measured between
+    /// readings: zero resolves at the first good reading).
+    pub clear_after: Duration,
+    /// A modem counts as having had 5G when it was on 5G within this long before it left it; a
+    /// modem never seen on 5G (or not for this long) never opens "5G lost".
+    pub had_5g_within: Duration,
+}
+
+impl Default for CoverageConfig {
+    fn default() -> Self {
+        Self {
+            no_service_after: Duration::from_secs(600),
+            lost_5g_after: Duration::from_secs(1800),
+            clear_after: Duration::from_secs(120),
+            had_5g_within: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 impl Default for AlertsConfig {
@@ -60,6 +91,7 @@ impl Default for AlertsConfig {
             after_parent_recovery: Duration::from_secs(60),
             reminder_every: Some(Duration::from_secs(4 * 3600)),
             max_attempts: 20,
+            coverage: CoverageConfig::default(),
         }
     }
 }
@@ -83,6 +115,16 @@ pub(super) struct RawAlerts {
     after_parent_recovery: Option<String>,
     reminder_every: Option<String>,
     max_attempts: Option<u32>,
+    coverage: Option<RawCoverage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCoverage {
+    no_service_after: Option<String>,
+    lost_5g_after: Option<String>,
+    clear_after: Option<String>,
+    had_5g_within: Option<String>,
 }
 
 /// Validates `[alerts]`; `err(key, problem)` makes the error naming the file.
@@ -174,6 +216,32 @@ pub(super) fn validate<E>(
             }
         },
         max_attempts: raw.max_attempts.unwrap_or(d.max_attempts),
+        coverage: {
+            let c = raw.coverage.unwrap_or_default();
+            let d = &d.coverage;
+            let minute = Duration::from_secs(60);
+            CoverageConfig {
+                no_service_after: span(
+                    "coverage.no_service_after",
+                    c.no_service_after,
+                    d.no_service_after,
+                    zero,
+                )?,
+                lost_5g_after: span(
+                    "coverage.lost_5g_after",
+                    c.lost_5g_after,
+                    d.lost_5g_after,
+                    zero,
+                )?,
+                clear_after: span("coverage.clear_after", c.clear_after, d.clear_after, zero)?,
+                had_5g_within: span(
+                    "coverage.had_5g_within",
+                    c.had_5g_within,
+                    d.had_5g_within,
+                    minute,
+                )?,
+            }
+        },
     };
     if config.loss_clear_pct > config.loss_pct {
         return Err(err(
@@ -200,4 +268,43 @@ pub(super) fn validate<E>(
         return Err(err("alerts.max_attempts", "expected 1 to 1000".into()));
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn load(text: &str) -> Result<AlertsConfig, String> {
+        let raw: RawAlerts = toml::from_str(text).map_err(|e| e.to_string())?;
+        let duration = |t: &str| humantime::parse_duration(t).map_err(|e| e.to_string());
+        validate(raw, |key, problem| format!("{key}: {problem}"), duration)
+    }
+
+    #[test]
+    fn coverage_defaults_and_overrides() {
+        let c = load("").unwrap().coverage;
+        assert_eq!(c, CoverageConfig::default());
+        assert_eq!(c.no_service_after, Duration::from_secs(600));
+        assert_eq!(c.lost_5g_after, Duration::from_secs(1800));
+        let c = load("[coverage]\nno_service_after = \"3s\"\nlost_5g_after = \"0s\"\n")
+            .unwrap()
+            .coverage;
+        assert_eq!(c.no_service_after, Duration::from_secs(3));
+        assert_eq!(c.lost_5g_after, Duration::ZERO);
+    }
+
+    #[test]
+    fn coverage_errors_name_the_key() {
+        let e = load("[coverage]\nlost_5g_after = \"soon\"\n").unwrap_err();
+        assert!(e.starts_with("alerts.coverage.lost_5g_after: "), "{e}");
+        let e = load("[coverage]\nhad_5g_within = \"10s\"\n").unwrap_err();
+        assert!(
+            e.starts_with("alerts.coverage.had_5g_within: expected between 1m and 30days"),
+            "{e}"
+        );
+        let e = load("[coverage]\nno_service = \"10m\"\n").unwrap_err();
+        assert!(e.contains("no_service"), "{e}");
+    }
 }

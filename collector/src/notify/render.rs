@@ -259,7 +259,7 @@ fn phrase_keys() -> (Vec<String>, Vec<String>) {
         required.push(format!("duration.{unit}"));
     }
     required.push("number.decimal".into());
-    let optional = DETECTIONS
+    let mut optional: Vec<String> = DETECTIONS
         .iter()
         .flat_map(|d| {
             AlertKind::ALL
@@ -267,7 +267,28 @@ fn phrase_keys() -> (Vec<String>, Vec<String>) {
                 .map(move |k| format!("detection.{}.{}", detection_key(*d), k.as_str()))
         })
         .collect();
+    optional.extend(
+        VARIANTS
+            .iter()
+            .map(|(k, v)| format!("kind.{}.{v}", k.as_str())),
+    );
     (required, optional)
+}
+
+/// The optional `kind.<kind>.<variant>` phrases: a kind told in more than one way.
+const VARIANTS: &[(AlertKind, &str)] = &[
+    (AlertKind::CoverageLost, "lost_5g"),
+    (AlertKind::CoverageLost, "no_service"),
+];
+
+/// Which way of telling its kind a notice needs: a `coverage_lost` alert with a threshold (the
+/// generation, 5) is about 5G, one without is about no service at all.
+fn variant(v: &NoticeView) -> Option<&'static str> {
+    match v.kind {
+        AlertKind::CoverageLost if v.threshold.is_some() => Some("lost_5g"),
+        AlertKind::CoverageLost => Some("no_service"),
+        _ => None,
+    }
 }
 
 /// Renders one message: `(subject, text)` in `lang` (or [`DEFAULT_LANG`]) for `notices`.
@@ -318,7 +339,13 @@ fn field(language: &Language, v: &NoticeView, name: &str) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         "link" => v.link.clone().unwrap_or_default(),
-        "kind" => phrase(language, &format!("kind.{}", v.kind.as_str())).into(),
+        "kind" => {
+            let kind = format!("kind.{}", v.kind.as_str());
+            variant(v)
+                .and_then(|x| language.phrases.get(&format!("{kind}.{x}")))
+                .cloned()
+                .unwrap_or_else(|| phrase(language, &kind).into())
+        }
         "status" => phrase(language, &format!("notice.{}", notice_key(v.notice))).into(),
         "since" => local(v.since),
         "until" => v.until.map(local).unwrap_or_default(),

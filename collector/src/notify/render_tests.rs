@@ -250,3 +250,93 @@ fn load_errors_name_the_file_and_the_placeholder() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(empty).unwrap();
 }
+
+/// A modem at thôn Giang Trung off 5G since 08:15 (on 4G), or without service at all.
+fn giang_trung(notice: Notice, lost_5g: bool) -> NoticeView {
+    NoticeView {
+        notice,
+        alert: 9,
+        kind: AlertKind::CoverageLost,
+        agent: "th-camtu-giangtrung".into(),
+        site: Some("thôn Giang Trung".into()),
+        link: Some(if lost_5g {
+            "modem viettel (Viettel) · 5G".into()
+        } else {
+            "modem viettel (Viettel)".into()
+        }),
+        detected_by: Detection::AgentProbes,
+        since: at(1, 15),
+        value: lost_5g.then_some(4.0),
+        threshold: lost_5g.then_some(5.0),
+        affected: vec![],
+        ..cam_tu(notice)
+    }
+}
+
+#[test]
+fn coverage_messages_in_vietnamese() {
+    let templates = Templates::builtin();
+    let (subject, text) = render(&templates, "vi", &[giang_trung(Notice::Opened, true)]);
+    assert_eq!(subject, "🔴 Cảnh báo: Mất sóng 5G — thôn Giang Trung");
+    assert_eq!(
+        text,
+        "🔴 MẤT SÓNG 5G — thôn Giang Trung (xã Cẩm Tú, Thanh Hóa)\n\
+         Đường truyền: modem viettel (Viettel) · 5G\n\
+         Từ 08:15 23/11/2026 · phát hiện: modem báo trạng thái mạng (đăng ký, công nghệ)\n\
+         Đo được 4G (ngưỡng 5G)"
+    );
+    let (subject, text) = render(&templates, "vi", &[giang_trung(Notice::Opened, false)]);
+    assert_eq!(
+        subject,
+        "🔴 Cảnh báo: Mất sóng di động hoàn toàn — thôn Giang Trung"
+    );
+    assert_eq!(
+        text,
+        "🔴 MẤT SÓNG DI ĐỘNG HOÀN TOÀN — thôn Giang Trung (xã Cẩm Tú, Thanh Hóa)\n\
+         Đường truyền: modem viettel (Viettel)\n\
+         Từ 08:15 23/11/2026 · phát hiện: modem báo trạng thái mạng (đăng ký, công nghệ)"
+    );
+    let back = NoticeView {
+        until: Some(at(1, 50)),
+        duration_ms: Some(35 * 60_000),
+        ..giang_trung(Notice::Resolved, false)
+    };
+    let (_, text) = render(&templates, "vi", &[back]);
+    assert_eq!(
+        text,
+        "🟢 ĐÃ KHÔI PHỤC — thôn Giang Trung: mất sóng di động hoàn toàn 35 phút \
+         (08:15–08:50 23/11/2026)\n\
+         Đường truyền: modem viettel (Viettel)"
+    );
+}
+
+#[test]
+fn coverage_messages_in_english() {
+    let templates = Templates::builtin();
+    let (subject, text) = render(&templates, "en", &[giang_trung(Notice::Opened, true)]);
+    assert_eq!(subject, "🔴 Alert: 5G lost — thôn Giang Trung");
+    assert_eq!(
+        text,
+        "🔴 5G LOST — thôn Giang Trung (xã Cẩm Tú, Thanh Hóa)\n\
+         Link: modem viettel (Viettel) · 5G\n\
+         Since 08:15 23/11/2026 · detected by: the modem's own readings (registration, technology)\n\
+         Measured 4G (threshold 5G)"
+    );
+    let back = NoticeView {
+        until: Some(at(1, 50)),
+        duration_ms: Some(35 * 60_000),
+        ..giang_trung(Notice::Resolved, true)
+    };
+    let (subject, text) = render(&templates, "en", &[back]);
+    assert_eq!(subject, "🟢 Recovered: 5G lost — thôn Giang Trung");
+    assert_eq!(
+        text,
+        "🟢 RECOVERED — thôn Giang Trung: 5G lost for 35 min (08:15–08:50 23/11/2026)\n\
+         Link: modem viettel (Viettel) · 5G"
+    );
+    let (subject, _) = render(&templates, "en", &[giang_trung(Notice::Opened, false)]);
+    assert_eq!(
+        subject,
+        "🔴 Alert: No cellular service at all — thôn Giang Trung"
+    );
+}

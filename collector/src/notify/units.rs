@@ -54,7 +54,7 @@ pub fn duration(ms: u64, unit: &dyn Fn(&str) -> String) -> String {
     }
 }
 
-/// A measured value with the unit of its alert kind: `35%`, `250 ms`, `3,2×`.
+/// A measured value with the unit of its alert kind: `35%`, `250 ms`, `3,2×`, `4G`.
 pub fn measure(kind: AlertKind, x: f64, decimal: &str) -> String {
     let number = if !x.is_finite() {
         "?".to_string()
@@ -71,6 +71,9 @@ pub fn measure(kind: AlertKind, x: f64, decimal: &str) -> String {
         AlertKind::HighLoss => format!("{number}%"),
         AlertKind::HighLatency => format!("{number} ms"),
         AlertKind::Congestion => format!("{number}×"),
+        // The generation: 5G, 4G, 3G/2G.
+        AlertKind::CoverageLost if x == 3.0 => "3G/2G".into(),
+        AlertKind::CoverageLost if x > 0.0 => format!("{number}G"),
         _ => number,
     }
 }
