@@ -15,6 +15,7 @@ use netmon_events::{AgentId, LinkRole, ProvinceId, Target};
 use netmon_mqtt::BrokerUrl;
 use serde::Deserialize;
 
+pub use crate::cellular::settings::{CellularModem, Dialect, Source as CellularSource};
 pub use crate::snmp::settings::{
     InterfaceKey, SnmpAuth, SnmpConfig, SnmpCredentials, SnmpDevice, SnmpPrivacy, SnmpVersion,
     WatchedInterface,
@@ -50,6 +51,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Devices polled over SNMP (`[snmp]`, `[[snmp.devices]]`); none by default.
     pub snmp: SnmpConfig,
+    /// Cellular modems read (`[[cellular]]`, unique names); none by default.
+    pub cellular: Vec<CellularModem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +120,8 @@ struct RawConfig {
     targets: Vec<RawTarget>,
     #[serde(default)]
     snmp: crate::snmp::settings::RawSnmp,
+    #[serde(default)]
+    cellular: Vec<crate::cellular::settings::RawModem>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,6 +394,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let journal = validate_journal(&c, raw.journal)?;
     let snmp = crate::snmp::settings::validate(&file, raw.snmp)?;
+    let cellular = crate::cellular::settings::validate(&file, raw.cellular)?;
 
     if raw.targets.is_empty() || raw.targets.len() > MAX_TARGETS {
         return c.err(
@@ -454,6 +460,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         journal,
         targets,
         snmp,
+        cellular,
     })
 }
 
@@ -511,4 +518,29 @@ fn parse_role(text: &str) -> Result<LinkRole, String> {
             ));
         }
     })
+}
+
+/// For the sections' tests: loads a minimal valid configuration followed by `section` (TOML),
+/// from a file of its own in the temporary directory, without the process environment.
+#[cfg(test)]
+pub(crate) fn load_with_section(section: &str) -> Result<Config, ConfigError> {
+    const BASE: &str = "agent_id = \"a\"\nprovince = \"p\"\n[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
+                        [[targets]]\nname = \"gw\"\naddress = \"192.0.2.1\"\nrole = \"gateway\"\n";
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("netmon-agent-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| ConfigError {
+        file: dir.display().to_string(),
+        key: "-".into(),
+        problem: e.to_string(),
+    })?;
+    let path = dir.join(format!("{}.toml", NEXT.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&path, format!("{BASE}{section}")).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        key: "-".into(),
+        problem: e.to_string(),
+    })?;
+    let result = Config::load_with_env(&path, Some(HashMap::new()));
+    let _ = std::fs::remove_file(&path);
+    result
 }

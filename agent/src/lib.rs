@@ -17,12 +17,20 @@
 //! - [`pacer`] (pure): the token bucket that paces a backlog (`journal.drain_rate`);
 //! - [`publisher`] and [`mqtt`]: journal → QoS 1 batches, acks → journal trims, retained status,
 //!   last will, reconnects;
-//! - [`cellular`] (pure): parsers of modem answers (mmcli, uqmi, AT 27.007, Quectel) into one
-//!   [`cellular::Reading`], printed by `cellular parse`;
+//! - [`cellular`]: cellular modems and 5G CPEs. Pure: the parsers of modem answers (mmcli, uqmi,
+//!   AT 27.007, Quectel) into the contract's [`netmon_events::Signal`], the quality class
+//!   ([`cellular::quality`]), one modem across readings ([`cellular::modem`]: samples, technology
+//!   and operator changes, service lost/restored, stopped answering/answers again) and the
+//!   `[[cellular]]` settings. I/O: tools run with a deadline ([`cellular::command`]), the serial
+//!   AT session ([`cellular::serial`]), one reading per source ([`cellular::reader`]), the task
+//!   with one loop per modem into the recorder's channel ([`cellular::poller`]) and
+//!   `netmon-agent cellular` ([`cellular::report`]);
 //! - [`output`]: what the CLI prints (`check`, `probe`, `journal`, with `--json`);
 //! - [`snmp`]: SNMP polling of the routers beside the agent (IF-MIB counters → rates,
 //!   utilisation, oper status, reboots); its task sends into the same recorder channel as the
-//!   scheduler, so its events share the journal.
+//!   scheduler, so its events share the journal;
+//! - [`spread`]: several polling loops of one kind with their first rounds spread over the
+//!   interval (SNMP devices, modems).
 //!
 //! ```text
 //! scheduler ──mpsc──▶ recorder ──append──▶ journal ──select──▶ publisher ──▶ rumqttc client
@@ -46,6 +54,7 @@ pub mod publisher;
 pub mod recorder;
 pub mod scheduler;
 pub mod snmp;
+pub mod spread;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +122,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if !config.snmp.devices.is_empty() {
         tracker.spawn(snmp::run_snmp(
             config.snmp.clone(),
+            clock,
+            events_tx.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if !config.cellular.is_empty() {
+        tracker.spawn(cellular::poller::run_cellular(
+            config.cellular.clone(),
             clock,
             events_tx.clone(),
             shutdown.clone(),

@@ -82,16 +82,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LangArg::Vi)]
         lang: LangArg,
     },
-    /// Cellular modem tools (needs no configuration).
+    /// Read every configured modem now (`[[cellular]]`) and print what it says (needs no
+    /// broker); exit code 1 when a modem could not be read. `cellular parse` needs no
+    /// configuration.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Cellular {
+        #[arg(long, value_name = "FILE", required = true)]
+        config: Option<PathBuf>,
+        /// One JSON object per modem per line (documented in `cellular/report.rs`).
+        #[arg(long)]
+        json: bool,
+        /// Language of the table.
+        #[arg(long, value_enum, default_value_t = LangArg::Vi)]
+        lang: LangArg,
         #[command(subcommand)]
-        command: CellularCommand,
+        command: Option<CellularCommand>,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum CellularCommand {
-    /// Parse a modem answer (from FILE, or stdin) and print the reading as JSON.
+    /// Parse a modem answer (from FILE, or stdin) and print the `cellular_signal_sampled` body
+    /// (the reading and its quality class with the default thresholds) as JSON.
     Parse {
         /// What produced the input.
         #[arg(long, value_enum)]
@@ -154,10 +166,20 @@ fn main() -> ExitCode {
         | Command::Check { config }
         | Command::Probe { config, .. }
         | Command::Journal { config, .. }
-        | Command::Snmp { config, .. } => config,
+        | Command::Snmp { config, .. }
+        | Command::Cellular {
+            config: Some(config),
+            command: None,
+            ..
+        } => config,
         Command::Cellular {
-            command: CellularCommand::Parse { format, file },
+            command: Some(CellularCommand::Parse { format, file }),
+            ..
         } => return cellular_parse((*format).into(), file.as_deref()),
+        Command::Cellular { config: None, .. } => {
+            eprintln!("error: cellular needs --config FILE (or the parse subcommand)");
+            return ExitCode::from(EXIT_CONFIG);
+        }
     };
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -181,7 +203,7 @@ fn main() -> ExitCode {
             lang,
             ..
         } => return snmp(&config, device.as_deref(), sample, json, lang),
-        Command::Cellular { .. } => Ok(()),
+        Command::Cellular { json, lang, .. } => return cellular_read(&config, json, lang),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -231,6 +253,20 @@ fn snmp(
         );
         return ExitCode::from(EXIT_CONFIG);
     }
+    print_report(async {
+        let reports = report::read_now(config, device, sample).await;
+        let text = if json {
+            report::json(&reports)
+        } else {
+            report::text(&reports, sample, lang.into())
+        };
+        (text, reports.iter().all(|r| r.error.is_none()))
+    })
+}
+
+/// Runs `read` on a current-thread runtime and prints the text it returns: exit code 0 when it
+/// says all went well, else 1.
+fn print_report(read: impl Future<Output = (String, bool)>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -241,12 +277,7 @@ fn snmp(
             return ExitCode::FAILURE;
         }
     };
-    let reports = runtime.block_on(report::read_now(config, device, sample));
-    let text = if json {
-        report::json(&reports)
-    } else {
-        report::text(&reports, sample, lang.into())
-    };
+    let (text, ok) = runtime.block_on(read);
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
         .write_all(text.as_bytes())
@@ -255,10 +286,10 @@ fn snmp(
         eprintln!("error: writing stdout: {e}");
         return ExitCode::FAILURE;
     }
-    if reports.iter().any(|r| r.error.is_some()) {
-        ExitCode::FAILURE
-    } else {
+    if ok {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -273,6 +304,35 @@ fn journal(config: &Config, json: bool, lang: LangArg) -> anyhow::Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+/// `cellular --config`: 0 when every modem answered, 1 when one did not (its reason in the
+/// output and on stderr), 64 when none is configured.
+fn cellular_read(config: &Config, json: bool, lang: LangArg) -> ExitCode {
+    use netmon_agent::cellular::report;
+    if config.cellular.is_empty() {
+        eprintln!(
+            "error: {}: cellular: no [[cellular]] modem is configured",
+            config.source.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    print_report(async {
+        let reports = report::read_now(&config.cellular).await;
+        let text = if json {
+            report::json(&reports)
+        } else {
+            report::text(&reports, lang.into())
+        };
+        let mut ok = true;
+        for r in &reports {
+            if let Err(error) = &r.result {
+                eprintln!("error: modem {}: {error}", r.name);
+                ok = false;
+            }
+        }
+        (text, ok)
+    })
 }
 
 /// `cellular parse`: 0 with the reading on stdout, 65 when the input is not the format, 1 when

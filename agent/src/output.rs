@@ -3,7 +3,7 @@
 //!   `probe_round_completed` event ([`ProbeLine`]);
 //! - `journal --json`: one JSON object ([`JournalReport`]) describing the journal.
 //!
-//! - `cellular parse`: one pretty-printed [`crate::cellular::Reading`] (documented there).
+//! - `cellular parse`: one pretty-printed [`SignalBody`]: the `cellular_signal_sampled` body.
 //!
 //! The tables and the `check` summary are for people and may change.
 
@@ -102,9 +102,25 @@ impl<'a> JournalReport<'a> {
     }
 }
 
-/// `cellular parse`: the reading as pretty JSON, ending with a newline.
-pub fn cellular_json(reading: &crate::cellular::Reading) -> String {
-    let mut text = serde_json::to_string_pretty(reading).unwrap_or_default();
+/// The body of a `cellular_signal_sampled` event without `modem`: the [`Signal`] fields (absent
+/// when unknown) and `quality`.
+///
+/// [`Signal`]: netmon_events::Signal
+#[derive(Debug, Serialize)]
+pub struct SignalBody<'a> {
+    #[serde(flatten)]
+    pub signal: &'a netmon_events::Signal,
+    pub quality: netmon_events::Quality,
+}
+
+/// `cellular parse`: the reading and its quality class (default thresholds) as pretty JSON,
+/// ending with a newline.
+pub fn cellular_json(signal: &netmon_events::Signal) -> String {
+    let body = SignalBody {
+        signal,
+        quality: crate::cellular::quality::Thresholds::default().classify(signal),
+    };
+    let mut text = serde_json::to_string_pretty(&body).unwrap_or_default();
     text.push('\n');
     text
 }

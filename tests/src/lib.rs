@@ -12,6 +12,8 @@
 //!   environment), and the journal's segment files read as records.
 //! - [`ledger`]: the exactly-once check of one agent's stored events (gaps, duplicates, declared
 //!   journal overflows) and the counts for the closing note.
+//! - [`modem`]: a cellular modem emulator on a real pty (`modem.py`: AT answers from the agent's
+//!   fixtures, hang/garbage/no-service modes switched at run time) and an `mmcli` stand-in script.
 //! - [`snmpd`]: a private net-snmp snmpd in a namespace (v2c + v3 user), restartable; a UDP
 //!   responder that answers garbage.
 //! - [`slot`]: per-lab subnets, so that parallel labs never share addresses.
@@ -33,6 +35,7 @@ pub mod hook;
 pub mod influxd;
 pub mod lab;
 pub mod ledger;
+pub mod modem;
 pub mod process;
 pub mod receivers;
 pub mod scratch;

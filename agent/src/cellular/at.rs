@@ -12,14 +12,14 @@
 //! Other lines are ignored. The technology comes from `+COPS`, else from a registration AcT.
 
 use super::{
-    ParseError, Reading, Registration, Technology, answer, field_error, fields, is_quoted, nothing,
-    operator, plmn_from_code, unquote,
+    ParseError, Registration, Signal, Technology, answer, field_error, fields, is_quoted, merge,
+    nothing, operator, plmn_from_code, unquote,
 };
 
 /// Parses an AT transcript. Fails if it holds none of the answers above, or one of them has a
 /// field that is not what 27.007 allows.
-pub fn parse(text: &str) -> Result<Reading, ParseError> {
-    let mut reading = Reading::default();
+pub fn parse(text: &str) -> Result<Signal, ParseError> {
+    let mut reading = Signal::default();
     let mut found = false;
     let mut cops_technology = None;
     let mut reg_technology = None;
@@ -42,7 +42,7 @@ pub fn parse(text: &str) -> Result<Reading, ParseError> {
             }
             "+CEREG" | "+C5GREG" | "+CGREG" | "+CREG" => {
                 let (registration, technology, cell) = creg(&fields(rest), &at)?;
-                reading.registration = reading.registration.merge(registration);
+                reading.registration = merge(reading.registration, registration);
                 if matches!(registration, Registration::Home | Registration::Roaming) {
                     if technology.is_some() {
                         reg_technology = technology;
@@ -99,7 +99,7 @@ fn scale(
     }
 }
 
-fn cesq(f: &[&str], reading: &mut Reading, at: &dyn Fn() -> String) -> Result<(), ParseError> {
+fn cesq(f: &[&str], reading: &mut Signal, at: &dyn Fn() -> String) -> Result<(), ParseError> {
     if f.len() < 6 {
         return Err(field_error(
             at(),
@@ -133,7 +133,7 @@ fn act(value: u32) -> Option<Technology> {
 /// `+COPS`: operator and technology; `Some(none)` when only the mode is given (no network).
 fn cops(
     f: &[&str],
-    reading: &mut Reading,
+    reading: &mut Signal,
     at: &dyn Fn() -> String,
 ) -> Result<Option<Technology>, ParseError> {
     number(f.first(), "mode", at)?;

@@ -15,14 +15,14 @@
 use serde_json::Value;
 
 use super::{
-    ParseError, Reading, Registration, Technology, field_error, json_documents, operator,
+    ParseError, Registration, Signal, Technology, field_error, json_documents, operator,
     plmn_from_code,
 };
 
 const EXPECTED: &str = "mmcli -J output (an object with \"modem\")";
 
 /// Parses one or both mmcli documents.
-pub fn parse(text: &str) -> Result<Reading, ParseError> {
+pub fn parse(text: &str) -> Result<Signal, ParseError> {
     let documents = json_documents(text, EXPECTED)?;
     let docs = Docs(&documents);
     if docs.get("/modem/generic").is_none()
@@ -31,9 +31,9 @@ pub fn parse(text: &str) -> Result<Reading, ParseError> {
     {
         return Err(super::nothing(EXPECTED, text));
     }
-    let mut r = Reading {
+    let mut r = Signal {
         technology: technology(&docs.strings("/modem/generic/access-technologies")),
-        ..Reading::default()
+        ..Signal::default()
     };
     let code = docs.text("/modem/3gpp/operator-code");
     r.plmn = code.and_then(plmn_from_code);

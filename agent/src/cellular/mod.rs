@@ -5,107 +5,40 @@
 //! - [`at`]: 3GPP TS 27.007 answers `+CESQ`, `+COPS?`, `+CEREG?`/`+C5GREG?`/`+CREG?`/`+CGREG?`;
 //! - [`quectel`]: Quectel's `+QENG="servingcell"`, `+QNWINFO`, `+QCSQ`.
 //!
-//! All of them produce the one [`Reading`]; [`parse`] picks the parser by [`Format`]. Helpers
+//! All of them produce the contract's [`Signal`] (`netmon_events`); [`parse`] picks the parser by [`Format`]. Helpers
 //! shared by the text formats (answer splitting, PLMN formatting, operator names) live here.
 
 pub mod at;
+pub mod command;
 pub mod mmcli;
+pub mod modem;
+pub mod poller;
+pub mod quality;
 pub mod quectel;
+pub mod reader;
+pub mod report;
+pub mod serial;
+pub mod settings;
 pub mod uqmi;
 
-use serde::Serialize;
+pub use netmon_events::{Quality, Registration, Signal, Technology};
 
-/// What the modem says about its serving network. This is the JSON printed by
-/// `netmon-agent cellular parse` and is a public contract: every field is always present, `null`
-/// when the modem did not say (or said "unknown"). Signal values are in dBm (`*_dbm`) or dB
-/// (`*_db`); `rsrp_dbm`/`rsrq_db`/`sinr_db`/`rssi_dbm` describe the primary (LTE, or WCDMA/GSM
-/// RSSI) cell, `nr_*` the 5G NR cell (SA, or the NR leg of EN-DC).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reading {
-    pub technology: Technology,
-    /// `"MCC-MNC"`, e.g. `"452-04"`; the MNC has 2 or 3 digits as the source gave it.
-    pub plmn: Option<String>,
-    /// The operator: a known Vietnamese PLMN's name, else the name the modem reported.
-    pub operator: Option<String>,
-    pub registration: Registration,
-    pub rsrp_dbm: Option<f64>,
-    pub rsrq_db: Option<f64>,
-    pub sinr_db: Option<f64>,
-    pub rssi_dbm: Option<f64>,
-    pub nr_rsrp_dbm: Option<f64>,
-    pub nr_rsrq_db: Option<f64>,
-    pub nr_sinr_db: Option<f64>,
-    /// `"B3"` for an LTE band, `"n78"` for NR, `"B3+n78"` for EN-DC; other text as reported.
-    pub band: Option<String>,
-    /// The (E/U/NR-)ARFCN of the primary cell.
-    pub arfcn: Option<u32>,
-    /// The cell identity as the source printed it (hexadecimal for AT and Quectel).
-    pub cell_id: Option<String>,
-}
-
-impl Default for Reading {
-    fn default() -> Reading {
-        Reading {
-            technology: Technology::None,
-            plmn: None,
-            operator: None,
-            registration: Registration::Unknown,
-            rsrp_dbm: None,
-            rsrq_db: None,
-            sinr_db: None,
-            rssi_dbm: None,
-            nr_rsrp_dbm: None,
-            nr_rsrq_db: None,
-            nr_sinr_db: None,
-            band: None,
-            arfcn: None,
-            cell_id: None,
-        }
+/// How much a registration state says; merging keeps the most telling of several answers.
+fn rank(registration: Registration) -> u8 {
+    match registration {
+        Registration::Home | Registration::Roaming => 3,
+        Registration::Denied | Registration::Searching => 2,
+        Registration::NotRegistered => 1,
+        Registration::Unknown => 0,
     }
 }
 
-/// The radio access technology in use; `none` when there is no service or it is not known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Technology {
-    Nr5gSa,
-    Nr5gNsa,
-    Lte,
-    Wcdma,
-    Gsm,
-    None,
-}
-
-/// Registration with the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Registration {
-    Home,
-    Roaming,
-    Searching,
-    Denied,
-    NotRegistered,
-    Unknown,
-}
-
-impl Registration {
-    /// How much this says; merging keeps the most telling of several answers.
-    fn rank(self) -> u8 {
-        match self {
-            Registration::Home | Registration::Roaming => 3,
-            Registration::Denied | Registration::Searching => 2,
-            Registration::NotRegistered => 1,
-            Registration::Unknown => 0,
-        }
-    }
-
-    /// `self` merged with `other` (e.g. `+CEREG` and `+C5GREG`): the more telling one.
-    fn merge(self, other: Registration) -> Registration {
-        if other.rank() > self.rank() {
-            other
-        } else {
-            self
-        }
+/// `current` merged with `other` (e.g. `+CEREG` and `+C5GREG`): the more telling one.
+fn merge(current: Registration, other: Registration) -> Registration {
+    if rank(other) > rank(current) {
+        other
+    } else {
+        current
     }
 }
 
@@ -158,7 +91,7 @@ pub enum ParseError {
 }
 
 /// Parses `text` as `format`.
-pub fn parse(format: Format, text: &str) -> Result<Reading, ParseError> {
+pub fn parse(format: Format, text: &str) -> Result<Signal, ParseError> {
     match format {
         Format::Mmcli => mmcli::parse(text),
         Format::Uqmi => uqmi::parse(text),

@@ -23,14 +23,14 @@
 //! `+QENG` is read first; `+QNWINFO` and `+QCSQ` only fill what it left empty.
 
 use super::{
-    ParseError, Reading, Registration, Technology, answer, field_error, fields, lte_band, nothing,
+    ParseError, Registration, Signal, Technology, answer, field_error, fields, lte_band, nothing,
     nr_band, operator, plmn, plmn_from_code, unquote,
 };
 
 /// Parses a Quectel transcript. Fails if it holds none of the answers above or one has a field
 /// of the wrong kind.
-pub fn parse(text: &str) -> Result<Reading, ParseError> {
-    let mut r = Reading::default();
+pub fn parse(text: &str) -> Result<Signal, ParseError> {
+    let mut r = Signal::default();
     let mut technology = None;
     let mut found = false;
     let lines: Vec<(usize, String, Vec<&str>)> = text
@@ -148,14 +148,14 @@ fn lte_sinr(f: &[&str], i: usize, at: &dyn Fn() -> String) -> Result<Option<f64>
     }
 }
 
-fn set_plmn(f: &[&str], mcc: usize, r: &mut Reading) {
+fn set_plmn(f: &[&str], mcc: usize, r: &mut Signal) {
     if let (Some(mcc), Some(mnc)) = (text(f, mcc), text(f, mcc + 1)) {
         r.plmn = plmn(mcc, mnc);
         r.operator = operator(r.plmn.as_deref(), None);
     }
 }
 
-fn nr_sa(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
+fn nr_sa(f: &[&str], r: &mut Signal, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
     // <duplex>,<MCC>,<MNC>,<cellID>,<PCID>,<TAC>,<ARFCN>,<band>,<bw>,<RSRP>,<RSRQ>,<SINR>
     set_plmn(f, 1, r);
     r.cell_id = text(f, 3).map(str::to_owned);
@@ -167,7 +167,7 @@ fn nr_sa(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technol
     Ok(Technology::Nr5gSa)
 }
 
-fn lte(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
+fn lte(f: &[&str], r: &mut Signal, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
     // <is_tdd>,<MCC>,<MNC>,<cellID>,<PCID>,<earfcn>,<band>,<UL_bw>,<DL_bw>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,<SINR>
     set_plmn(f, 1, r);
     r.cell_id = text(f, 3).map(str::to_owned);
@@ -180,7 +180,7 @@ fn lte(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technolog
     Ok(Technology::Lte)
 }
 
-fn nr_nsa(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
+fn nr_nsa(f: &[&str], r: &mut Signal, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
     // <MCC>,<MNC>,<PCID>,<RSRP>,<SINR>,<RSRQ>,<ARFCN>,<band>
     if r.plmn.is_none() {
         set_plmn(f, 0, r);
@@ -197,7 +197,7 @@ fn nr_nsa(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Techno
     Ok(Technology::Nr5gNsa)
 }
 
-fn wcdma(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
+fn wcdma(f: &[&str], r: &mut Signal, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
     // <MCC>,<MNC>,<LAC>,<cellID>,<uarfcn>,<PSC>,<RAC>,<RSCP>,<ecio>
     set_plmn(f, 0, r);
     r.cell_id = text(f, 3).map(str::to_owned);
@@ -205,7 +205,7 @@ fn wcdma(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technol
     Ok(Technology::Wcdma)
 }
 
-fn gsm(f: &[&str], r: &mut Reading, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
+fn gsm(f: &[&str], r: &mut Signal, at: &dyn Fn() -> String) -> Result<Technology, ParseError> {
     // <MCC>,<MNC>,<LAC>,<cellID>,<BSIC>,<arfcn>,<band>,<rxlev>
     set_plmn(f, 0, r);
     r.cell_id = text(f, 3).map(str::to_owned);
@@ -239,7 +239,7 @@ fn act(s: &str) -> Option<Technology> {
 /// `+QNWINFO: "FDD LTE","45204","LTE BAND 3",1650`.
 fn qnwinfo(
     f: &[&str],
-    r: &mut Reading,
+    r: &mut Signal,
     at: &dyn Fn() -> String,
 ) -> Result<Option<Technology>, ParseError> {
     let technology = text(f, 0).and_then(act);
@@ -274,7 +274,7 @@ fn band_name(s: &str) -> String {
 /// `+QCSQ: "LTE",<rssi>,<rsrp>,<sinr>,<rsrq>` and the other systems' forms.
 fn qcsq(
     f: &[&str],
-    r: &mut Reading,
+    r: &mut Signal,
     at: &dyn Fn() -> String,
 ) -> Result<Option<Technology>, ParseError> {
     let sysmode = text(f, 0).unwrap_or("").to_ascii_uppercase();

@@ -14,15 +14,15 @@
 use serde_json::{Map, Value};
 
 use super::{
-    ParseError, Reading, Registration, Technology, field_error, json_documents, operator, plmn,
+    ParseError, Registration, Signal, Technology, field_error, json_documents, operator, plmn,
 };
 
 const EXPECTED: &str = "uqmi --get-signal-info or --get-serving-system JSON";
 
 /// Parses uqmi's signal info and/or serving system.
-pub fn parse(text: &str) -> Result<Reading, ParseError> {
+pub fn parse(text: &str) -> Result<Signal, ParseError> {
     let documents = json_documents(text, EXPECTED)?;
-    let mut r = Reading::default();
+    let mut r = Signal::default();
     let mut found = false;
     let mut types = Vec::new();
     for document in &documents {
@@ -80,7 +80,7 @@ fn number(o: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, Pars
 }
 
 /// One signal object; returns its lower-case `type`.
-fn signal(o: &Map<String, Value>, r: &mut Reading) -> Result<String, ParseError> {
+fn signal(o: &Map<String, Value>, r: &mut Signal) -> Result<String, ParseError> {
     let kind = match o.get("type") {
         Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
         other => {
@@ -120,7 +120,7 @@ fn integer(o: &Map<String, Value>, key: &'static str) -> Result<Option<u64>, Par
     }
 }
 
-fn serving(o: &Map<String, Value>, r: &mut Reading) -> Result<(), ParseError> {
+fn serving(o: &Map<String, Value>, r: &mut Signal) -> Result<(), ParseError> {
     let roaming = matches!(o.get("roaming"), Some(Value::Bool(true)));
     r.registration = match o.get("registration").and_then(Value::as_str) {
         Some("registered") if roaming => Registration::Roaming,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use netmon_events::Event;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -34,25 +33,23 @@ pub async fn run_snmp(
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
-    let count = u32::try_from(config.devices.len())
-        .unwrap_or(u32::MAX)
-        .max(1);
-    info!(devices = count, "polling SNMP devices");
-    let mut loops = JoinSet::new();
-    for (i, device) in config.devices.iter().enumerate() {
-        let offset = device.interval / count * u32::try_from(i).unwrap_or(0);
-        let client = Client::new(device, &config);
-        loops.spawn(poll_device(
-            device.clone(),
-            client,
-            offset,
-            clock,
-            events.clone(),
-            shutdown.clone(),
-        ));
-    }
-    drop(events);
-    while loops.join_next().await.is_some() {}
+    info!(devices = config.devices.len(), "polling SNMP devices");
+    crate::spread::run_spread(
+        config.devices.clone(),
+        |d| d.interval,
+        |device, offset| {
+            let client = Client::new(&device, &config);
+            poll_device(
+                device,
+                client,
+                offset,
+                clock,
+                events.clone(),
+                shutdown.clone(),
+            )
+        },
+    )
+    .await;
     info!("SNMP polling stopped");
 }
 

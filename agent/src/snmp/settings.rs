@@ -142,7 +142,7 @@ struct RawInterface {
 }
 
 impl Check<'_> {
-    fn text(&self, key: &str, value: Option<String>) -> Result<String, ConfigError> {
+    pub(crate) fn text(&self, key: &str, value: Option<String>) -> Result<String, ConfigError> {
         match value {
             None => self.err(key, "is required"),
             Some(v) if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) => self

@@ -1,24 +1,10 @@
 //! Tests of the `[snmp]` section: defaults, overrides, and errors that name the key.
 #![allow(clippy::unwrap_used)]
-use std::collections::HashMap;
-
 use super::*;
 use crate::config::Config;
 
-const BASE: &str = "agent_id = \"a\"\nprovince = \"p\"\n[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
-                    [[targets]]\nname = \"gw\"\naddress = \"192.0.2.1\"\nrole = \"gateway\"\n";
-
 fn load(snmp: &str) -> Result<Config, ConfigError> {
-    let dir = std::env::temp_dir().join(format!("netmon-snmp-settings-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!(
-        "{:x}.toml",
-        snmp.len() * 31 + snmp.bytes().map(usize::from).sum::<usize>()
-    ));
-    std::fs::write(&path, format!("{BASE}{snmp}")).unwrap();
-    let result = Config::load_with_env(&path, Some(HashMap::new()));
-    let _ = std::fs::remove_file(&path);
-    result
+    crate::config::load_with_section(snmp)
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The modem-answer parsers against the fixtures in `tests/fixtures/cellular/<format>/`: exact
-//! readings, robustness (CRLF, spacing, truncation, garbage) and the `cellular parse` CLI.
+//! readings, robustness (CRLF, spacing, truncation, garbage) and the `cellular parse` CLI (the
+//! `cellular_signal_sampled` body: the signal and its quality class).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use netmon_agent::cellular::{self, Format, ParseError, Reading, Registration, Technology};
+use netmon_agent::cellular::{self, Format, ParseError, Registration, Signal, Technology};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cellular")
@@ -14,21 +15,21 @@ fn fixture(path: &str) -> String {
     std::fs::read_to_string(dir().join(path)).unwrap()
 }
 
-fn parse(format: Format, path: &str) -> Reading {
+fn parse(format: Format, path: &str) -> Signal {
     cellular::parse(format, &fixture(path)).unwrap()
 }
 
-fn viettel() -> Reading {
-    Reading {
+fn viettel() -> Signal {
+    Signal {
         plmn: Some("452-04".into()),
         operator: Some("Viettel".into()),
-        ..Reading::default()
+        ..Signal::default()
     }
 }
 
 #[test]
 fn at_lte_home() {
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Lte,
         registration: Registration::Home,
         rsrq_db: Some(-9.5),
@@ -41,7 +42,7 @@ fn at_lte_home() {
 
 #[test]
 fn at_endc_roaming_crlf_alpha_operator() {
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Nr5gNsa,
         operator: Some("Viettel".into()),
         registration: Registration::Roaming,
@@ -51,16 +52,16 @@ fn at_endc_roaming_crlf_alpha_operator() {
         nr_rsrp_dbm: Some(-96.0),
         nr_sinr_db: Some(20.0),
         cell_id: Some("0ABCDEF1".into()),
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(parse(Format::At, "at/endc_roaming.txt"), expected);
 }
 
 #[test]
 fn at_searching_has_no_values() {
-    let expected = Reading {
+    let expected = Signal {
         registration: Registration::Searching,
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(parse(Format::At, "at/searching.txt"), expected);
 }
@@ -98,7 +99,7 @@ fn at_index_edges_and_errors() {
 
 #[test]
 fn quectel_sa() {
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Nr5gSa,
         registration: Registration::Home,
         nr_rsrp_dbm: Some(-95.0),
@@ -112,8 +113,8 @@ fn quectel_sa() {
     assert_eq!(parse(Format::Quectel, "quectel/sa.txt"), expected);
 }
 
-fn quectel_lte() -> Reading {
-    Reading {
+fn quectel_lte() -> Signal {
+    Signal {
         technology: Technology::Lte,
         registration: Registration::Home,
         rsrp_dbm: Some(-98.0),
@@ -135,7 +136,7 @@ fn quectel_lte_qeng_wins_over_qcsq() {
 
 #[test]
 fn quectel_nsa() {
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Nr5gNsa,
         nr_rsrp_dbm: Some(-95.0),
         nr_sinr_db: Some(15.0),
@@ -148,7 +149,7 @@ fn quectel_nsa() {
 
 #[test]
 fn quectel_wcdma() {
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Wcdma,
         registration: Registration::Home,
         plmn: Some("452-02".into()),
@@ -156,14 +157,14 @@ fn quectel_wcdma() {
         rssi_dbm: Some(-70.0),
         arfcn: Some(10713),
         cell_id: Some("8C5A6B".into()),
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(parse(Format::Quectel, "quectel/wcdma.txt"), expected);
 }
 
 #[test]
 fn quectel_qnwinfo_and_qcsq_alone() {
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Lte,
         rssi_dbm: Some(-66.0),
         rsrp_dbm: Some(-93.0),
@@ -178,9 +179,9 @@ fn quectel_qnwinfo_and_qcsq_alone() {
 
 #[test]
 fn quectel_search_and_tolerance() {
-    let expected = Reading {
+    let expected = Signal {
         registration: Registration::Searching,
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(parse(Format::Quectel, "quectel/search.txt"), expected);
     // Missing trailing fields: what is there is kept.
@@ -205,8 +206,8 @@ fn quectel_search_and_tolerance() {
     );
 }
 
-fn mmcli_lte() -> Reading {
-    Reading {
+fn mmcli_lte() -> Signal {
+    Signal {
         technology: Technology::Lte,
         registration: Registration::Home,
         rsrp_dbm: Some(-98.0),
@@ -234,13 +235,13 @@ fn mmcli_status_then_signal_or_merged() {
 
 #[test]
 fn mmcli_one_document_alone() {
-    let status_only = Reading {
+    let status_only = Signal {
         technology: Technology::Lte,
         registration: Registration::Home,
         ..viettel()
     };
     assert_eq!(parse(Format::Mmcli, "mmcli/status_lte.json"), status_only);
-    let signal_only = Reading {
+    let signal_only = Signal {
         plmn: None,
         operator: None,
         technology: Technology::None,
@@ -253,7 +254,7 @@ fn mmcli_one_document_alone() {
 #[test]
 fn mmcli_nsa_roaming() {
     let text = fixture("mmcli/status_nsa_roaming.json") + &fixture("mmcli/signal_nsa.json");
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Nr5gNsa,
         plmn: Some("520-003".into()),
         operator: Some("AIS".into()),
@@ -264,7 +265,7 @@ fn mmcli_nsa_roaming() {
         nr_rsrp_dbm: Some(-95.0),
         nr_rsrq_db: Some(-11.0),
         nr_sinr_db: Some(15.0),
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(cellular::parse(Format::Mmcli, &text).unwrap(), expected);
     let e = cellular::parse(
@@ -281,7 +282,7 @@ fn mmcli_nsa_roaming() {
 #[test]
 fn uqmi_lte_home() {
     let text = fixture("uqmi/signal_lte.json") + &fixture("uqmi/serving.json");
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Lte,
         registration: Registration::Home,
         rssi_dbm: Some(-70.0),
@@ -296,7 +297,7 @@ fn uqmi_lte_home() {
 #[test]
 fn uqmi_endc_roaming() {
     let text = fixture("uqmi/signal_endc.json") + &fixture("uqmi/serving_roaming.json");
-    let expected = Reading {
+    let expected = Signal {
         technology: Technology::Nr5gNsa,
         plmn: Some("520-03".into()),
         operator: Some("AIS".into()),
@@ -308,12 +309,12 @@ fn uqmi_endc_roaming() {
         nr_rsrp_dbm: Some(-95.0),
         nr_rsrq_db: Some(-11.0),
         nr_sinr_db: Some(15.5),
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(cellular::parse(Format::Uqmi, &text).unwrap(), expected);
-    let searching = Reading {
+    let searching = Signal {
         registration: Registration::Searching,
-        ..Reading::default()
+        ..Signal::default()
     };
     assert_eq!(
         parse(Format::Uqmi, "uqmi/serving_searching.json"),
@@ -431,8 +432,22 @@ fn cli_prints_json_from_file_and_stdin() {
     assert_eq!(json["operator"], "Viettel");
     assert_eq!(json["registration"], "home");
     assert_eq!(json["nr_rsrp_dbm"], -95.0);
-    assert_eq!(json["rsrp_dbm"], serde_json::Value::Null);
+    assert!(json.get("rsrp_dbm").is_none(), "unknown values are absent");
     assert_eq!(json["band"], "n78");
+    // SS-RSRP -95 dBm is fair (>= -100), SS-SINR 15 dB good (>= 13): the worse, fair.
+    assert_eq!(json["quality"], "fair");
+    // It is the body of the event an agent sends.
+    let mut event = json.clone();
+    event["type"] = "cellular_signal_sampled".into();
+    event["modem"] = "viettel".into();
+    let event: netmon_events::Event = serde_json::from_value(event).unwrap();
+    assert!(matches!(
+        event,
+        netmon_events::Event::CellularSignalSampled {
+            quality: netmon_events::Quality::Fair,
+            ..
+        }
+    ));
 
     let out = cli(
         &["cellular", "parse", "--format", "uqmi"],
@@ -442,6 +457,8 @@ fn cli_prints_json_from_file_and_stdin() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["technology"], "lte");
     assert_eq!(json["sinr_db"], 12.4);
+    // The signal answer alone says nothing of registration: no service.
+    assert_eq!(json["quality"], "no_service");
 }
 
 #[test]
