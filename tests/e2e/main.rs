@@ -27,6 +27,9 @@
 //! - `coverage`: two hours of modem readings at five inventory sites and an unlisted agent (5G
 //!   SA/NSA, LTE, WCDMA, no service; three operators; a silent modem) through a real collector;
 //!   `report coverage` in JSON, CSV (BOM) and table gives the exact shares, medians and x/y sites.
+//! - `coverage_alerts`: a modem from `nr5g_nsa` to no service through the real broker is one
+//!   Vietnamese webhook message naming the village and operator, then one recovery; a dip
+//!   under the threshold is none.
 //! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
 //!   corrected times in the store.
 #![allow(clippy::unwrap_used)]
@@ -37,6 +40,7 @@ mod alerts_lab;
 mod alerts_outbox;
 mod bad_configs;
 mod clock;
+mod coverage_alerts;
 mod coverage;
 mod dashboards;
 mod delivery;
