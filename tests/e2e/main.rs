@@ -24,12 +24,12 @@
 //!   exact Vietnamese subject and text; failures classified retryable or final.
 //! - `snmp`: the SNMP poller against a real snmpd in a lab namespace: rates vs kernel counters,
 //!   snmpd restart, interface down, a saturated tbf link, bad devices, the `snmp` CLI.
-//! - `coverage`: two hours of modem readings at five inventory sites and an unlisted agent (5G
-//!   SA/NSA, LTE, WCDMA, no service; three operators; a silent modem) through a real collector;
-//!   `report coverage` in JSON, CSV (BOM) and table gives the exact shares, medians and x/y sites.
 //! - `coverage_alerts`: a modem from `nr5g_nsa` to no service through the real broker is one
 //!   Vietnamese webhook message naming the village and operator, then one recovery; a dip
 //!   under the threshold is none.
+//! - `coverage`: two hours of modem readings at five inventory sites and an unlisted agent (5G
+//!   SA/NSA, LTE, WCDMA, no service; three operators; a silent modem) through a real collector;
+//!   `report coverage` in JSON, CSV (BOM) and table gives the exact shares, medians and x/y sites.
 //! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
 //!   corrected times in the store.
 #![allow(clippy::unwrap_used)]
@@ -40,8 +40,8 @@ mod alerts_lab;
 mod alerts_outbox;
 mod bad_configs;
 mod clock;
-mod coverage_alerts;
 mod coverage;
+mod coverage_alerts;
 mod dashboards;
 mod delivery;
 mod delivery_lab;
