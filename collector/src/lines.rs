@@ -18,7 +18,7 @@
 //! | `interface` | interface_went_down / interface_came_back | `device`, `interface` | `up`i (0/1), `oper_status` "…" (went down), `down_for_s` (came back) |
 //! | `device` | device_rebooted | `device` | `rebooted`i (1), `uptime_s`i, `previous_uptime_s`i |
 //! | `device` | device_stopped_answering / device_answers_again | `device` | `answering`i (0/1), `error` "…" (stopped), `silent_for_s` (again) |
-//! | `cellular` | cellular_signal_sampled | `modem`, `technology`, `plmn`, `operator` (`unknown` when absent), `quality` | `generation`i (5/4/3/0), `in_service`i, `on_5g`i/`on_4g`i/`on_3g_2g`i/`on_none`i (0/1), the values present of `rsrp_dbm`, `rsrq_db`, `sinr_db`, `rssi_dbm`, `nr_rsrp_dbm`, `nr_rsrq_db`, `nr_sinr_db`, `rsrp`/`sinr` (in service: NR SS on 5G, else LTE), `band` "…", `arfcn`i, `cell_id` "…", `registration` "…" |
+//! | `cellular` | cellular_signal_sampled | `modem`, `technology`, `plmn`, `operator` (`unknown` when absent), `quality` | `generation`i (5/4/3/0), `in_service`i, `on_5g`i/`on_4g`i/`on_3g_2g`i/`on_none`i (0/1), `usable_5g`i (5G and quality fair or better), the values present of `rsrp_dbm`, `rsrq_db`, `sinr_db`, `rssi_dbm`, `nr_rsrp_dbm`, `nr_rsrq_db`, `nr_sinr_db`, `rsrp`/`sinr` (in service: NR SS on 5G, else LTE), `band` "…", `arfcn`i, `cell_id` "…", `registration` "…" |
 //! | `cellular_change` | cellular_technology_changed / _operator_changed / _service_lost / _service_restored | `modem`, `change` (`technology`/`operator`/`service_lost`/`service_restored`), `plmn`, `operator` | technology: `from`, `to` "…", `generation`i; operator: `from_plmn`, `to_plmn` "…"; lost: `in_service`=0i, `last_technology`, `registration` "…"; restored: `in_service`=1i, `technology` "…", `lost_for_s` |
 //! | `modem` | modem_stopped_answering / modem_answers_again | `modem` | `answering`i (0/1), `error` "…" (stopped), `silent_for_s` (again) |
 //!
@@ -431,19 +431,19 @@ mod tests {
             (
                 r#""type":"cellular_signal_sampled","modem":"viettel","technology":"nr5g_nsa","plmn":"452-04","operator":"Viettel","registration":"home","rsrp_dbm":-95.0,"rsrq_db":-11.0,"sinr_db":8.0,"nr_rsrp_dbm":-88.0,"nr_rsrq_db":-11.0,"nr_sinr_db":14.5,"band":"B3+n41","arfcn":1300,"cell_id":"1A2D001","quality":"good""#,
                 format!(
-                    "cellular,{tags},modem=viettel,technology=nr5g_nsa,plmn=452-04,operator=Viettel,quality=good generation=5i,in_service=1i,on_5g=1i,on_4g=0i,on_3g_2g=0i,on_none=0i,rsrp_dbm=-95,rsrq_db=-11,sinr_db=8,nr_rsrp_dbm=-88,nr_rsrq_db=-11,nr_sinr_db=14.5,rsrp=-88,sinr=14.5,band=\"B3+n41\",arfcn=1300i,cell_id=\"1A2D001\",registration=\"home\" {t}\n"
+                    "cellular,{tags},modem=viettel,technology=nr5g_nsa,plmn=452-04,operator=Viettel,quality=good generation=5i,in_service=1i,on_5g=1i,on_4g=0i,on_3g_2g=0i,on_none=0i,usable_5g=1i,rsrp_dbm=-95,rsrq_db=-11,sinr_db=8,nr_rsrp_dbm=-88,nr_rsrq_db=-11,nr_sinr_db=14.5,rsrp=-88,sinr=14.5,band=\"B3+n41\",arfcn=1300i,cell_id=\"1A2D001\",registration=\"home\" {t}\n"
                 ),
             ),
             (
                 r#""type":"cellular_signal_sampled","modem":"mobi","technology":"wcdma","plmn":"452-01","operator":"MobiFone","registration":"roaming","rssi_dbm":-77.0,"quality":"fair""#,
                 format!(
-                    "cellular,{tags},modem=mobi,technology=wcdma,plmn=452-01,operator=MobiFone,quality=fair generation=3i,in_service=1i,on_5g=0i,on_4g=0i,on_3g_2g=1i,on_none=0i,rssi_dbm=-77,registration=\"roaming\" {t}\n"
+                    "cellular,{tags},modem=mobi,technology=wcdma,plmn=452-01,operator=MobiFone,quality=fair generation=3i,in_service=1i,on_5g=0i,on_4g=0i,on_3g_2g=1i,on_none=0i,usable_5g=0i,rssi_dbm=-77,registration=\"roaming\" {t}\n"
                 ),
             ),
             (
                 r#""type":"cellular_signal_sampled","modem":"vinaphone","technology":"none","registration":"searching","quality":"no_service""#,
                 format!(
-                    "cellular,{tags},modem=vinaphone,technology=none,plmn=unknown,operator=unknown,quality=no_service generation=0i,in_service=0i,on_5g=0i,on_4g=0i,on_3g_2g=0i,on_none=1i,registration=\"searching\" {t}\n"
+                    "cellular,{tags},modem=vinaphone,technology=none,plmn=unknown,operator=unknown,quality=no_service generation=0i,in_service=0i,on_5g=0i,on_4g=0i,on_3g_2g=0i,on_none=1i,usable_5g=0i,registration=\"searching\" {t}\n"
                 ),
             ),
             (

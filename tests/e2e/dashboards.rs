@@ -19,6 +19,7 @@ use netmon_tests::broker::LocalBroker;
 use netmon_tests::influxd::Influxd;
 use netmon_tests::{Collector, InfluxConfig, Scratch, poll_until, publish};
 
+use crate::coverage::reading;
 use crate::envelopes::{Boot, came_back, events_topic, round, started, went_down};
 
 const DB: &str = "netmon";
@@ -26,6 +27,8 @@ const PROVINCE: &str = "thanh-hoa";
 const AGENT: &str = "xa-quang-phu";
 const OTHER_AGENT: &str = "thon-ban-lau";
 const OTHER_PROVINCE: &str = "nghe-an";
+/// The inventory commune of `AGENT` and `OTHER_AGENT`.
+const COMMUNE: &str = "quang-phu";
 
 /// The site inventory of the collectors: `AGENT` and `OTHER_AGENT` at sites with coordinates (so
 /// the points have `commune`/`site` tags and `lat`/`lon` fields for the geomap); the third
@@ -75,7 +78,7 @@ fn dashboards_queries_answer_with_data_on_influxdb() {
 
     let dir = dashboards_dir();
     let mut checked = 0;
-    for file in ["province.json", "commune.json"] {
+    for file in ["province.json", "commune.json", "coverage.json"] {
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))
@@ -117,6 +120,7 @@ fn check_dashboard(influxd: &Influxd, file: &str, dashboard: &Value) -> anyhow::
             "province" => PROVINCE,
             "agent" => AGENT,
             "target" => TARGETS[1].0,
+            "commune" => COMMUNE,
             other => bail!("{file}: unexpected variable {other}"),
         };
         if !values.iter().any(|v| v == expected) {
@@ -198,6 +202,7 @@ fn run_query(influxd: &Influxd, query: &str) -> anyhow::Result<Value> {
         .replace("$interval", "1m")
         .replace("$province", &regex_escape(PROVINCE))
         .replace("$agent", &regex_escape(AGENT))
+        .replace("$commune", &regex_escape(COMMUNE))
         .replace("$target", &all_targets);
     let bytes = substituted.as_bytes();
     for (i, b) in bytes.iter().enumerate() {
@@ -277,7 +282,7 @@ fn tag_values(answer: &Value) -> Vec<String> {
 /// The data set, made by the real collector: every event goes through the broker into the
 /// collector's store and from there through its InfluxDB projection, so a dashboard query naming
 /// something the projection does not write finds nothing. Three agents (two in `PROVINCE`), five
-/// hours of one-minute rounds and heartbeats (backfilled, so `late`), an outage that ended, one
+/// hours of one-minute rounds, modem readings and heartbeats (backfilled, so `late`), an outage that ended, one
 /// still open, a restart, a journal overflow and two last wills (`agent_went_silent`, made by the
 /// collector). Returns how many probe events were published.
 fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::Result<u64> {
@@ -388,6 +393,11 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
                     );
                 }
             }
+            // Modem readings: the commune centre has usable 5G (Viettel SA) and VinaPhone LTE, the
+            // village only poor MobiFone LTE — the "sites without usable 5G" table.
+            for event in modem_readings(agent) {
+                at(event, t + chrono::Duration::milliseconds(4));
+            }
             if agent == OTHER_AGENT && i == 272 {
                 at(went_down(&targets[0], now - minutes(30)), t);
             }
@@ -406,7 +416,8 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
         let probe = influxd.count(DB, "probe", "sent").ok()?;
         let silent = influxd.count(DB, "agent", "silent").ok()?;
         let uplink = influxd.count(DB, "interface", "in_bps").ok()?;
-        (probe == probes && silent == 2 && uplink == 300).then_some(())
+        let cellular = influxd.count(DB, "cellular", "generation").ok()?;
+        (probe == probes && silent == 2 && uplink == 300 && cellular == 4 * 300).then_some(())
     });
     if written.is_none() {
         bail!(
@@ -420,6 +431,47 @@ fn write_through_the_collector(influxd: &Influxd, scratch: &Scratch) -> anyhow::
         );
     }
     Ok(probes)
+}
+
+/// One minute's modem readings of `agent` (none for the third agent's province but one).
+fn modem_readings(agent: &str) -> Vec<Event> {
+    use netmon_events::{Quality, Technology};
+    match agent {
+        AGENT => vec![
+            reading(
+                "viettel",
+                Technology::Nr5gSa,
+                Some("452-04"),
+                Quality::Good,
+                Some(-86.0),
+                Some(17.5),
+            ),
+            reading(
+                "vinaphone",
+                Technology::Lte,
+                Some("452-02"),
+                Quality::Fair,
+                Some(-103.0),
+                Some(3.0),
+            ),
+        ],
+        OTHER_AGENT => vec![reading(
+            "mobifone",
+            Technology::Lte,
+            Some("452-01"),
+            Quality::Poor,
+            Some(-116.0),
+            Some(-4.0),
+        )],
+        _ => vec![reading(
+            "viettel",
+            Technology::Wcdma,
+            Some("452-04"),
+            Quality::Fair,
+            None,
+            None,
+        )],
+    }
 }
 
 /// The commune router polled over SNMP (sysName with diacritics).
@@ -458,7 +510,7 @@ fn uplink_sample(i: i64) -> Event {
 /// The registered agents' points carry their site and coordinates; the unregistered agent's
 /// points have no site.
 fn check_site_tags(influxd: &Influxd) -> anyhow::Result<()> {
-    for measurement in ["probe", "link", "agent", "journal"] {
+    for measurement in ["probe", "link", "agent", "journal", "cellular"] {
         let answer = influxd.query(
             DB,
             &format!("SHOW TAG VALUES FROM \"{measurement}\" WITH KEY = \"site\""),

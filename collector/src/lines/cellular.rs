@@ -2,7 +2,7 @@
 //! table in `lines.rs` and `dashboards/README.md`).
 
 use influxdb_line_protocol::builder::{AfterField, AfterMeasurement, LineProtocolBuilder};
-use netmon_events::{Event, Generation, Signal, Technology};
+use netmon_events::{Event, Generation, Quality, Signal, Technology};
 
 use super::{Point, name};
 
@@ -35,6 +35,7 @@ pub(super) fn point(
             )
             .tag("quality", quality.as_str()),
             signal,
+            *quality,
         )),
         Event::CellularTechnologyChanged {
             modem,
@@ -127,9 +128,9 @@ fn generation(technology: Technology) -> i64 {
 }
 
 /// The reading's fields: the values it has, `generation`, `in_service`, one 0/1 field per
-/// generation (their mean over time is the share), `rsrp`/`sinr` as the coverage report uses them
+/// generation (their mean over time is the share), `usable_5g` (5G with quality fair or better), `rsrp`/`sinr` as the coverage report uses them
 /// (NR SS-values on 5G, else the LTE values), band, ARFCN and cell id when known.
-fn sample(line: Tags, signal: &Signal) -> Fields {
+fn sample(line: Tags, signal: &Signal, quality: Quality) -> Fields {
     let in_service = signal.in_service();
     let generation = if in_service {
         generation(signal.technology)
@@ -142,6 +143,10 @@ fn sample(line: Tags, signal: &Signal) -> Fields {
     for (key, g) in [("on_5g", 5), ("on_4g", 4), ("on_3g_2g", 3), ("on_none", 0)] {
         line = line.field(key, i64::from(generation == g));
     }
+    line = line.field(
+        "usable_5g",
+        i64::from(generation == 5 && quality.is_usable()),
+    );
     let nr = signal.technology.is_5g();
     let best_rsrp = if nr { signal.nr_rsrp_dbm } else { None }.or(signal.rsrp_dbm);
     let best_sinr = if nr { signal.nr_sinr_db } else { None }.or(signal.sinr_db);
