@@ -30,6 +30,8 @@
 //! - `coverage`: two hours of modem readings at five inventory sites and an unlisted agent (5G
 //!   SA/NSA, LTE, WCDMA, no service; three operators; a silent modem) through a real collector;
 //!   `report coverage` in JSON, CSV (BOM) and table gives the exact shares, medians and x/y sites.
+//! - `cellular`: the agent's modem sources over a real pty (an AT modem emulator) and an mmcli
+//!   stand-in: the `cellular` CLI, readings into the store, hang/garbage/no service as events.
 //! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
 //!   corrected times in the store.
 #![allow(clippy::unwrap_used)]
@@ -39,6 +41,7 @@ mod alerts;
 mod alerts_lab;
 mod alerts_outbox;
 mod bad_configs;
+mod cellular;
 mod clock;
 mod coverage;
 mod coverage_alerts;

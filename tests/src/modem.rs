@@ -77,7 +77,10 @@ impl ModemEmulator {
         });
         let Some(port) = port else {
             proc.assert_running()?;
-            anyhow::bail!("the modem emulator wrote no port within 10 s: {}", proc.log());
+            anyhow::bail!(
+                "the modem emulator wrote no port within 10 s: {}",
+                proc.log()
+            );
         };
         let emulator = Self {
             port,
