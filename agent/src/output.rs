@@ -384,6 +384,22 @@ pub fn check_summary(config: &Config) -> String {
     if config.targets.len() > SHOWN {
         let _ = writeln!(out, "  … and {} more", config.targets.len() - SHOWN);
     }
+    if !config.cellular.is_empty() {
+        let _ = writeln!(out, "cellular:  {} modem(s)", config.cellular.len());
+    }
+    for m in &config.cellular {
+        let _ = writeln!(
+            out,
+            "  - {}: {}, every {}, {} per command; stopped answering after {} failed reading(s), \
+             a change of service counts after {} reading(s)",
+            m.name,
+            m.source.describe(),
+            d(m.interval),
+            d(m.timeout),
+            m.fail_after,
+            m.changes_after
+        );
+    }
     out
 }
 

@@ -75,6 +75,31 @@ impl Source {
             Source::Command { .. } => "command",
         }
     }
+
+    /// What is run or asked, for `check`.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Mmcli { path, index } => {
+                format!("{} -m {index} (ModemManager)", path.display())
+            }
+            Source::Uqmi { path, device } => {
+                format!("{} -d {} (QMI)", path.display(), device.display())
+            }
+            Source::At {
+                port,
+                baud,
+                dialect,
+            } => format!(
+                "AT on {} at {baud} baud, {} commands",
+                port.display(),
+                match dialect {
+                    Dialect::Gpp => "3GPP 27.007",
+                    Dialect::Quectel => "Quectel",
+                }
+            ),
+            Source::Command { argv } => format!("command {}", argv.join(" ")),
+        }
+    }
 }
 
 /// Which AT commands are asked.

@@ -161,3 +161,26 @@ fn errors_name_the_key() {
         );
     }
 }
+
+/// The commented `[[cellular]]` examples of `deploy/examples/agent.toml`, uncommented (lines
+/// `#key = …` and `#[…]`; prose comments start with `# `), are a valid configuration.
+#[test]
+fn the_deployed_example_is_valid_once_uncommented() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/agent.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("# Cellular:").unwrap();
+    let section: String = text[start..]
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(rest) if !rest.starts_with([' ', '#']) && !rest.is_empty() => rest,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let c = load(&section).unwrap();
+    let names: Vec<&str> = c.cellular.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["viettel", "vinaphone", "mobifone", "cpe"]);
+    assert_eq!(c.cellular[0].thresholds, Thresholds::default());
+    assert_eq!(c.cellular[0].interval, Duration::from_secs(60));
+}
