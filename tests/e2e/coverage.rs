@@ -473,6 +473,25 @@ fn coverage_report_from_a_real_collector_in_three_formats() {
         table_en.contains("thôn Thọ Liên") && !table_en.contains("thôn Giang Trung"),
         "{table_en}"
     );
+    // One province, by its Vietnamese name.
+    let (code, hue, err) = report(
+        &config_path,
+        &[&window[..], &["--province", "Huế", "--format", "json"]].concat(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let hue: Value = serde_json::from_slice(&hue).unwrap();
+    let sites: Vec<&str> = hue["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["site_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sites,
+        ["UBND phường Phú Xuân", "UBND phường Phú Xuân"],
+        "{hue:#}"
+    );
+    assert_eq!(hue["summaries"].as_array().unwrap().len(), 2, "{hue:#}");
     // A bad time is a usage error.
     let (code, _, err) = report(&config_path, &["--from", "1/11/2026"]);
     assert_eq!(code, Some(64), "{err}");
