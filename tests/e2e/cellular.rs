@@ -4,6 +4,8 @@
 //!
 //! - `netmon-agent cellular --config` over the pty prints the fixture's values (Vietnamese table,
 //!   English table, JSON); a hanging modem makes it exit 1 within its timeout, naming the command;
+//!   a Quectel modem on the pty, mmcli and uqmi stand-ins and a `command` source each print what
+//!   `cellular parse` makes of the same fixtures;
 //! - the daemon with an `at` modem and an `mmcli` modem publishes `cellular_signal_sampled`
 //!   through the real broker into the collector's store, each equal to what
 //!   `cellular parse` makes of the same fixtures;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use netmon_events::{Envelope, Event, Registration, Technology};
 use netmon_tests::agent::{journal_records, journal_segments};
-use netmon_tests::modem::{Mode, ModemEmulator, fixtures, mmcli_script};
+use netmon_tests::modem::{Mode, ModemEmulator, fixtures, mmcli_script, tool_script, uqmi_script};
 use netmon_tests::{Agent, AgentConfig, Collector, Scratch, TargetConfig, binary, shared_url};
 use netmon_tests::{unique, wait_for};
 use serde_json::Value;
@@ -133,6 +135,75 @@ fn parsed(format: &str, files: &[&str]) -> Value {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The JSON line `cellular --config --json` printed for `modem`, without `modem`.
+fn line_of(lines: &str, modem: &str) -> Value {
+    let mut line: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["modem"] == modem)
+        .unwrap_or_else(|| panic!("no line for {modem} in:\n{lines}"));
+    line.as_object_mut().unwrap().remove("modem");
+    line
+}
+
+#[test]
+fn cellular_cli_reads_every_source() {
+    let scratch = Scratch::new("cellular-sources").unwrap();
+    let quectel = ModemEmulator::start("quectel", &scratch).unwrap();
+    quectel.set(Mode::Quectel).unwrap();
+    let mmcli = mmcli_script(&scratch, "status_nsa_roaming.json", "signal_nsa.json").unwrap();
+    let uqmi = uqmi_script(&scratch, "signal_endc.json", "serving.json").unwrap();
+    let own = scratch
+        .write(
+            "cpe.json",
+            r#"{"technology":"nr5g_sa","registration":"home","plmn":"452-04","nr_rsrp_dbm":-78.5,"nr_sinr_db":21.0,"band":"n41"}"#,
+        )
+        .unwrap();
+    let cpe = tool_script(&scratch, "cpe-signal", &[("--json", own.to_str().unwrap())]).unwrap();
+    let cellular = at_modem("quectel", &quectel.port, "dialect = \"quectel\"\n")
+        + &format!(
+            "\n[[cellular]]\nname = \"mm\"\nsource = \"mmcli\"\nmmcli_path = \"{}\"\n\
+             \n[[cellular]]\nname = \"qmi\"\nsource = \"uqmi\"\nuqmi_path = \"{}\"\n\
+             \n[[cellular]]\nname = \"cpe\"\nsource = \"command\"\ncommand = [\"{}\", \"--json\"]\n",
+            mmcli.display(),
+            uqmi.display(),
+            cpe.display()
+        );
+    let config = agent_config("phu-vinh", "hue", "mqtt://127.0.0.1:1", cellular);
+    let path = scratch.write("agent.toml", config.to_toml()).unwrap();
+    let out = agent_cli(&["cellular", "--config", path.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        line_of(&lines, "quectel"),
+        parsed("quectel", &["quectel/lte.txt"])
+    );
+    assert_eq!(
+        line_of(&lines, "mm"),
+        parsed(
+            "mmcli",
+            &["mmcli/status_nsa_roaming.json", "mmcli/signal_nsa.json"]
+        )
+    );
+    assert_eq!(
+        line_of(&lines, "qmi"),
+        parsed("uqmi", &["uqmi/signal_endc.json", "uqmi/serving.json"])
+    );
+    // The command's own JSON, with its class: SS-RSRP -78.5 and SS-SINR 21 are excellent.
+    let mut expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(&own).unwrap()).unwrap();
+    expected["quality"] = "excellent".into();
+    assert_eq!(line_of(&lines, "cpe"), expected);
+    let log = quectel.log();
+    for command in ["AT+QENG=\"servingcell\"", "AT+QNWINFO", "AT+QCSQ"] {
+        assert!(log.contains(command), "{command} not asked:\n{log}");
+    }
+    assert!(
+        !log.contains("AT+CESQ"),
+        "the Quectel dialect asks no +CESQ:\n{log}"
+    );
 }
 
 #[test]

@@ -10,7 +10,8 @@ modem with ATE1 and sends a URC (`RING`) before every answer. The mode is read f
 at every command, so a test switches it at run time:
 
   normal   answers from lte_home.txt      nsa      from endc_roaming.txt
-  nosvc    from searching.txt             hang     reads and never answers
+  nosvc    from searching.txt             quectel  from ../quectel/lte.txt
+  hang     reads and never answers
   garbage  2000 random printable bytes without a line end, no result code
 
 Unknown commands get ERROR. Exits after LIFETIME_S seconds (default 600) at the latest.
@@ -23,7 +24,12 @@ import sys
 import time
 import tty
 
-FIXTURES = {"normal": "lte_home.txt", "nsa": "endc_roaming.txt", "nosvc": "searching.txt"}
+FIXTURES = {
+    "normal": "lte_home.txt",
+    "nsa": "endc_roaming.txt",
+    "nosvc": "searching.txt",
+    "quectel": "../quectel/lte.txt",
+}
 
 
 def transcripts(directory):

@@ -1,8 +1,8 @@
 //! A cellular modem emulator on a real pseudo-terminal (`modem.py`, python3 standard library):
 //! answers AT commands from the agent's 27.007 fixtures (`agent/tests/fixtures/cellular/at/`),
 //! echoes, sends URCs, and switches at run time between answering normally, from another
-//! fixture, hanging and answering garbage. Stopped by pid when dropped; an mmcli stand-in (a
-//! real executable script printing the agent's mmcli fixtures) for the `mmcli` source.
+//! fixture (3GPP or Quectel), hanging and answering garbage. Stopped by pid when dropped; and
+//! `mmcli`/`uqmi` stand-ins (real executable scripts printing the agent's fixtures).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +26,8 @@ pub enum Mode {
     Nsa,
     /// Searching, no service (`at/searching.txt`).
     NoService,
+    /// A Quectel modem on LTE (`quectel/lte.txt`).
+    Quectel,
     /// Reads commands and never answers.
     Hang,
     /// Answers random printable bytes without a line end.
@@ -38,6 +40,7 @@ impl Mode {
             Mode::Normal => "normal",
             Mode::Nsa => "nsa",
             Mode::NoService => "nosvc",
+            Mode::Quectel => "quectel",
             Mode::Hang => "hang",
             Mode::Garbage => "garbage",
         }
@@ -108,26 +111,62 @@ impl ModemEmulator {
     }
 }
 
-/// Writes an executable `mmcli` stand-in into `scratch`: `-m N -J` prints `status`,
-/// `-m N --signal-get -J` prints `signal` (both files of the agent's mmcli fixtures),
-/// `--signal-setup=…` succeeds, anything else fails like mmcli does. Returns its path.
-pub fn mmcli_script(scratch: &Scratch, status: &str, signal: &str) -> anyhow::Result<PathBuf> {
-    let dir = fixtures().join("mmcli");
-    let script = format!(
-        "#!/bin/sh\n\
-         # mmcli stand-in for the netmon tests: prints the agent's mmcli fixtures.\n\
-         case \"$*\" in\n\
-           *--signal-setup=*) echo \"successfully setup signal quality information\" ;;\n\
-           *--signal-get*) cat '{signal}' ;;\n\
-           \"-m \"*\" -J\") cat '{status}' ;;\n\
-           *) echo \"error: unexpected arguments: $*\" >&2; exit 1 ;;\n\
-         esac\n",
-        status = dir.join(status).display(),
-        signal = dir.join(signal).display(),
+/// Writes an executable stand-in for a modem tool into `scratch/{name}`: a shell script that,
+/// for the first `(pattern, fixture)` whose shell `case` pattern matches its arguments (`"$*"`),
+/// prints that file (relative to the agent's cellular fixtures, or absolute; `""`: prints
+/// nothing), and otherwise fails
+/// like the real tool. Returns its path.
+pub fn tool_script(
+    scratch: &Scratch,
+    name: &str,
+    cases: &[(&str, &str)],
+) -> anyhow::Result<PathBuf> {
+    let mut script = format!(
+        "#!/bin/sh\n# {name} stand-in for the netmon tests: prints the agent's fixtures.\ncase \"$*\" in\n"
     );
-    let path = scratch.write("mmcli", script)?;
+    for (pattern, fixture) in cases {
+        let action = if fixture.is_empty() {
+            "true".to_owned()
+        } else {
+            format!("cat '{}'", fixtures().join(fixture).display())
+        };
+        script.push_str(&format!("  {pattern}) {action} ;;\n"));
+    }
+    script.push_str("  *) echo \"error: unexpected arguments: $*\" >&2; exit 1 ;;\nesac\n");
+    let path = scratch.write(name, script)?;
     let mut permissions = std::fs::metadata(&path)?.permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
     std::fs::set_permissions(&path, permissions)?;
     Ok(path)
+}
+
+/// An `mmcli` stand-in: `-m N -J` prints `mmcli/{status}`, `-m N --signal-get -J` prints
+/// `mmcli/{signal}`, `--signal-setup=…` succeeds.
+pub fn mmcli_script(scratch: &Scratch, status: &str, signal: &str) -> anyhow::Result<PathBuf> {
+    let status = format!("mmcli/{status}");
+    let signal = format!("mmcli/{signal}");
+    tool_script(
+        scratch,
+        "mmcli",
+        &[
+            ("*--signal-setup=*", ""),
+            ("*--signal-get*", &signal),
+            ("\"-m \"*\" -J\"", &status),
+        ],
+    )
+}
+
+/// A `uqmi` stand-in: `-d DEV --get-signal-info` prints `uqmi/{signal}`,
+/// `-d DEV --get-serving-system` prints `uqmi/{serving}`.
+pub fn uqmi_script(scratch: &Scratch, signal: &str, serving: &str) -> anyhow::Result<PathBuf> {
+    let signal = format!("uqmi/{signal}");
+    let serving = format!("uqmi/{serving}");
+    tool_script(
+        scratch,
+        "uqmi",
+        &[
+            ("*--get-signal-info", &signal),
+            ("*--get-serving-system", &serving),
+        ],
+    )
 }
