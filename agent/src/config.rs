@@ -259,9 +259,24 @@ fn from_config_error(file: &str, error: config::ConfigError) -> ConfigError {
     };
     ConfigError {
         file: file.into(),
-        key,
+        key: dotted(&key),
         problem,
     }
+}
+
+/// The config crate prints a table inside an array as `cellular[0]thresholds.x`: put the dot
+/// back (`cellular[0].thresholds.x`).
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    let mut after_index = false;
+    for c in key.chars() {
+        if after_index && (c.is_alphanumeric() || c == '_') {
+            out.push('.');
+        }
+        after_index = c == ']';
+        out.push(c);
+    }
+    out
 }
 
 /// Validation helpers whose errors name `file` (shared by the sections' validators).
