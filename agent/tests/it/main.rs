@@ -1,5 +1,6 @@
 //! Integration tests of the agent library: modem-answer parsers, configuration files, the ICMP
-//! engine on loopback, and the daemon against a real Mosquitto broker.
+//! engine on loopback, the serial AT session on a pseudo-terminal, and the daemon against a real
+//! Mosquitto broker.
 #![allow(clippy::unwrap_used)]
 
 mod cellular;
@@ -7,4 +8,5 @@ mod config;
 mod daemon;
 mod icmp;
 mod journal;
+mod serial;
 mod support;
