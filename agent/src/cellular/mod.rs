@@ -1,12 +1,20 @@
-//! Pure parsers of what a cellular modem answers about its radio: no I/O, no clock. Each format
-//! has its own file and one entry point taking the whole text the tool or modem printed:
+//! Cellular modems and 5G CPEs (`docs/cellular.md`).
+//!
+//! Pure parsers of what a modem answers about its radio (no I/O, no clock), each format in its
+//! own file with one entry point taking the whole text the tool or modem printed:
 //! - [`mmcli`]: ModemManager's `mmcli -m N -J` and `mmcli -m N --signal-get -J`;
 //! - [`uqmi`]: OpenWrt's `uqmi --get-signal-info` and `uqmi --get-serving-system`;
 //! - [`at`]: 3GPP TS 27.007 answers `+CESQ`, `+COPS?`, `+CEREG?`/`+C5GREG?`/`+CREG?`/`+CGREG?`;
 //! - [`quectel`]: Quectel's `+QENG="servingcell"`, `+QNWINFO`, `+QCSQ`.
 //!
-//! All of them produce the contract's [`Signal`] (`netmon_events`); [`parse`] picks the parser by [`Format`]. Helpers
-//! shared by the text formats (answer splitting, PLMN formatting, operator names) live here.
+//! All of them produce the contract's [`Signal`] (`netmon_events`); [`parse`] picks the parser
+//! by [`Format`]. Helpers shared by the text formats (answer splitting, PLMN formatting, operator
+//! names) live here.
+//!
+//! Also pure: [`quality`] (thresholds → [`Quality`]), [`modem`] (one modem across readings →
+//! events), [`settings`] (`[[cellular]]`). I/O: [`command`] (tools with a deadline), [`serial`]
+//! (the AT session), [`reader`] (one reading per source), [`poller`] (the task), [`report`]
+//! (`netmon-agent cellular --config`).
 
 pub mod at;
 pub mod command;
