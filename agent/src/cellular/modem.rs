@@ -154,19 +154,23 @@ impl ModemState {
 
     /// Tracks the service; the change events once a change is confirmed.
     fn follow(&mut self, now: Service, mono_ms: u64) -> Vec<Event> {
-        // A reading in service that does not name its network keeps the one known.
+        // A reading in service that does not give its PLMN keeps the one known.
         let now = match (now, &self.service) {
             (
                 Service::On {
                     technology,
                     plmn: None,
-                    operator: None,
+                    operator,
                 },
-                Some(Service::On { plmn, operator, .. }),
+                Some(Service::On {
+                    plmn: Some(known),
+                    operator: known_operator,
+                    ..
+                }),
             ) => Service::On {
                 technology,
-                plmn: plmn.clone(),
-                operator: operator.clone(),
+                plmn: Some(known.clone()),
+                operator: operator.or_else(|| known_operator.clone()),
             },
             (now, _) => now,
         };

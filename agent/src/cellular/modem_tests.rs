@@ -233,3 +233,20 @@ fn answering_again_with_another_service_says_both() {
         ["stopped hang", "again 3000, lost lte 452-04 searching"]
     );
 }
+
+#[test]
+fn a_reading_without_its_plmn_keeps_the_known_network() {
+    let steps = [
+        Read(0, Lte, VT, Home, -85.0),
+        Read(60, Lte, None, Home, -85.0),
+        Read(120, Lte, VT, Home, -85.0),
+        Read(180, Lte, None, Home, -85.0),
+        Read(240, Nr5gNsa, None, Home, -85.0),
+        Read(300, Nr5gNsa, None, Home, -85.0),
+        Read(360, Nr5gNsa, VN, Home, -85.0),
+    ];
+    assert_eq!(
+        run(1, &steps),
+        ["technology lte>nr5g_nsa", "operator 452-04>452-02"]
+    );
+}
