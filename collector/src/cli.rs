@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use netmon_events::Event;
 
@@ -327,7 +328,7 @@ pub fn status(
             )
             .context("writing output")?;
             let mut state = state::State::default();
-            replay_store(config, err, |event| state.apply(event))?;
+            replay_store(config, err, None, |event| state.apply(event))?;
             api::state_json(&state)
         }
     };
@@ -342,21 +343,28 @@ pub fn status(
     Ok(())
 }
 
-/// Calls `f` with every stored event in store order (the store opened read-only); the rows that
-/// cannot be read are skipped and counted on `err`.
+/// The stored events [`replay_store`] reads: all, or those of some types in a time range.
+type Selection<'a> = Option<(&'a [&'a str], DateTime<Utc>, DateTime<Utc>)>;
+
+/// Calls `f` with every stored event (of `select`) in store order (the store opened read-only);
+/// the rows that cannot be read are skipped and counted on `err`.
 fn replay_store(
     config: &Config,
     err: &mut impl Write,
+    select: Selection,
     mut f: impl FnMut(&crate::store::StoredEvent),
 ) -> Result<(), Failure> {
     let store = open_read_only(config)?;
     let mut unreadable = 0;
-    store
-        .for_each(|row| match row {
-            Ok(event) => f(&event),
-            Err(_) => unreadable += 1,
-        })
-        .context("reading the store")?;
+    let mut each = |row: Result<_, _>| match row {
+        Ok(event) => f(&event),
+        Err(_) => unreadable += 1,
+    };
+    match select {
+        None => store.for_each(&mut each),
+        Some((types, from, to)) => store.for_each_of(types, from, to, &mut each),
+    }
+    .context("reading the store")?;
     if unreadable > 0 {
         writeln!(
             err,

@@ -31,6 +31,13 @@ pub use stream::{DEFAULT_BOUND, GAP_FACTOR, MAX_BOUND};
 use stream::{Item, Reading, Span, Stream};
 pub use tally::Tally;
 
+/// The event types [`Coverage::apply`] uses; a caller may read only these from the store.
+pub const TYPES: &[&str] = &[
+    "cellular_signal_sampled",
+    "modem_stopped_answering",
+    "agent_started",
+];
+
 /// The operator key of readings with no PLMN ever seen.
 pub const UNKNOWN_PLMN: &str = "unknown";
 
@@ -135,8 +142,13 @@ impl<'a> Coverage<'a> {
         }
     }
 
-    /// Folds one stored event (any type; only cellular readings, modem silences and agent
-    /// starts matter).
+    /// The earliest effective time [`Coverage::apply`] uses: a reading up to [`MAX_BOUND`]
+    /// before the window may reach into it.
+    pub fn reads_from(&self) -> DateTime<Utc> {
+        self.scope.from - chrono::TimeDelta::milliseconds(MAX_BOUND)
+    }
+
+    /// Folds one stored event (any type; only the [`TYPES`] matter).
     pub fn apply(&mut self, stored: &StoredEvent) {
         let time = stored.time.timestamp_millis();
         if time >= self.to || time < self.from.saturating_sub(MAX_BOUND) {

@@ -119,3 +119,26 @@ fn query_filters_and_limits_newest_first_returned_oldest_first() {
     assert_eq!(store.for_each(|e| replayed.push(e.unwrap().id)).unwrap(), 4);
     assert_eq!(replayed, [1, 2, 3, 4]);
 }
+
+#[test]
+fn for_each_of_reads_only_the_types_in_the_time_range_in_store_order() {
+    let dir = TempDir::new();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let started = r#""type":"agent_started","version":"0.1.0","targets":1"#;
+    // Agent times base + seq s: seqs 1..=6, alternating heartbeats and starts.
+    let events: Vec<NewEvent> = (1..=6)
+        .map(|seq| new_event("a", seq, if seq % 2 == 0 { started } else { HEARTBEAT }))
+        .collect();
+    store.append(&events, &[]).unwrap();
+    let base = crate::testkit::base();
+    let mut seen = Vec::new();
+    let n = store
+        .for_each_of(
+            &["agent_started"],
+            base + chrono::TimeDelta::seconds(2),
+            base + chrono::TimeDelta::seconds(6),
+            |row| seen.push(row.unwrap().envelope.seq),
+        )
+        .unwrap();
+    assert_eq!((n, seen), (2, vec![2, 4]), "seq 6 is at the end, excluded");
+}

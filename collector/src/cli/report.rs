@@ -106,7 +106,8 @@ pub fn coverage(
             .map_err(Failure::Usage)?,
     };
     let mut fold = Coverage::new(scope, inventory);
-    super::replay_store(config, err, |event| fold.apply(event))?;
+    let select = (coverage::TYPES, fold.reads_from(), to);
+    super::replay_store(config, err, Some(select), |event| fold.apply(event))?;
     let report = fold.finish();
     if report.out_of_order > 0 {
         writeln!(
