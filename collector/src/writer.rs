@@ -11,8 +11,15 @@
 //!
 //! It runs on its own thread with its own single-threaded runtime (see `lib.rs`), so SQLite's
 //! blocking calls never stall the tasks that serve HTTP or poll MQTT.
+//!
+//! The writer never waits for room in the MQTT client's request channel: the intake task that
+//! drains that channel (by polling the event loop) may itself be waiting for room in the writer's
+//! channel, and a writer blocked on an acknowledgement would then stall both for good. So
+//! acknowledgements are queued (`try_ack`) and those that find the channel full wait in
+//! `pending_acks`, retried every [`ACK_RETRY`] before anything else is sent; their number is
+//! bounded by the broker's in-flight window for the collector.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,10 +42,18 @@ use crate::state::State;
 pub const MAX_BATCH: usize = 500;
 /// How often silence is checked and a failed commit retried.
 const TICK: Duration = Duration::from_secs(1);
-/// Snapshots are published at most this often; a reader's view is at most this old.
+/// Snapshots are published at most this often; a reader's view is at most this old (or
+/// [`BUSY_SHARE`]-spaced, see below).
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// How often the alert rules and the outbox run (besides after every stored batch).
 const ALERT_TICK: Duration = Duration::from_millis(250);
+/// Copying the state for a snapshot and evaluating the alert rules both cost time in proportion
+/// to the fleet (every agent and link), not to the batch. Under load each is spaced so that it
+/// takes at most about 1/`BUSY_SHARE` of the writer's time: with 100,000 agents a snapshot is
+/// then a few hundred ms old and rules run a few times a second, instead of after every batch.
+const BUSY_SHARE: u32 = 10;
+/// How often acknowledgements that found the client's request channel full are tried again.
+const ACK_RETRY: Duration = Duration::from_millis(5);
 
 /// Renders a notification: `(lang, notices) → (subject, text)`.
 pub type RenderFn = Box<dyn Fn(&str, &[NoticeView]) -> (String, String) + Send>;
@@ -99,6 +114,8 @@ pub enum Input {
     Flush,
     /// Publish the acknowledgements whose interval has expired.
     Acks,
+    /// Try again the MQTT acknowledgements that found the request channel full.
+    PendingAcks,
     /// Run the alert rules and the outbox.
     Alerts,
     /// A notification attempt finished.
@@ -135,8 +152,16 @@ struct Writer {
     acks: AckPacer,
     /// A batch whose commit failed, waiting for a retry.
     unacked: Vec<Publish>,
+    /// Committed messages whose MQTT acknowledgement found the request channel full, oldest
+    /// first.
+    pending_acks: VecDeque<Publish>,
     dirty: bool,
     published: Instant,
+    /// Least time between two snapshots: [`SNAPSHOT_EVERY`], or more for a big state.
+    snapshot_gap: Duration,
+    /// When the alert rules last ran, and the least time between two runs after batches.
+    evaluated: Instant,
+    alert_gap: Duration,
     alerts: AlertParts,
     /// Notifications being sent now (not recorded as sent or failed yet).
     in_flight: HashSet<u64>,
@@ -169,8 +194,12 @@ pub async fn run(
         clock,
         acks: AckPacer::new(ack_interval),
         unacked: Vec::new(),
+        pending_acks: VecDeque::new(),
         dirty: false,
         published: Instant::now(),
+        snapshot_gap: SNAPSHOT_EVERY,
+        evaluated: Instant::now(),
+        alert_gap: Duration::ZERO,
     };
     writer.publish();
     let mut tick = interval(TICK);
@@ -191,6 +220,7 @@ pub async fn run(
             () = tokio::time::sleep_until(ack_due.unwrap_or_else(Instant::now)), if ack_due.is_some() => Input::Acks,
             () = shutdown.cancelled(), if !writer.unacked.is_empty() => break,
             _ = alert_tick.tick() => Input::Alerts,
+            () = tokio::time::sleep(ACK_RETRY), if !writer.pending_acks.is_empty() => Input::PendingAcks,
             Some((id, result)) = sent.recv() => Input::Sent(id, result),
             Some(command) = writer.alerts.commands.recv() => Input::Command(command),
         };
@@ -198,7 +228,7 @@ pub async fn run(
     }
     if !writer.unacked.is_empty() {
         let batch = std::mem::take(&mut writer.unacked);
-        writer.record(batch).await;
+        writer.record(batch);
         if !writer.unacked.is_empty() {
             error!(
                 messages = writer.unacked.len(),
@@ -207,6 +237,13 @@ pub async fn run(
         }
     }
     writer.publish();
+    writer.flush_acks();
+    if !writer.pending_acks.is_empty() {
+        warn!(
+            messages = writer.pending_acks.len(),
+            "stopping with acknowledgements not sent; the broker will deliver those messages again"
+        );
+    }
     let waiting = writer.acks.drain();
     writer.send_acks(waiting);
     info!(counters = ?writer.recorder.counters(), "writer stopped");
@@ -230,11 +267,11 @@ fn drain(first: Publish, rx: &mut mpsc::Receiver<Publish>) -> Vec<Publish> {
 impl Writer {
     async fn handle(&mut self, input: Input) {
         match input {
-            Input::Messages(batch) => self.record(batch).await,
+            Input::Messages(batch) => self.record(batch),
             Input::Tick(now) => {
                 if !self.unacked.is_empty() {
                     let batch = std::mem::take(&mut self.unacked);
-                    self.record(batch).await;
+                    self.record(batch);
                 }
                 match self.recorder.tick(now) {
                     Ok(0) => {}
@@ -245,12 +282,15 @@ impl Writer {
                     }
                 }
             }
-            Input::Flush => self.publish(),
+            Input::Flush if self.published.elapsed() >= self.snapshot_gap => self.publish(),
+            Input::Flush => {}
             Input::Acks => {
                 let due = self.acks.due(Instant::now());
                 self.send_acks(due);
             }
-            Input::Alerts => self.alert(),
+            Input::PendingAcks => self.flush_acks(),
+            Input::Alerts if self.evaluated.elapsed() >= self.alert_gap => self.alert(),
+            Input::Alerts => {}
             Input::Sent(id, result) => {
                 self.in_flight.remove(&id);
                 match &result {
@@ -297,6 +337,7 @@ impl Writer {
     /// Runs the rules and the outbox, records what they decide, and starts the sends that are
     /// due.
     fn alert(&mut self) {
+        let started = Instant::now();
         let now = self.clock.now();
         match self.recorder.evaluate(now, &*self.alerts.render) {
             Ok(0) => {}
@@ -305,6 +346,8 @@ impl Writer {
                 error!(error = %e, "storing alert events failed; retrying at the next evaluation")
             }
         }
+        self.evaluated = Instant::now();
+        self.alert_gap = (self.evaluated - started) * BUSY_SHARE;
         let inventory = self.recorder.alerting().inventory.clone();
         for outgoing in self.recorder.ready(now.wall) {
             if !self.in_flight.insert(outgoing.id) {
@@ -332,9 +375,32 @@ impl Writer {
         }
     }
 
+    /// Queues the MQTT acknowledgement of a committed message, behind any still waiting.
+    fn ack(&mut self, message: Publish) {
+        if self.pending_acks.is_empty() && self.client.try_ack(&message).is_ok() {
+            return;
+        }
+        self.pending_acks.push_back(message);
+    }
+
+    /// Sends the waiting acknowledgements, oldest first, until the request channel is full.
+    fn flush_acks(&mut self) {
+        while let Some(message) = self.pending_acks.front() {
+            if self.client.try_ack(message).is_err() {
+                debug!(
+                    waiting = self.pending_acks.len(),
+                    "request channel full; acknowledgements wait"
+                );
+                return;
+            }
+            self.pending_acks.pop_front();
+        }
+    }
+
     /// Queues the retained watermark of each agent for the broker (QoS 1). One that cannot be
     /// queued (the client's request channel is full) is tried again an interval later.
     fn send_acks(&mut self, agents: Vec<netmon_events::AgentId>) {
+        let mut deferred = 0usize;
         for agent in agents {
             let Some((topic, ack)) = self.recorder.ack(&agent) else {
                 continue;
@@ -348,29 +414,41 @@ impl Writer {
                 .try_publish(&topic, QoS::AtLeastOnce, true, ack.to_json())
             {
                 Ok(()) => debug!(topic, acks = ?ack.acks, "watermark published"),
-                Err(e) => {
-                    warn!(topic, error = %e, "watermark not queued; retrying after ack_interval");
+                Err(_) => {
+                    deferred += 1;
                     self.acks.retry(agent, Instant::now());
                 }
             }
         }
+        if deferred > 0 {
+            debug!(
+                agents = deferred,
+                "request channel full; watermarks retried after ack_interval"
+            );
+        }
     }
 
     /// Records a batch, and acknowledges it once committed; keeps it for a retry otherwise.
-    async fn record(&mut self, batch: Vec<Publish>) {
+    fn record(&mut self, batch: Vec<Publish>) {
         let now = self.clock.now();
         match self.recorder.record(&batch, now) {
             Ok(touched) => {
                 self.changed();
-                for message in &batch {
-                    if let Err(e) = self.client.ack(message).await {
-                        warn!(error = %e, topic = message.topic, "acknowledgement not sent; the broker will deliver the message again");
-                    }
+                let messages = batch.len();
+                self.flush_acks();
+                for message in batch {
+                    self.ack(message);
                 }
-                debug!(messages = batch.len(), "batch stored and acknowledged");
+                debug!(
+                    messages,
+                    waiting = self.pending_acks.len(),
+                    "batch stored and acknowledged"
+                );
                 let ready = self.acks.touched(touched, Instant::now());
                 self.send_acks(ready);
-                self.alert();
+                if self.evaluated.elapsed() >= self.alert_gap {
+                    self.alert();
+                }
             }
             Err(e) => {
                 error!(
@@ -386,7 +464,7 @@ impl Writer {
 
     /// Publishes now if the last snapshot is old enough, else at the next flush.
     fn changed(&mut self) {
-        if self.published.elapsed() >= SNAPSHOT_EVERY {
+        if self.published.elapsed() >= self.snapshot_gap {
             self.publish();
         } else {
             self.dirty = true;
@@ -394,6 +472,7 @@ impl Writer {
     }
 
     fn publish(&mut self) {
+        let started = Instant::now();
         let snapshot = Snapshot {
             ready: true,
             state: self.recorder.state().clone(),
@@ -403,5 +482,6 @@ impl Writer {
         self.snapshots.send_replace(Arc::new(snapshot));
         self.dirty = false;
         self.published = Instant::now();
+        self.snapshot_gap = SNAPSHOT_EVERY.max((self.published - started) * BUSY_SHARE);
     }
 }
