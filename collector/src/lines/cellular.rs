@@ -176,3 +176,71 @@ fn sample(line: Tags, signal: &Signal, quality: Quality) -> Fields {
     }
     line.field("registration", name(&signal.registration).as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{line, ts};
+
+    #[test]
+    fn cellular_events_have_their_exact_lines() {
+        let t = ts();
+        let tags = "province=thanh-hoa,agent=lang-a";
+        let table = [
+            (
+                r#""type":"cellular_signal_sampled","modem":"viettel","technology":"nr5g_nsa","plmn":"452-04","operator":"Viettel","registration":"home","rsrp_dbm":-95.0,"rsrq_db":-11.0,"sinr_db":8.0,"nr_rsrp_dbm":-88.0,"nr_rsrq_db":-11.0,"nr_sinr_db":14.5,"band":"B3+n41","arfcn":1300,"cell_id":"1A2D001","quality":"good""#,
+                format!(
+                    "cellular,{tags},modem=viettel,technology=nr5g_nsa,plmn=452-04,operator=Viettel,quality=good generation=5i,in_service=1i,on_5g=1i,on_4g=0i,on_3g_2g=0i,on_none=0i,usable_5g=1i,rsrp_dbm=-95,rsrq_db=-11,sinr_db=8,nr_rsrp_dbm=-88,nr_rsrq_db=-11,nr_sinr_db=14.5,rsrp=-88,sinr=14.5,band=\"B3+n41\",arfcn=1300i,cell_id=\"1A2D001\",registration=\"home\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_signal_sampled","modem":"mobi","technology":"wcdma","plmn":"452-01","operator":"MobiFone","registration":"roaming","rssi_dbm":-77.0,"quality":"fair""#,
+                format!(
+                    "cellular,{tags},modem=mobi,technology=wcdma,plmn=452-01,operator=MobiFone,quality=fair generation=3i,in_service=1i,on_5g=0i,on_4g=0i,on_3g_2g=1i,on_none=0i,usable_5g=0i,rssi_dbm=-77,registration=\"roaming\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_signal_sampled","modem":"vinaphone","technology":"none","registration":"searching","quality":"no_service""#,
+                format!(
+                    "cellular,{tags},modem=vinaphone,technology=none,plmn=unknown,operator=unknown,quality=no_service generation=0i,in_service=0i,on_5g=0i,on_4g=0i,on_3g_2g=0i,on_none=1i,usable_5g=0i,registration=\"searching\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_technology_changed","modem":"viettel","from":"nr5g_nsa","to":"lte","plmn":"452-04","operator":"Viettel""#,
+                format!(
+                    "cellular_change,{tags},modem=viettel,change=technology,plmn=452-04,operator=Viettel from=\"nr5g_nsa\",to=\"lte\",generation=4i {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_operator_changed","modem":"viettel","from_plmn":"452-04","to_plmn":"452-02","operator":"VinaPhone""#,
+                format!(
+                    "cellular_change,{tags},modem=viettel,change=operator,plmn=452-02,operator=VinaPhone from_plmn=\"452-04\",to_plmn=\"452-02\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_service_lost","modem":"vinaphone","last_technology":"lte","plmn":"452-02","registration":"searching""#,
+                format!(
+                    "cellular_change,{tags},modem=vinaphone,change=service_lost,plmn=452-02,operator=452-02 in_service=0i,last_technology=\"lte\",registration=\"searching\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"cellular_service_restored","modem":"vinaphone","technology":"lte","plmn":"452-02","operator":"VinaPhone","lost_for_ms":600000"#,
+                format!(
+                    "cellular_change,{tags},modem=vinaphone,change=service_restored,plmn=452-02,operator=VinaPhone in_service=1i,technology=\"lte\",lost_for_s=600 {t}\n"
+                ),
+            ),
+            (
+                r#""type":"modem_stopped_answering","modem":"mobifone","error":"/dev/ttyUSB2: no answer""#,
+                format!(
+                    "modem,{tags},modem=mobifone answering=0i,error=\"/dev/ttyUSB2: no answer\" {t}\n"
+                ),
+            ),
+            (
+                r#""type":"modem_answers_again","modem":"mobifone","silent_for_ms":300000"#,
+                format!("modem,{tags},modem=mobifone answering=1i,silent_for_s=300 {t}\n"),
+            ),
+        ];
+        for (event, expected) in table {
+            assert_eq!(line(event), expected, "for {event}");
+        }
+    }
+}
