@@ -461,6 +461,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn report_coverage_parses_and_names_its_config() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "netmon-collector",
+            "report",
+            "coverage",
+            "--config",
+            "c.toml",
+            "--commune",
+            "xã Kiên Thọ",
+            "--from",
+            "2026-11-01",
+            "--format",
+            "csv",
+            "--lang",
+            "en",
+        ])
+        .unwrap();
+        assert_eq!(cli.command.config(), Some(std::path::Path::new("c.toml")));
+        let crate::cli::Command::Report {
+            kind:
+                ReportKind::Coverage {
+                    commune,
+                    from,
+                    to,
+                    format,
+                    lang,
+                    ..
+                },
+        } = cli.command
+        else {
+            panic!("not report coverage");
+        };
+        assert_eq!(commune.as_deref(), Some("xã Kiên Thọ"));
+        assert_eq!((from.as_deref(), to), (Some("2026-11-01"), None));
+        assert_eq!((format, lang), (Format::Csv, Lang::En));
+    }
+
+    #[test]
     fn times_are_rfc3339_or_vietnamese_dates() {
         let at = |s, end| parse_time(s, end).unwrap().to_rfc3339();
         assert_eq!(at("2026-11-01", false), "2026-10-31T17:00:00+00:00");
