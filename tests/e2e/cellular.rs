@@ -276,7 +276,13 @@ fn daemon_publishes_readings_of_an_at_and_an_mmcli_modem_into_the_store() {
     );
     // The emulator was asked every command of the 3GPP dialect.
     let log = emulator.log();
-    for command in ["AT+CESQ", "AT+COPS?", "AT+CEREG?", "AT+C5GREG?"] {
+    for command in [
+        "AT+CESQ",
+        "AT+COPS=3,2",
+        "AT+COPS?",
+        "AT+CEREG?",
+        "AT+C5GREG?",
+    ] {
         assert!(log.contains(command), "{command} not asked:\n{log}");
     }
 }

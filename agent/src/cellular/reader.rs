@@ -17,6 +17,13 @@ pub const GPP_COMMANDS: &[AtCommand] = &[
         answer: "+CESQ",
         required: true,
     },
+    // The operator in numeric form (MCC-MNC) in `+COPS?`: a modem set to the long or short name
+    // would otherwise give no PLMN. A modem that refuses it still answers `+COPS?` by name.
+    AtCommand {
+        text: "AT+COPS=3,2",
+        answer: "+COPS",
+        required: false,
+    },
     AtCommand {
         text: "AT+COPS?",
         answer: "+COPS",

@@ -83,11 +83,12 @@ fn ask(pty: &Pty, commands: &[AtCommand], timeout: Duration) -> Result<String, S
 fn answers_are_kept_urcs_and_unknown_commands_dropped() {
     let pty = pty();
     let master = pty.master.try_clone().unwrap();
-    let responder = modem(master, 4, |command| match command {
+    let responder = modem(master, 5, |command| match command {
         "AT+CESQ" => {
             "\r\nRING\r\n\r\n+CESQ: 99,99,255,255,20,42\r\n+QIURC: \"pdpdeact\",1\r\n\r\nOK\r\n"
                 .into()
         }
+        "AT+COPS=3,2" => "\r\nOK\r\n".into(),
         "AT+COPS?" => "\r\n+COPS: 0,2,\"45204\",7\r\n\r\nOK\r\n".into(),
         "AT+CEREG?" => "\r\n+CEREG: 2,1,\"1A2B\",\"01A2B3C4\",7\r\nOK\r\n".into(),
         _ => "\r\nERROR\r\n".into(),
@@ -95,12 +96,18 @@ fn answers_are_kept_urcs_and_unknown_commands_dropped() {
     let transcript = ask(&pty, GPP_COMMANDS, Duration::from_secs(5)).unwrap();
     assert_eq!(
         transcript,
-        "AT+CESQ\n+CESQ: 99,99,255,255,20,42\nAT+COPS?\n+COPS: 0,2,\"45204\",7\n\
+        "AT+CESQ\n+CESQ: 99,99,255,255,20,42\nAT+COPS=3,2\nAT+COPS?\n+COPS: 0,2,\"45204\",7\n\
          AT+CEREG?\n+CEREG: 2,1,\"1A2B\",\"01A2B3C4\",7\n"
     );
     assert_eq!(
         responder.join().unwrap(),
-        ["AT+CESQ", "AT+COPS?", "AT+CEREG?", "AT+C5GREG?"]
+        [
+            "AT+CESQ",
+            "AT+COPS=3,2",
+            "AT+COPS?",
+            "AT+CEREG?",
+            "AT+C5GREG?"
+        ]
     );
     // And the AT parser reads it.
     let signal =
