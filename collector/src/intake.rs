@@ -24,6 +24,12 @@ use crate::config::MqttConfig;
 /// Capacity of the client's request channel (acknowledgements, subscriptions). Larger than the
 /// writer's batch, so acknowledging a whole batch never waits for the event loop.
 const REQUEST_CAPACITY: usize = 4096;
+/// Most of the collector's own QoS 1 publishes (retained watermarks, one per active agent and
+/// `ack_interval`) awaiting the broker's PUBACK. rumqttc stops reading the request channel —
+/// acknowledgements included — while this window is full, and under load those PUBACKs queue
+/// behind the events coming in; with rumqttc's default of 100 a fleet of 100,000 agents
+/// stalled the intake (tests/bench/ingest.py). The window costs one slot per packet id.
+const OUTGOING_INFLIGHT: u16 = 16_384;
 /// Largest MQTT packet read. Above the payload limit so that an oversized payload reaches the
 /// writer, is refused and acknowledged, instead of breaking the connection (and being redelivered
 /// forever). Configure the broker's `max_packet_size` at or below this.
@@ -38,6 +44,7 @@ pub fn connect(config: &MqttConfig) -> (AsyncClient, EventLoop) {
     options
         .set_clean_session(false)
         .set_manual_acks(true)
+        .set_inflight(OUTGOING_INFLIGHT)
         .set_keep_alive(config.keep_alive)
         .set_max_packet_size(MAX_PACKET_BYTES, 64 * 1024);
     if let Some((user, password)) = &config.credentials {

@@ -152,9 +152,9 @@ struct Writer {
     acks: AckPacer,
     /// A batch whose commit failed, waiting for a retry.
     unacked: Vec<Publish>,
-    /// Committed messages whose MQTT acknowledgement found the request channel full, oldest
-    /// first.
-    pending_acks: VecDeque<Publish>,
+    /// Packet ids of committed QoS 1 messages whose acknowledgement found the request channel
+    /// full, oldest first (ids only: payloads are not kept alive for an acknowledgement).
+    pending_acks: VecDeque<u16>,
     dirty: bool,
     published: Instant,
     /// Least time between two snapshots: [`SNAPSHOT_EVERY`], or more for a big state.
@@ -376,17 +376,23 @@ impl Writer {
     }
 
     /// Queues the MQTT acknowledgement of a committed message, behind any still waiting.
-    fn ack(&mut self, message: Publish) {
-        if self.pending_acks.is_empty() && self.client.try_ack(&message).is_ok() {
+    fn ack(&mut self, message: &Publish) {
+        if message.qos != QoS::AtLeastOnce {
+            // QoS 0 needs none; the collector subscribes with QoS 1, so nothing arrives with 2.
             return;
         }
-        self.pending_acks.push_back(message);
+        if self.pending_acks.is_empty() && self.client.try_ack(message).is_ok() {
+            return;
+        }
+        self.pending_acks.push_back(message.pkid);
     }
 
     /// Sends the waiting acknowledgements, oldest first, until the request channel is full.
     fn flush_acks(&mut self) {
-        while let Some(message) = self.pending_acks.front() {
-            if self.client.try_ack(message).is_err() {
+        while let Some(&pkid) = self.pending_acks.front() {
+            let mut ack = Publish::new("", QoS::AtLeastOnce, Vec::new());
+            ack.pkid = pkid;
+            if self.client.try_ack(&ack).is_err() {
                 debug!(
                     waiting = self.pending_acks.len(),
                     "request channel full; acknowledgements wait"
@@ -436,7 +442,7 @@ impl Writer {
                 self.changed();
                 let messages = batch.len();
                 self.flush_acks();
-                for message in batch {
+                for message in &batch {
                     self.ack(message);
                 }
                 debug!(

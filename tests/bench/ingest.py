@@ -53,9 +53,10 @@ def start_broker(children, workdir, name):
     return proc, port
 
 
-def collector_toml(path, mqtt_port, store, http_port, client, influx=None, extra=""):
+def collector_toml(path, mqtt_port, store, http_port, client, influx=None, extra="",
+                   keep_alive=None):
     lines = ["[mqtt]", f'url = "mqtt://127.0.0.1:{mqtt_port}"', f'client_id = "{client}"',
-             'province = "bench"', "[store]", f'path = "{store}"', "[http]",
+             'province = "bench"'] + ([f'keep_alive = "{keep_alive}"'] if keep_alive else []) + [ "[store]", f'path = "{store}"', "[http]",
              f'listen = "127.0.0.1:{http_port}"', "[silence]", 'after = "1h"']
     if influx:
         lines += ["[influx]"] + [f"{k} = {json.dumps(v)}" for k, v in influx.items()]
@@ -163,7 +164,7 @@ def run_stage(children, args, stage, victoria=None):
                   "token": "bench", "batch_points": 5000, "flush_interval": "1s", "gzip": True,
                   "timeout": "30s"}
     collector_toml(config, mqtt_port, store, free_port(), f"bench-ingest-{name}", influx,
-                   args.collector_toml)
+                   args.collector_toml, args.keep_alive)
     collector, http_port = run_collector(children, args.collector, config,
                                          os.path.join(d, "collector.log"))
     sub_out = os.path.join(d, "sub.out")
@@ -335,6 +336,7 @@ def main():
     p.add_argument("--max-events", type=int, default=20_000_000)
     p.add_argument("--drain-limit", type=int, default=300)
     p.add_argument("--collector-toml", default="", help="TOML appended to the collector config")
+    p.add_argument("--keep-alive", help="the collector's mqtt.keep_alive (default: its own)")
     p.add_argument("--stages", default="5000:10000:event,100000:10000:event,"
                                        "100000:10000:round,100000:0:round")
     p.add_argument("--influx-stages", default="5000:10000:event,100000:10000:round")
