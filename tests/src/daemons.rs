@@ -248,14 +248,37 @@ impl Collector {
                     .filter(|events| !events.is_empty())
             })
         });
-        match (stored, last_error) {
-            (Some(_), _) => Ok(()),
-            (None, Some(e)) => Err(e.context("publishing canary events")),
+        let newest = match (stored, last_error) {
+            (Some(stored), _) => stored
+                .iter()
+                .filter(|e| e.envelope.boot == self.canary_boot)
+                .map(|e| e.envelope.seq)
+                .max()
+                .unwrap_or(0),
+            (None, Some(e)) => return Err(e.context("publishing canary events")),
             (None, None) => bail!(
                 "no canary event reached the store within {timeout:?}; log {}",
                 self.proc.log_path().display()
             ),
-        }
+        };
+        // The live view (a snapshot, published at most every few hundred ms) must show it too, or
+        // counters and state read next would not include the canary yet.
+        let boot = self.canary_boot.as_str().to_owned();
+        poll_until(timeout, || {
+            let state = self.get_json("/api/v1/state").ok()?;
+            let agents = state["agents"].as_array()?;
+            agents
+                .iter()
+                .any(|a| {
+                    a["agent"] == CANARY_AGENT
+                        && a["boot"] == boot.as_str()
+                        && a["last_seq"].as_u64() >= Some(newest)
+                })
+                .then_some(())
+        })
+        .with_context(|| {
+            format!("the canary is stored but /api/v1/state did not show it within {timeout:?}")
+        })
     }
 
     /// `GET http://{http.listen}{path}` with curl (inside the collector's namespace): the status
