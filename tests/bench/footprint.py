@@ -103,6 +103,9 @@ def count_events(sub_path):
                 batch = json.loads(payload)
             except ValueError:
                 continue
+            # A batch is {"sender":…,"events":[…]} (what agents send), an array, or one envelope.
+            if isinstance(batch, dict) and isinstance(batch.get("events"), list):
+                batch = batch["events"]
             for env in batch if isinstance(batch, list) else [batch]:
                 if isinstance(env, dict) and env.get("type") == "probe_round_completed":
                     rounds += 1
