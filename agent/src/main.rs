@@ -11,6 +11,9 @@ use netmon_agent::output::{self, Lang};
 use netmon_agent::{Config, probe_once, run};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Exit code for a configuration that cannot be used (BSD `EX_USAGE`).
 const EXIT_CONFIG: u8 = 64;
@@ -151,15 +154,29 @@ impl From<LangArg> for Lang {
     }
 }
 
+/// `RUST_LOG` as `target=level,…` directives (a bare level is the default), else `info`. The
+/// agent does without `EnvFilter`'s span and regex matching: it would cost a regex engine in a
+/// router's small flash.
+fn log_filter() -> Targets {
+    let default = Targets::new().with_default(tracing::Level::INFO);
+    match std::env::var("RUST_LOG") {
+        Ok(directives) => directives.parse().unwrap_or_else(|e| {
+            eprintln!("RUST_LOG={directives:?} ignored ({e}); logging at info");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with(log_filter())
         .init();
     let path = match &cli.command {
         Command::Run { config }
