@@ -67,12 +67,17 @@ def wait_port(port, timeout_s):
 
 
 def agent_config(path, targets, mqtt_port, interval="1s", count=1, timeout="1s"):
-    """Writes an agent config in the format of the netmon-agent CLI contract."""
+    """Writes an agent config in the format of the netmon-agent CLI contract. The journal lives
+    beside the config: the default /var/lib/netmon-agent/journal would carry one run's
+    unacknowledged events into the next (resent, counted, and held in memory)."""
+    journal = os.path.join(os.path.dirname(os.path.abspath(path)), "journal")
     lines = [
         'agent_id = "bench-1"',
         'province = "bench"',
         "[mqtt]",
         f'url = "mqtt://127.0.0.1:{mqtt_port}"',
+        "[journal]",
+        f'dir = "{journal}"',
         "[probe]",
         f'interval = "{interval}"',
         f"count = {count}",
