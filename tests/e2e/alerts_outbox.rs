@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use netmon_events::encode_batch;
-use netmon_tests::daemons::free_port;
 use netmon_tests::{
     Collector, CollectorConfig, Scratch, WebhookReceiver, publish, shared_url, unique, wait_for,
 };
@@ -29,20 +28,12 @@ fn alerts_pending_notifications_survive_restarts_and_go_out_once() {
     );
     let inventory = scratch.write("inventory.toml", inventory).unwrap();
     let config = CollectorConfig {
-        mqtt_url: shared_url(),
-        ca_file: None,
-        client_id: unique("collector"),
         province: Some(province.clone()),
-        store_path: scratch.join("events.db").display().to_string(),
-        http_listen: format!("127.0.0.1:{}", free_port().unwrap()),
-        silence_after: "1h".into(),
-        delivery: Default::default(),
-        influx: None,
         inventory: Some(inventory.display().to_string()),
-        http_token: None,
         extra_toml: format!(
             "[alerts]\ngroup_window = \"1s\"\n\n[notify.webhook]\nsecret = \"{SECRET}\"\ntimeout = \"2s\"\n"
         ),
+        ..CollectorConfig::on_loopback(&shared_url(), &scratch.join("events.db")).unwrap()
     };
     let mut collector = Collector::start("collector", config, &scratch, None).unwrap();
     collector

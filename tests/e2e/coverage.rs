@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use netmon_events::{Envelope, Event, Quality, Registration, Signal, Technology, encode_batch};
 use netmon_tests::daemons::daemon_command;
-use netmon_tests::{Collector, CollectorConfig, LocalBroker, Scratch, poll_until, publish, unique};
+use netmon_tests::{Collector, CollectorConfig, LocalBroker, Scratch, poll_until, publish};
 use serde_json::Value;
 
 use crate::envelopes::{Boot, events_topic};
@@ -246,18 +246,8 @@ fn coverage_report_from_a_real_collector_in_three_formats() {
     let url = broker.url();
     let inventory = scratch.write("inventory.toml", INVENTORY).unwrap();
     let config = CollectorConfig {
-        mqtt_url: url.clone(),
-        ca_file: None,
-        client_id: unique("collector"),
-        province: None,
-        store_path: scratch.join("collector.db").display().to_string(),
-        http_listen: format!("127.0.0.1:{}", netmon_tests::daemons::free_port().unwrap()),
-        silence_after: "1h".into(),
-        delivery: Default::default(),
-        influx: None,
         inventory: Some(inventory.display().to_string()),
-        http_token: None,
-        extra_toml: String::new(),
+        ..CollectorConfig::on_loopback(&url, &scratch.join("collector.db")).unwrap()
     };
     let mut collector = Collector::start("collector", config, &scratch, None).unwrap();
     collector

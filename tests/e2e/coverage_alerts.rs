@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use netmon_events::{Envelope, Event, Quality, Registration, Signal, Technology, encode_batch};
-use netmon_tests::daemons::free_port;
 use netmon_tests::{
     Collector, CollectorConfig, Scratch, WebhookReceiver, publish, shared_url, unique,
 };
@@ -68,22 +67,14 @@ fn coverage_alerts_a_lost_modem_is_one_vietnamese_message_and_a_short_dip_none()
     );
     let inventory = scratch.write("inventory.toml", inventory).unwrap();
     let config = CollectorConfig {
-        mqtt_url: shared_url(),
-        ca_file: None,
-        client_id: unique("collector"),
         province: Some(province.clone()),
-        store_path: scratch.join("events.db").display().to_string(),
-        http_listen: format!("127.0.0.1:{}", free_port().unwrap()),
-        silence_after: "1h".into(),
-        delivery: Default::default(),
-        influx: None,
         inventory: Some(inventory.display().to_string()),
-        http_token: None,
         extra_toml: format!(
             "[alerts]\ngroup_window = \"1s\"\nreminder_every = \"0s\"\n\n\
              [alerts.coverage]\nno_service_after = \"5s\"\nlost_5g_after = \"1h\"\nclear_after = \"2s\"\n\n\
              [notify.webhook]\nsecret = \"{SECRET}\"\n"
         ),
+        ..CollectorConfig::on_loopback(&shared_url(), &scratch.join("events.db")).unwrap()
     };
     let mut collector = Collector::start("collector", config, &scratch, None).unwrap();
     collector

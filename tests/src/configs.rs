@@ -214,6 +214,26 @@ pub struct DeliveryConfig {
 }
 
 impl CollectorConfig {
+    /// A collector on this host: the broker at `mqtt_url`, all provinces, its store at
+    /// `store_path`, HTTP on a free loopback port, silence after an hour, no projection, no
+    /// inventory, no token. Tests change the fields they care about.
+    pub fn on_loopback(mqtt_url: &str, store_path: &std::path::Path) -> anyhow::Result<Self> {
+        Ok(CollectorConfig {
+            mqtt_url: mqtt_url.to_owned(),
+            ca_file: None,
+            client_id: crate::unique("collector"),
+            province: None,
+            store_path: store_path.display().to_string(),
+            http_listen: format!("127.0.0.1:{}", crate::daemons::free_port()?),
+            silence_after: "1h".into(),
+            delivery: Default::default(),
+            influx: None,
+            inventory: None,
+            http_token: None,
+            extra_toml: String::new(),
+        })
+    }
+
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         if let Some(inventory) = &self.inventory {

@@ -112,18 +112,10 @@ impl Collector {
         inventory: Option<String>,
     ) -> anyhow::Result<Self> {
         let config = CollectorConfig {
-            mqtt_url: mqtt_url.to_owned(),
-            ca_file: None,
-            client_id: unique("collector"),
             province: Some(province.to_owned()),
-            store_path: scratch.join(&format!("{name}.db")).display().to_string(),
-            http_listen: format!("127.0.0.1:{}", free_port()?),
-            silence_after: "1h".into(),
-            delivery: Default::default(),
             influx,
             inventory,
-            http_token: None,
-            extra_toml: String::new(),
+            ..CollectorConfig::on_loopback(mqtt_url, &scratch.join(&format!("{name}.db")))?
         };
         let mut collector = Self::start(name, config, scratch, None)?;
         collector.wait_subscribed(province, Duration::from_secs(20))?;
