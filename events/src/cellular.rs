@@ -206,10 +206,13 @@ impl Signal {
             ("cell_id", &self.cell_id, 32),
         ];
         for (name, value, max) in texts {
-            if let Some(text) = value
-                && (text.is_empty() || text.chars().count() > max)
-            {
+            let Some(text) = value else { continue };
+            if text.is_empty() || text.chars().count() > max {
                 return Err((name, format!("must be 1 to {max} characters")));
+            }
+            if let Some(c) = text.chars().find(|&c| crate::text::is_forbidden(c)) {
+                let problem = crate::text::BadText::Forbidden(u32::from(c));
+                return Err((name, problem.to_string()));
             }
         }
         Ok(())

@@ -17,6 +17,11 @@ pub const MAX_NAME_LEN: usize = 256;
 /// Largest number of echoes one probe round may report.
 pub const MAX_ECHOES_PER_ROUND: u32 = 1000;
 
+/// Largest value of any integer of the contract (`seq`, `mono_ms`, counts, durations): what a
+/// signed 64-bit integer holds, so that every valid event can be stored (SQLite), written as a
+/// line-protocol integer (InfluxDB) and added to a time without overflow checks failing.
+pub const MAX_INT: u64 = i64::MAX as u64;
+
 /// One event with its provenance. `(agent, boot, seq)` identifies it uniquely: `boot` changes at
 /// every start of the agent and `seq` counts from 1 without gaps within one boot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +69,15 @@ impl Envelope {
         }
         if self.seq == 0 {
             return Err(InvalidEvent::ZeroSeq);
+        }
+        check_int("seq", self.seq)?;
+        check_int("mono_ms", self.mono_ms)?;
+        check_time("time", &self.time)?;
+        for (name, value) in self.event.integers() {
+            check_int(name, value)?;
+        }
+        for (name, value) in self.event.times() {
+            check_time(name, value)?;
         }
         match &self.event {
             Event::AgentStarted { version, .. } => check_len("version", version, 64),
@@ -243,14 +257,22 @@ fn field(field: &'static str, problem: String) -> InvalidEvent {
 }
 
 fn check_len(name: &'static str, value: &str, max: usize) -> Result<(), InvalidEvent> {
-    if value.is_empty() || value.len() > max {
-        return Err(field(
-            name,
-            format!("length {} is outside 1-{max}", value.len()),
-        ));
+    crate::text::check(value, max).map_err(|e| field(name, e.to_string()))
+}
+
+fn check_int(name: &'static str, value: u64) -> Result<(), InvalidEvent> {
+    if value > MAX_INT {
+        return Err(field(name, format!("{value} exceeds {MAX_INT}")));
     }
-    if value.chars().any(char::is_control) {
-        return Err(field(name, "contains control characters".into()));
+    Ok(())
+}
+
+/// A leap second (`23:59:60`) is refused: the store, InfluxDB and every clock computation
+/// assume 60 seconds a minute.
+fn check_time(name: &'static str, value: &DateTime<Utc>) -> Result<(), InvalidEvent> {
+    use chrono::Timelike;
+    if value.nanosecond() >= 1_000_000_000 {
+        return Err(field(name, "is a leap second".into()));
     }
     Ok(())
 }

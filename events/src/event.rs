@@ -290,6 +290,62 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every unsigned 64-bit integer of an agent-made event, by field name (bounded by
+    /// `Envelope::validate`). Collector-made events yield none: the collector makes them.
+    pub fn integers(&self) -> Vec<(&'static str, u64)> {
+        match self {
+            Event::AgentHeartbeat { uptime_s, backlog } => {
+                vec![("uptime_s", *uptime_s), ("backlog", *backlog)]
+            }
+            Event::LinkCameBack { down_for_ms, .. }
+            | Event::InterfaceCameBack { down_for_ms, .. } => vec![("down_for_ms", *down_for_ms)],
+            Event::JournalOverflowed {
+                first_seq,
+                last_seq,
+                count,
+                ..
+            } => vec![
+                ("first_seq", *first_seq),
+                ("last_seq", *last_seq),
+                ("count", *count),
+            ],
+            Event::InterfaceCountersSampled {
+                interval_ms,
+                speed_bps,
+                ..
+            } => {
+                let mut out = vec![("interval_ms", *interval_ms)];
+                out.extend(speed_bps.map(|v| ("speed_bps", v)));
+                out
+            }
+            Event::DeviceRebooted {
+                uptime_s,
+                previous_uptime_s,
+                ..
+            } => vec![
+                ("uptime_s", *uptime_s),
+                ("previous_uptime_s", *previous_uptime_s),
+            ],
+            Event::DeviceAnswersAgain { silent_for_ms, .. }
+            | Event::ModemAnswersAgain { silent_for_ms, .. } => {
+                vec![("silent_for_ms", *silent_for_ms)]
+            }
+            Event::CellularServiceRestored { lost_for_ms, .. } => {
+                vec![("lost_for_ms", *lost_for_ms)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every wall time of an agent-made event besides the envelope's, by field name.
+    pub fn times(&self) -> Vec<(&'static str, &DateTime<Utc>)> {
+        match self {
+            Event::LinkWentDown { since, .. } => vec![("since", since)],
+            Event::LinkCameBack { down_since, .. } => vec![("down_since", down_since)],
+            _ => Vec::new(),
+        }
+    }
+
     /// The JSON `type` value of this event.
     pub fn type_name(&self) -> &'static str {
         match self {

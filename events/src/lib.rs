@@ -8,7 +8,9 @@
 //! - [`cellular`]: the types of the cellular events (technology, registration, signal, quality);
 //! - [`interface`]: the types of the SNMP events (device, interface, oper status);
 //! - [`topic`]: the MQTT topic scheme, formatted and parsed in one place;
-//! - [`payload`]: how a batch of envelopes is encoded in one MQTT message, and the size bound.
+//! - [`payload`]: how a batch of envelopes is encoded in one MQTT message, and the size bound;
+//! - [`text`]: the one rule for every string of the contract (no control, bidirectional or
+//!   invisible characters), with the cleaning a modem reader applies and the escaping for tables.
 //!
 //! The crate does no I/O and depends on no runtime. `fixtures/` holds golden JSON for every event
 //! type; `tests` in each module prove that the format does not drift. The human-readable contract
@@ -21,11 +23,12 @@ pub mod event;
 pub mod ids;
 pub mod interface;
 pub mod payload;
+pub mod text;
 pub mod topic;
 
 pub use alert::{AlertKind, Channel, Detection, Message, Notice, NoticeOf};
 pub use cellular::{Generation, Quality, Registration, Signal, Technology};
-pub use envelope::{Envelope, InvalidEvent, SCHEMA_VERSION};
+pub use envelope::{Envelope, InvalidEvent, MAX_INT, SCHEMA_VERSION};
 pub use event::{DownReason, Event, LinkRole, SilenceReason, Target};
 pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
 pub use interface::{Device, Interface, OperStatus};

@@ -33,9 +33,13 @@ pub enum PayloadError {
         index: usize,
         source: Box<PayloadError>,
     },
+    /// The envelope decoded but failed validation; its key is kept so that the receiver can
+    /// record it as refused (and acknowledge it: it can never become valid).
     #[error("event {index} of the batch (seq {seq}): {source}")]
     Invalid {
         index: usize,
+        agent: crate::ids::AgentId,
+        boot: BootId,
         seq: u64,
         source: InvalidEvent,
     },
@@ -99,6 +103,8 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
         Ok(()) => Ok(envelope),
         Err(source) => Err(PayloadError::Invalid {
             index,
+            agent: envelope.agent,
+            boot: envelope.boot,
             seq: envelope.seq,
             source,
         }),

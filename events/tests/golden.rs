@@ -7,8 +7,8 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use netmon_events::{
-    Ack, AgentStatus, BootAck, DownReason, Envelope, Event, LinkRole, PayloadError, Sender, Target,
-    decode_batch, encode_batch, encode_batch_from,
+    Ack, AgentStatus, BootAck, DownReason, Envelope, Event, LinkRole, MAX_INT, PayloadError,
+    Sender, Target, decode_batch, encode_batch, encode_batch_from,
 };
 use serde_json::Value;
 
@@ -248,5 +248,140 @@ fn journal_overflow_ranges_are_checked() {
             (*first_seq, *last_seq, *c) = (first, last, count);
         }
         assert!(bad.validate().is_err(), "{first}..={last} count {count}");
+    }
+}
+
+/// Every fixture with `field` (a top-level key or one of the event's) set to `value`, of the
+/// fixtures that have it.
+fn with_number(field: &str, value: u64) -> Vec<(String, serde_json::Value)> {
+    fixtures()
+        .into_iter()
+        .filter_map(|(name, text)| {
+            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let slot = json.get_mut(field)?;
+            if !slot.is_u64() {
+                return None;
+            }
+            *slot = value.into();
+            Some((name, json))
+        })
+        .collect()
+}
+
+/// The poison message of the audit (F1): a seq that SQLite cannot hold passed validation and
+/// stalled the collector. Every integer of the contract is bounded by `MAX_INT` (`i64::MAX`).
+#[test]
+fn integers_beyond_what_the_store_holds_are_refused() {
+    let fields = [
+        "seq",
+        "mono_ms",
+        "uptime_s",
+        "backlog",
+        "down_for_ms",
+        "first_seq",
+        "last_seq",
+        "count",
+        "interval_ms",
+        "speed_bps",
+        "previous_uptime_s",
+        "silent_for_ms",
+        "lost_for_ms",
+    ];
+    let mut checked = 0;
+    for field in fields {
+        for value in [MAX_INT + 1, u64::MAX] {
+            for (name, json) in with_number(field, value) {
+                let collector_made = json["type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("alert") || t.starts_with("notification"));
+                if collector_made {
+                    continue;
+                }
+                let envelope: Envelope = serde_json::from_value(json).unwrap();
+                let refused = envelope.validate();
+                assert!(refused.is_err(), "{name}: {field} = {value} passed");
+                checked += 1;
+            }
+        }
+        // At the bound itself the fields that are free (not seq ranges) still pass.
+        if !["first_seq", "last_seq", "count"].contains(&field) {
+            for (name, json) in with_number(field, MAX_INT) {
+                let envelope: Envelope = serde_json::from_value(json).unwrap();
+                if envelope.event.is_collector_made() {
+                    continue;
+                }
+                assert_eq!(envelope.validate(), Ok(()), "{name}: {field} = MAX_INT");
+            }
+        }
+    }
+    assert!(checked >= 2 * fields.len(), "only {checked} cases checked");
+    // The audit's second vector: an overflow range reaching 2^63.
+    let text = r#"{"v":1,"agent":"agent-p","boot":"b1","seq":1,"time":"2026-12-02T02:00:00Z",
+        "mono_ms":1,"type":"journal_overflowed","dropped_boot":"b1","first_seq":2,
+        "last_seq":9223372036854775808,"count":1}"#;
+    let envelope: Envelope = serde_json::from_str(text).unwrap();
+    assert!(envelope.validate().is_err());
+}
+
+#[test]
+fn leap_seconds_are_refused() {
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/link_went_down.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let envelope: Envelope = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(envelope.validate(), Ok(()));
+    json["time"] = "2026-12-31T23:59:60Z".into();
+    let leap: Envelope = serde_json::from_value(json.clone()).unwrap();
+    assert!(leap.validate().is_err());
+    json["time"] = "2026-12-31T23:59:59Z".into();
+    json["since"] = "2026-12-31T23:59:60.500Z".into();
+    let leap: Envelope = serde_json::from_value(json).unwrap();
+    assert!(leap.validate().is_err());
+}
+
+/// Names reach terminals, line-protocol tags and notifications: no control, bidirectional or
+/// zero-width characters anywhere (F4, F10), cellular strings included.
+#[test]
+fn names_with_hidden_characters_are_refused() {
+    let cases = [
+        ("probe_round_completed.json", "/target/name"),
+        ("cellular_signal_sampled.json", "/operator"),
+        ("cellular_signal_sampled.json", "/band"),
+        ("cellular_signal_sampled.json", "/cell_id"),
+        ("cellular_signal_sampled.json", "/plmn"),
+        ("cellular_operator_changed.json", "/operator"),
+        ("interface_counters_sampled.json", "/interface/name"),
+    ];
+    for (fixture, pointer) in cases {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(fixture),
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            json.pointer(pointer).is_some(),
+            "{fixture} has no {pointer}"
+        );
+        for bad in [
+            "Viettel\nprobe x=1",
+            "\u{1b}]0;owned\u{7}",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "a\u{2028}b",
+        ] {
+            let mut json = json.clone();
+            *json.pointer_mut(pointer).unwrap() = bad.into();
+            let envelope: Envelope = serde_json::from_value(json).unwrap();
+            assert!(
+                envelope.validate().is_err(),
+                "{fixture} {pointer} = {bad:?} passed"
+            );
+        }
     }
 }
