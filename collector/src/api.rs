@@ -215,6 +215,8 @@ pub struct RejectedByReason {
     pub invalid_event: u64,
     /// A collector-made type sent by an agent.
     pub forbidden_type: u64,
+    /// Valid, but the store could not hold it; recorded in `refusals` and acknowledged.
+    pub unstorable: u64,
 }
 
 /// One line of `events --json`: the stored envelope's JSON (the agent's own `time` unchanged)

@@ -240,6 +240,23 @@ impl Draft {
         judgement
     }
 
+    /// An event of `agent` refused for good (it can never become valid): marked as known, so
+    /// that the watermark moves past it and the agent trims it instead of resending it forever.
+    pub fn refused(
+        &mut self,
+        boots: &Boots,
+        province: &ProvinceId,
+        agent: &AgentId,
+        boot: &BootId,
+        seq: u64,
+        received: DateTime<Utc>,
+    ) {
+        self.provinces.insert(agent.clone(), province.clone());
+        let record = self.boot(boots, (agent.clone(), boot.clone()), received);
+        record.last_received = received;
+        record.watermark.mark(seq);
+    }
+
     /// The rows to write with the batch.
     pub fn rows(&self) -> Vec<BootRow> {
         self.boots

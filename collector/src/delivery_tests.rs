@@ -416,3 +416,55 @@ fn replay_rebuilds_identical_state_with_corrected_late_and_lost_events() {
     assert_eq!(state_json(rebuilt.state()), live);
     assert!(live.contains(r#""lost_events":7"#), "{live}");
 }
+
+/// F13 of the audit: an event refused for good froze its boot's watermark, so the agent resent
+/// it and everything after it until its journal overflowed. Refused events are acknowledged
+/// (recorded in `refusals`, counted) and the watermark passes them, after a restart too.
+#[test]
+fn a_refused_event_is_acknowledged_and_never_blocks_the_watermark() {
+    let dir = TempDir::new();
+    let mut rec = recorder(&dir);
+    let bad_loss = format!(
+        r#""type":"probe_round_completed",{TARGET},"sent":3,"received":3,"rtt_min_ms":1.0,"rtt_avg_ms":1.0,"rtt_max_ms":1.0,"rtt_mdev_ms":0.0,"loss_pct":200.0"#
+    );
+    rec.record(
+        &[message(
+            None,
+            &[
+                plain("b1", 1, STARTED),
+                plain("b1", 2, &bad_loss),
+                plain("b1", 3, HEARTBEAT),
+            ],
+        )],
+        at(1),
+    )
+    .unwrap();
+    assert_eq!(acks(&rec), [("b1".into(), 3)]);
+    assert_eq!(rec.counters().rejected_by_reason.invalid_event, 1);
+    assert_eq!(rec.counters().events_stored, 2);
+
+    // Refused while a gap is still open below it: after a restart the refusal still counts.
+    rec.record(
+        &[message(
+            None,
+            &[plain("b1", 5, &bad_loss), plain("b1", 6, HEARTBEAT)],
+        )],
+        at(2),
+    )
+    .unwrap();
+    assert_eq!(watermark(&rec, "b1"), (3, 1));
+    drop(rec);
+    let mut rec = recorder(&dir);
+    assert_eq!(watermark(&rec, "b1"), (3, 1));
+    rec.record(&[message(None, &[plain("b1", 4, HEARTBEAT)])], at(3))
+        .unwrap();
+    assert_eq!(acks(&rec), [("b1".into(), 6)]);
+
+    // An envelope of another agent, or a seq no store can hold, is refused but never marked.
+    let foreign = plain("b1", 7, &bad_loss).replace(r#""agent":"a""#, r#""agent":"z""#);
+    let huge = plain("b1", 8, HEARTBEAT).replace(r#""seq":8"#, r#""seq":9223372036854775808"#);
+    rec.record(&[message(None, &[foreign, huge])], at(4))
+        .unwrap();
+    assert_eq!(watermark(&rec, "b1"), (6, 0));
+    assert_eq!(rec.counters().rejected_by_reason.invalid_event, 2);
+}

@@ -27,7 +27,7 @@ use crate::api::IntakeCounters;
 use crate::boots::{Boots, Draft};
 use crate::clock::{ClockPolicy, ClockSource};
 use crate::state::State;
-use crate::store::{BootRow, NewEvent, Origin, Store, StoreError};
+use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreError};
 
 /// At most one refusal warning per topic in this interval; the rest are counted and summarised.
 const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
@@ -50,6 +50,8 @@ pub enum Rejection {
     AgentMismatch,
     InvalidEvent,
     ForbiddenType,
+    /// Valid, but the store cannot hold it (see `Appended::Refused`).
+    Unstorable,
 }
 
 impl Rejection {
@@ -61,6 +63,7 @@ impl Rejection {
             Rejection::AgentMismatch => "agent_mismatch",
             Rejection::InvalidEvent => "invalid_event",
             Rejection::ForbiddenType => "forbidden_type",
+            Rejection::Unstorable => "unstorable",
         }
     }
 }
@@ -86,6 +89,14 @@ pub struct Recorder {
     cadence: (f64, Duration),
     /// Agents heard since the collector started.
     live: std::collections::HashSet<AgentId>,
+}
+
+/// Where one `events` message's outcome goes, within the batch being recorded.
+struct Taken<'a> {
+    new: &'a mut Vec<NewEvent>,
+    refusals: &'a mut Vec<Refusal>,
+    pending: &'a mut HashMap<AgentId, Pending>,
+    draft: &'a mut Draft,
 }
 
 /// What the batch being recorded has already changed about an agent, before the commit.
@@ -214,6 +225,7 @@ impl Recorder {
     pub fn record(&mut self, batch: &[Publish], now: Now) -> Result<Vec<AgentId>, StoreError> {
         let saved = (self.counters.clone(), self.next_seq);
         let mut new = Vec::new();
+        let mut refusals = Vec::new();
         let mut pending = HashMap::new();
         let mut draft = Draft::default();
         for message in batch {
@@ -222,8 +234,13 @@ impl Recorder {
             let refused = self.counters.rejected;
             match self.topic(&message.topic) {
                 Some(topic) if topic.kind == TopicKind::Events => {
-                    let (new, pending, draft) = (&mut new, &mut pending, &mut draft);
-                    self.events(&topic, &message.payload, now, new, pending, draft);
+                    let out = Taken {
+                        new: &mut new,
+                        refusals: &mut refusals,
+                        pending: &mut pending,
+                        draft: &mut draft,
+                    };
+                    self.events(&topic, &message.payload, now, out);
                 }
                 Some(topic) => self.status(&topic, &message.payload, now, &mut new, &mut pending),
                 None => self.refuse(&message.topic, Rejection::ForeignTopic, "", now),
@@ -233,7 +250,7 @@ impl Recorder {
             }
         }
         let rows = draft.rows();
-        self.commit(&new, &rows).inspect_err(|_| {
+        self.commit(&new, &refusals, &rows, now).inspect_err(|_| {
             (self.counters, self.next_seq) = saved.clone();
             self.counters.store_errors += 1;
         })?;
@@ -273,7 +290,7 @@ impl Recorder {
                 self.silent(o.agent, o.province, SilenceReason::MissedHeartbeats, o.last_seen, now)
             })
             .collect();
-        self.commit(&events, &[])
+        self.commit(&events, &[], &[], now)
             .inspect_err(|_| {
                 self.next_seq = saved;
                 self.counters.store_errors += 1;
@@ -281,13 +298,35 @@ impl Recorder {
             .map(|()| events.len())
     }
 
-    fn commit(&mut self, events: &[NewEvent], boots: &[BootRow]) -> Result<(), StoreError> {
-        if events.is_empty() && boots.is_empty() {
+    fn commit(
+        &mut self,
+        events: &[NewEvent],
+        refusals: &[Refusal],
+        boots: &[BootRow],
+        now: Now,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() && boots.is_empty() && refusals.is_empty() {
             return Ok(());
         }
-        for stored in self.store.append(events, boots)? {
+        let appended = self.store.append_with(events, refusals, boots)?;
+        for (new, stored) in events.iter().zip(appended) {
             match stored {
-                Some(event) => {
+                Appended::Refused(problem) => {
+                    let envelope = &new.envelope;
+                    let topic = Topic {
+                        province: new.province.clone(),
+                        agent: envelope.agent.clone(),
+                        kind: TopicKind::Events,
+                    };
+                    let detail = format!(
+                        "{} seq {} of boot {}: {problem}",
+                        envelope.event.type_name(),
+                        envelope.seq,
+                        envelope.boot
+                    );
+                    self.refuse(&topic.to_string(), Rejection::Unstorable, &detail, now);
+                }
+                Appended::Stored(event) => {
                     match event.origin {
                         Origin::Agent => self.counters.events_stored += 1,
                         Origin::Collector if !event.envelope.event.is_alerting() => {
@@ -298,7 +337,7 @@ impl Recorder {
                     self.state.apply(&event);
                     self.alerting.apply(&event);
                 }
-                None => self.counters.duplicates += 1,
+                Appended::Duplicate => self.counters.duplicates += 1,
             }
         }
         Ok(())
@@ -310,15 +349,13 @@ impl Recorder {
         (ours && topic.kind != TopicKind::Ack).then_some(topic)
     }
 
-    fn events(
-        &mut self,
-        topic: &Topic,
-        payload: &[u8],
-        now: Now,
-        new: &mut Vec<NewEvent>,
-        pending: &mut HashMap<AgentId, Pending>,
-        draft: &mut Draft,
-    ) {
+    fn events(&mut self, topic: &Topic, payload: &[u8], now: Now, out: Taken<'_>) {
+        let Taken {
+            new,
+            refusals,
+            pending,
+            draft,
+        } = out;
         let name = topic.to_string();
         let items = match decode_batch(payload) {
             Ok(batch) => {
@@ -336,7 +373,27 @@ impl Recorder {
             let envelope = match item {
                 Ok(envelope) => envelope,
                 Err(e @ PayloadError::Invalid { .. }) => {
-                    self.refuse(&name, Rejection::InvalidEvent, &e.to_string(), now);
+                    let detail = e.to_string();
+                    if let PayloadError::Invalid {
+                        agent, boot, seq, ..
+                    } = e
+                        && agent == topic.agent
+                        && seq <= netmon_events::MAX_INT
+                    {
+                        // It can never become valid: acknowledge it, so the agent stops
+                        // resending it and everything after it.
+                        let province = &topic.province;
+                        draft.refused(&self.boots, province, &agent, &boot, seq, now.wall);
+                        refusals.push(Refusal {
+                            agent,
+                            boot,
+                            seq,
+                            reason: Rejection::InvalidEvent.as_str(),
+                            detail: detail.clone(),
+                            received: now.wall,
+                        });
+                    }
+                    self.refuse(&name, Rejection::InvalidEvent, &detail, now);
                     continue;
                 }
                 Err(e) => {
@@ -482,6 +539,7 @@ impl Recorder {
             Rejection::AgentMismatch => &mut by.agent_mismatch,
             Rejection::InvalidEvent => &mut by.invalid_event,
             Rejection::ForbiddenType => &mut by.forbidden_type,
+            Rejection::Unstorable => &mut by.unstorable,
         } += 1;
         if self.warned.len() > 10_000 {
             self.warned.clear();

@@ -104,6 +104,7 @@ fn stores_good_events_and_refuses_the_rest_by_reason() {
                 agent_mismatch: 1,
                 invalid_event: 1,
                 forbidden_type: 1,
+                unstorable: 0,
             },
             silence_events: 0,
             alert_events: 0,

@@ -5,6 +5,7 @@
 //! | 1 | `events` (body = the envelope's JSON, unique `(agent, boot, seq)`) |
 //! | 2 | `events.clock` and `events.late` (clock trust; `time` becomes the effective time — for v1 rows it stays the agent's time, `clock` = `agent`, `late` = 0); table `boots` (watermark and epoch per agent boot), filled from the v1 events with watermark 0 and recomputed at the next start |
 //! | 3 | table `projections(name, position)`: each projection's cursor (the last store `id` it has delivered) |
+//! | 4 | table `refusals(agent, boot, seq, reason, detail, received)`: agent events refused for good (invalid, or not storable), so that the watermark passes them after a restart too |
 //!
 //! A migration runs in one transaction with the version bump: a file is either wholly at one
 //! version or wholly at the next.
@@ -14,7 +15,7 @@ use rusqlite::Connection;
 use crate::store::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The whole current schema, for a new file.
 const CREATE: &str = "
@@ -58,6 +59,21 @@ CREATE TABLE projections (
 ) WITHOUT ROWID;
 ";
 
+/// The `refusals` table (version 4): the key of every agent event refused for good, why, and
+/// when. Refused events are acknowledged like stored ones (they can never become valid, and an
+/// agent resending them forever would fill its journal); this is what the watermark rebuilds from.
+const REFUSALS: &str = "
+CREATE TABLE refusals (
+    agent    TEXT NOT NULL,
+    boot     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    reason   TEXT NOT NULL,
+    detail   TEXT NOT NULL,
+    received TEXT NOT NULL,
+    PRIMARY KEY (agent, boot, seq)
+) WITHOUT ROWID;
+";
+
 /// Version 1 → 2.
 const V1_TO_V2: &str = "
 ALTER TABLE events ADD COLUMN clock TEXT NOT NULL DEFAULT 'agent';
@@ -74,14 +90,18 @@ pub fn upgrade(conn: &Connection) -> Result<(), StoreError> {
     let script = match version {
         SCHEMA_VERSION => return Ok(()),
         v if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
-        0 => format!("{CREATE}{BOOTS}{PROJECTIONS}"),
+        0 => format!("{CREATE}{BOOTS}{PROJECTIONS}{REFUSALS}"),
         1 => {
             tracing::info!(from = 1, to = SCHEMA_VERSION, "migrating the event store");
-            format!("{BOOTS}{V1_TO_V2}{PROJECTIONS}")
+            format!("{BOOTS}{V1_TO_V2}{PROJECTIONS}{REFUSALS}")
         }
         2 => {
             tracing::info!(from = 2, to = SCHEMA_VERSION, "migrating the event store");
-            PROJECTIONS.to_string()
+            format!("{PROJECTIONS}{REFUSALS}")
+        }
+        3 => {
+            tracing::info!(from = 3, to = SCHEMA_VERSION, "migrating the event store");
+            REFUSALS.to_string()
         }
         v => return Err(StoreError::OlderSchema(v)),
     };
@@ -210,7 +230,7 @@ mod tests {
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(store.count().unwrap(), 3);
         assert_eq!(store.projection_position("influx").unwrap(), 0);
         store.set_projection_position("influx", 2).unwrap();

@@ -183,14 +183,27 @@ impl Store {
             .pragma_query_value(None, "journal_mode", |row| row.get(0))?)
     }
 
-    /// Appends events and upserts boot rows in one transaction. Returns, for each event in
-    /// order, the stored event, or `None` when an event with the same `(agent, boot, seq)` was
-    /// already stored. Nothing is written when it fails.
+    /// Appends events and upserts boot rows in one transaction; see [`Store::append_with`].
     pub fn append(
         &mut self,
         events: &[NewEvent],
         boots: &[BootRow],
-    ) -> Result<Vec<Option<StoredEvent>>, StoreError> {
+    ) -> Result<Vec<Appended>, StoreError> {
+        self.append_with(events, &[], boots)
+    }
+
+    /// Appends events, records refusals and upserts boot rows in one transaction. Returns what
+    /// became of each event, in order. An event the store cannot hold (a value SQLite refuses, a
+    /// body that does not read back) is [`Appended::Refused`] on its own and recorded in
+    /// `refusals`: it never costs the rest of the batch. `Err` only when the store itself fails
+    /// (disk full, I/O error, locked, read-only): then nothing is written, and the same batch
+    /// can be tried again.
+    pub fn append_with(
+        &mut self,
+        events: &[NewEvent],
+        refusals: &[Refusal],
+        boots: &[BootRow],
+    ) -> Result<Vec<Appended>, StoreError> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(events.len());
         {
@@ -200,45 +213,43 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (agent, boot, seq) DO NOTHING",
             )?;
-            for event in events {
-                let envelope = &event.envelope;
-                let body = serde_json::to_string(envelope).map_err(|e| StoreError::BadRow {
-                    id: 0,
-                    problem: format!("cannot encode envelope: {e}"),
-                })?;
-                let seq = sql_u64(envelope.seq)?;
-                let received = millis(event.received);
-                let time = millis(event.time);
-                let changed = insert.execute(params![
-                    event.province.as_str(),
-                    envelope.agent.as_str(),
-                    envelope.boot.as_str(),
+            let mut refuse = tx.prepare(
+                "INSERT INTO refusals (agent, boot, seq, reason, detail, received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (agent, boot, seq) DO NOTHING",
+            )?;
+            let mut record = |refusal: &Refusal| -> Result<(), StoreError> {
+                let Ok(seq) = i64::try_from(refusal.seq) else {
+                    return Ok(()); // Not a key the store can hold; nothing can depend on it.
+                };
+                let detail: String = refusal.detail.chars().take(500).collect();
+                refuse.execute(params![
+                    refusal.agent.as_str(),
+                    refusal.boot.as_str(),
                     seq,
-                    envelope.event.type_name(),
-                    time,
-                    received,
-                    event.origin.as_str(),
-                    body,
-                    event.clock.as_str(),
-                    event.late,
+                    refusal.reason,
+                    detail,
+                    millis(refusal.received),
                 ])?;
-                if changed == 0 {
-                    out.push(None);
-                    continue;
+                Ok(())
+            };
+            for refusal in refusals {
+                record(refusal)?;
+            }
+            for event in events {
+                let appended = append_one(&tx, &mut insert, event)?;
+                if let Appended::Refused(problem) = &appended
+                    && event.origin == Origin::Agent
+                {
+                    record(&Refusal {
+                        agent: event.envelope.agent.clone(),
+                        boot: event.envelope.boot.clone(),
+                        seq: event.envelope.seq,
+                        reason: "unstorable",
+                        detail: problem.clone(),
+                        received: event.received,
+                    })?;
                 }
-                let id = tx.last_insert_rowid();
-                // Decode the row just written, exactly as a replay will, so that live state
-                // and rebuilt state see the same values (float and time precision included).
-                out.push(Some(decode_row(Row {
-                    id,
-                    province: event.province.as_str(),
-                    received: &received,
-                    origin: event.origin.as_str(),
-                    body: &body,
-                    time: &time,
-                    clock: event.clock.as_str(),
-                    late: event.late,
-                })?));
+                out.push(appended);
             }
             let mut upsert = tx.prepare(
                 "INSERT INTO boots (agent, boot, watermark, epoch, first_received, last_received)
@@ -250,7 +261,8 @@ impl Store {
                 upsert.execute(params![
                     boot.agent.as_str(),
                     boot.boot.as_str(),
-                    sql_u64(boot.watermark)?,
+                    // Validation bounds every seq by i64::MAX, so this never saturates.
+                    i64::try_from(boot.watermark).unwrap_or(i64::MAX),
                     boot.epoch.map(millis),
                     millis(boot.first_received),
                     millis(boot.last_received),
@@ -359,12 +371,14 @@ impl Store {
         Ok(seq.and_then(|s| u64::try_from(s).ok()))
     }
 
-    /// Every boot row with the highest agent-made seq stored for it (0 if none).
+    /// Every boot row with the highest agent-made seq stored or refused for it (0 if none).
     pub fn boots(&self) -> Result<Vec<LoadedBoot>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT b.agent, b.boot, b.watermark, b.epoch, b.first_received, b.last_received,
-                    (SELECT max(seq) FROM events e
-                      WHERE e.agent = b.agent AND e.boot = b.boot AND e.origin = 'agent')
+                    max(coalesce((SELECT max(seq) FROM events e
+                      WHERE e.agent = b.agent AND e.boot = b.boot AND e.origin = 'agent'), 0),
+                        coalesce((SELECT max(seq) FROM refusals r
+                      WHERE r.agent = b.agent AND r.boot = b.boot), 0))
              FROM boots b ORDER BY b.agent, b.boot",
         )?;
         let mut rows = stmt.query([])?;
@@ -392,7 +406,7 @@ impl Store {
         Ok(out)
     }
 
-    /// The agent-made seqs of `agent`/`boot` stored above `watermark`, ascending.
+    /// The agent-made seqs of `agent`/`boot` stored or refused above `watermark`, ascending.
     pub fn seqs_above(
         &self,
         agent: &AgentId,
@@ -401,7 +415,9 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT seq FROM events
-             WHERE agent = ?1 AND boot = ?2 AND seq > ?3 AND origin = 'agent' ORDER BY seq",
+             WHERE agent = ?1 AND boot = ?2 AND seq > ?3 AND origin = 'agent'
+             UNION SELECT seq FROM refusals WHERE agent = ?1 AND boot = ?2 AND seq > ?3
+             ORDER BY seq",
         )?;
         let seqs = stmt
             .query_map(
@@ -522,6 +538,125 @@ impl Store {
             params![name, position],
         )?;
         Ok(())
+    }
+}
+
+/// What [`Store::append`] did with one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// Newly stored, as a replay will read it.
+    Stored(StoredEvent),
+    /// An event with the same `(agent, boot, seq)` was already stored.
+    Duplicate,
+    /// The store cannot hold this event (and never will): why.
+    Refused(String),
+}
+
+impl Appended {
+    /// The stored event, if it was newly stored.
+    pub fn stored(&self) -> Option<&StoredEvent> {
+        match self {
+            Appended::Stored(event) => Some(event),
+            Appended::Duplicate | Appended::Refused(_) => None,
+        }
+    }
+}
+
+/// An agent event refused for good, recorded so that its seq counts as known (`refusals`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub agent: AgentId,
+    pub boot: BootId,
+    pub seq: u64,
+    /// `Rejection::as_str` of the intake (`invalid_event`, `unstorable`).
+    pub reason: &'static str,
+    pub detail: String,
+    pub received: DateTime<Utc>,
+}
+
+/// Inserts one event inside the batch's transaction. `Ok(Refused)` when the event itself is the
+/// problem (the failed statement was undone by SQLite, or its row deleted again); `Err` when the
+/// store is.
+fn append_one(
+    tx: &rusqlite::Transaction<'_>,
+    insert: &mut rusqlite::Statement<'_>,
+    event: &NewEvent,
+) -> Result<Appended, StoreError> {
+    let envelope = &event.envelope;
+    let body = match serde_json::to_string(envelope) {
+        Ok(body) => body,
+        Err(e) => {
+            return Ok(Appended::Refused(format!(
+                "cannot encode the envelope: {e}"
+            )));
+        }
+    };
+    let Ok(seq) = i64::try_from(envelope.seq) else {
+        return Ok(Appended::Refused(format!(
+            "seq {} does not fit SQLite",
+            envelope.seq
+        )));
+    };
+    let received = millis(event.received);
+    let time = millis(event.time);
+    let changed = insert.execute(params![
+        event.province.as_str(),
+        envelope.agent.as_str(),
+        envelope.boot.as_str(),
+        seq,
+        envelope.event.type_name(),
+        time,
+        received,
+        event.origin.as_str(),
+        body,
+        event.clock.as_str(),
+        event.late,
+    ]);
+    let changed = match changed {
+        Ok(changed) => changed,
+        Err(e) if about_the_row(&e) => {
+            return Ok(Appended::Refused(format!("SQLite refused the row: {e}")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if changed == 0 {
+        return Ok(Appended::Duplicate);
+    }
+    let id = tx.last_insert_rowid();
+    // Decode the row just written, exactly as a replay will, so that live state and rebuilt
+    // state see the same values (float and time precision included). A row that does not read
+    // back would be skipped by every replay: take it out again and refuse the event.
+    let decoded = decode_row(Row {
+        id,
+        province: event.province.as_str(),
+        received: &received,
+        origin: event.origin.as_str(),
+        body: &body,
+        time: &time,
+        clock: event.clock.as_str(),
+        late: event.late,
+    });
+    match decoded {
+        Ok(stored) => Ok(Appended::Stored(stored)),
+        Err(e) => {
+            tx.execute("DELETE FROM events WHERE id = ?1", [id])?;
+            Ok(Appended::Refused(format!("does not read back: {e}")))
+        }
+    }
+}
+
+/// Whether SQLite refused one statement because of its values (undone by SQLite on its own, the
+/// transaction goes on), rather than because the store cannot write at all.
+fn about_the_row(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
+    match e {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            matches!(failure.code, ConstraintViolation | TooBig | TypeMismatch)
+        }
+        rusqlite::Error::ToSqlConversionFailure(_)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidParameterCount(..) => true,
+        _ => false,
     }
 }
 

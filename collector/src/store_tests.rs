@@ -31,7 +31,11 @@ fn duplicate_key_is_a_no_op_and_ids_follow_insert_order() {
         )
         .unwrap();
     assert_eq!(
-        first.iter().flatten().map(|e| e.id).collect::<Vec<_>>(),
+        first
+            .iter()
+            .filter_map(Appended::stored)
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
         [1, 2]
     );
     let again = store
@@ -40,8 +44,12 @@ fn duplicate_key_is_a_no_op_and_ids_follow_insert_order() {
             &[],
         )
         .unwrap();
-    assert!(again[0].is_none(), "duplicate must not be stored");
-    assert_eq!(again[1].as_ref().unwrap().id, 3);
+    assert_eq!(
+        again[0],
+        Appended::Duplicate,
+        "duplicate must not be stored"
+    );
+    assert_eq!(again[1].stored().unwrap().id, 3);
     assert_eq!(store.count().unwrap(), 3);
 }
 
@@ -141,4 +149,76 @@ fn for_each_of_reads_only_the_types_in_the_time_range_in_store_order() {
         )
         .unwrap();
     assert_eq!((n, seen), (2, vec![2, 4]), "seq 6 is at the end, excluded");
+}
+
+/// F1 of the audit: one event the store cannot hold was a batch error, retried for ever. Now it
+/// is refused on its own, recorded in `refusals`, and its neighbours are stored.
+#[test]
+fn an_event_the_store_cannot_hold_is_refused_alone() {
+    let dir = TempDir::new();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let mut poison = new_event("a", 2, HEARTBEAT);
+    poison.envelope.seq = 1 << 63;
+    let batch = [
+        new_event("a", 1, HEARTBEAT),
+        poison,
+        new_event("b", 1, HEARTBEAT),
+    ];
+    let out = store.append(&batch, &[]).unwrap();
+    assert!(out[0].stored().is_some());
+    assert!(
+        matches!(&out[1], Appended::Refused(why) if why.contains("does not fit")),
+        "{:?}",
+        out[1]
+    );
+    assert!(out[2].stored().is_some());
+    assert_eq!(store.count().unwrap(), 2);
+    // A seq beyond what SQLite holds cannot be recorded as a key either; nothing else is lost.
+    let refused: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM refusals", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refused, 0);
+}
+
+/// Refused seqs count as known after a restart: the watermark passes them.
+#[test]
+fn refusals_are_seqs_above_the_watermark() {
+    let dir = TempDir::new();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let a: AgentId = "a".parse().unwrap();
+    let boot: BootId = "boot-1".parse().unwrap();
+    let refusal = Refusal {
+        agent: a.clone(),
+        boot: boot.clone(),
+        seq: 2,
+        reason: "invalid_event",
+        detail: "loss_pct 200 is outside 0-100".into(),
+        received: "2026-11-23T02:00:00.500Z".parse().unwrap(),
+    };
+    let row = BootRow {
+        agent: a.clone(),
+        boot: boot.clone(),
+        watermark: 0,
+        epoch: None,
+        first_received: refusal.received,
+        last_received: refusal.received,
+    };
+    store
+        .append_with(&[new_event("a", 3, HEARTBEAT)], &[refusal], &[row])
+        .unwrap();
+    assert_eq!(store.seqs_above(&a, &boot, 0).unwrap(), vec![2, 3]);
+    assert_eq!(store.boots().unwrap()[0].max_seq, 3);
+}
+
+/// A full disk (here: a read-only connection) is the store's failure, not the event's: the whole
+/// batch fails and nothing is written, so it can be retried.
+#[test]
+fn a_store_that_cannot_write_fails_the_batch() {
+    let dir = TempDir::new();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    store.fail_writes(true);
+    assert!(store.append(&[new_event("a", 1, HEARTBEAT)], &[]).is_err());
+    store.fail_writes(false);
+    assert_eq!(store.count().unwrap(), 0);
 }

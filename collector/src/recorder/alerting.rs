@@ -167,7 +167,7 @@ impl Recorder {
             .map(|m| self.made(m.agent, m.province, m.event, now))
             .collect();
         let count = events.len();
-        self.commit(&events, &[]).inspect_err(|_| {
+        self.commit(&events, &[], &[], now).inspect_err(|_| {
             self.next_seq = saved;
             self.counters.store_errors += 1;
         })?;

@@ -110,7 +110,7 @@ fn flush(
     let stored = store
         .append(chunk, &boots)
         .context("appending to the store")?;
-    let new = stored.iter().filter(|e| e.is_some()).count() as u64;
+    let new = stored.iter().filter(|e| e.stored().is_some()).count() as u64;
     chunk.clear();
     touched.clear();
     Ok(new)
