@@ -19,6 +19,11 @@
 //! | implausible | yes         | `epoch + mono_ms`  | `corrected`     |
 //! | implausible | no          | received           | `received`      |
 //!
+//! A correction is itself checked: one before [`WALL_FLOOR`] or more than [`FUTURE_LIMIT`] after
+//! reception (an event's `mono_ms` larger than its sender's, a huge sender `mono_ms`) is not
+//! trusted, and the receive time is used instead. So no effective time is ever more than
+//! [`FUTURE_LIMIT`] after its reception.
+//!
 //! An event is **late** when it was received more than `late_after` after its effective time (a
 //! backlog replayed after an outage): it fills history, but must not raise stale notifications.
 
@@ -131,6 +136,9 @@ pub fn judge(
     let implausible = agent_time < WALL_FLOOR
         || agent_time - received > FUTURE_LIMIT
         || expected.is_some_and(|e| (agent_time - e).abs() > policy.tolerance);
+    // A correction must be plausible itself: an event's `mono_ms` beyond its sender's (a forged
+    // or broken batch) would put it in the future, a huge sender `mono_ms` decades back.
+    let expected = expected.filter(|e| *e >= WALL_FLOOR && *e - received <= FUTURE_LIMIT);
     let (time, clock) = match (implausible, expected) {
         (false, _) => (agent_time, ClockSource::Agent),
         (true, Some(expected)) => (expected, ClockSource::Corrected),
@@ -191,6 +199,22 @@ mod tests {
                 mono_ms: 9_000,
                 received: "2026-11-23T02:00:10.200Z",
                 expect: ("2026-11-23T02:00:09.200Z", Corrected, false),
+            },
+            Case {
+                name: "an event mono_ms beyond its sender's cannot be corrected into the future",
+                batches: &[("2026-12-02T02:00:00.000Z", 1_000)],
+                agent_time: "1970-01-01T00:00:10.000Z",
+                mono_ms: 10_000_000_000,
+                received: "2026-12-02T02:00:00.000Z",
+                expect: ("2026-12-02T02:00:00.000Z", Received, false),
+            },
+            Case {
+                name: "a sender mono_ms of decades cannot correct into the past",
+                batches: &[("2026-12-02T02:00:00.000Z", 1_000_000_000_000)],
+                agent_time: "1970-01-01T00:00:10.000Z",
+                mono_ms: 5_000,
+                received: "2026-12-02T02:00:00.000Z",
+                expect: ("2026-12-02T02:00:00.000Z", Received, false),
             },
             Case {
                 name: "1970 clock with no epoch: receive time",
