@@ -42,6 +42,24 @@ pub type Point = Vec<u8>;
 /// The point for `event`; `None` for events that have no time series (alert bookkeeping,
 /// notifications). `inventory` adds the `commune`/`site` tags and the `lat`/`lon` fields.
 pub fn point(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
+    build(stored, inventory).map(one_line)
+}
+
+/// A point is one line, whatever a value holds: line breaks are dropped. Every string of a
+/// valid event is free of them already (`netmon_events::text`); this holds even for a row
+/// stored by an older build, or an inventory name, so a value can never start a line of its
+/// own (an attacker-named measurement, or a batch the server rejects).
+fn one_line(mut point: Point) -> Point {
+    let body = point.len().saturating_sub(1);
+    if point[..body].iter().any(|b| matches!(b, b'\n' | b'\r')) {
+        point.truncate(body);
+        point.retain(|b| !matches!(b, b'\n' | b'\r'));
+        point.push(b'\n');
+    }
+    point
+}
+
+fn build(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
     let ts = stored.time.timestamp_millis();
     let site = inventory.and_then(|i| i.site_of(&stored.envelope.agent));
     let tags = |measurement: &str| {
@@ -314,6 +332,26 @@ mod tests {
         )
         .time
         .timestamp_millis()
+    }
+
+    #[test]
+    fn a_value_with_a_line_break_stays_on_its_line() {
+        // An envelope stored before the contract refused line breaks in operator names (F4).
+        let mut event = stored(
+            1,
+            Origin::Agent,
+            "lang-a",
+            1,
+            r#""type":"link_went_down","target":{"name":"x","address":"10.30.0.1","role":"commune"},"since":"2026-11-23T02:00:00.000Z","reason":"no_reply","failed_rounds":3"#,
+        );
+        if let Event::LinkWentDown { target, .. } = &mut event.envelope.event {
+            target.name = "Viettel\nevil,agent=x up=1i 1\r".into();
+        }
+        let point = point(&event, None).unwrap();
+        let text = String::from_utf8(point).unwrap();
+        assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+        assert!(text.ends_with('\n') && !text.contains('\r'), "{text:?}");
+        assert!(text.starts_with("link,"), "{text:?}");
     }
 
     #[test]

@@ -40,7 +40,17 @@ impl Table {
         }
     }
 
+    /// Adds a row. A cell's control, bidirectional and invisible characters are shown as
+    /// `\u{…}` escapes: a name from an agent or a modem can neither move the terminal's cursor
+    /// nor hide what it is (F4, F10).
     pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|cell| match netmon_events::text::printable(&cell) {
+                std::borrow::Cow::Borrowed(_) => cell,
+                std::borrow::Cow::Owned(escaped) => escaped,
+            })
+            .collect();
         self.rows.push(cells);
     }
 
@@ -371,5 +381,20 @@ mod tests {
         assert_eq!(lag(850), "850 ms");
         assert_eq!(lag(-12_000), "-12 s");
         assert_eq!(lag(7_200_000), "2 h");
+    }
+
+    #[test]
+    fn cells_cannot_carry_terminal_escapes() {
+        let mut table = Table::new(&["nhà mạng"]);
+        table.row(vec!["\u{1b}[2J\u{1b}]0;owned\u{7}Viettel\u{202e}".into()]);
+        let text = table.render();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert_eq!(
+            text.lines().nth(1),
+            Some("\\u{001b}[2J\\u{001b}]0;owned\\u{0007}Viettel\\u{202e}")
+        );
     }
 }
