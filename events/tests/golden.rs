@@ -253,11 +253,11 @@ fn journal_overflow_ranges_are_checked() {
 
 /// Every fixture with `field` (a top-level key or one of the event's) set to `value`, of the
 /// fixtures that have it.
-fn with_number(field: &str, value: u64) -> Vec<(String, serde_json::Value)> {
+fn with_number(field: &str, value: u64) -> Vec<(String, Value)> {
     fixtures()
         .into_iter()
         .filter_map(|(name, text)| {
-            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut json: Value = serde_json::from_str(&text).unwrap();
             let slot = json.get_mut(field)?;
             if !slot.is_u64() {
                 return None;
@@ -325,7 +325,7 @@ fn integers_beyond_what_the_store_holds_are_refused() {
 
 #[test]
 fn leap_seconds_are_refused() {
-    let mut json: serde_json::Value = serde_json::from_str(
+    let mut json: Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/link_went_down.json"),
         )
@@ -363,7 +363,7 @@ fn names_with_hidden_characters_are_refused() {
                 .join(fixture),
         )
         .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let json: Value = serde_json::from_str(&text).unwrap();
         assert!(
             json.pointer(pointer).is_some(),
             "{fixture} has no {pointer}"
