@@ -555,6 +555,10 @@ mod tests {
                 "influx.url",
             ),
             (
+                "url = \"http://admin:secret@h:8086\"\norg = \"o\"\nbucket = \"b\"",
+                "influx.url",
+            ),
+            (
                 "url = \"http://h\"\norg = \"o\"\nbucket = \"b\"\nbatch_points = 0",
                 "influx.batch_points",
             ),

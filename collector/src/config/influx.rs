@@ -110,6 +110,16 @@ pub(super) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, St
             ),
         ));
     }
+    // Credentials in the URL would be logged with it and sent as Basic auth behind the
+    // operator's back: they belong in `token` or `username`/`password`.
+    if rest.is_some_and(|r| r.split('/').next().is_some_and(|host| host.contains('@'))) {
+        return Err((
+            "influx.url",
+            "must not hold credentials (user:password@): set influx.token, or influx.username \
+             and influx.password"
+                .into(),
+        ));
+    }
     let given = |v: Option<String>| v.filter(|s| !s.is_empty());
     let api = match raw.api.as_str() {
         "v2" => InfluxApi::V2 {
