@@ -31,6 +31,9 @@ use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreErr
 
 /// At most one refusal warning per topic in this interval; the rest are counted and summarised.
 const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+/// At most this many refusal warnings in all per [`WARN_EVERY`], whatever the topics (one
+/// agent's credentials may vary the topic: 20,000 junk messages made 20,000 lines, F12).
+const WARN_BUDGET: u32 = 20;
 
 /// The collector's clocks at one instant.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +86,9 @@ pub struct Recorder {
     next_seq: u64,
     /// Per topic: when a refusal was last logged, and how many were not logged since.
     warned: HashMap<String, (DateTime<Utc>, u64)>,
+    /// All topics: the start of the current [`WARN_EVERY`] window, warnings logged in it, and
+    /// refusals left unlogged because the budget was spent.
+    budget: (DateTime<Utc>, u32, u64),
     /// Rules, alert book and outbox.
     alerting: Alerting,
     /// An agent quiet for this many of its usual gaps (and at least this long) is silent.
@@ -173,6 +179,7 @@ impl Recorder {
             boot,
             next_seq: 1,
             warned: HashMap::new(),
+            budget: (DateTime::UNIX_EPOCH, 0, 0),
             alerting,
             cadence: (0.0, Duration::MAX),
             live: Default::default(),
@@ -544,23 +551,46 @@ impl Recorder {
         if self.warned.len() > 10_000 {
             self.warned.clear();
         }
-        let topic: String = topic.chars().take(200).collect();
+        let topic: String = netmon_events::text::printable(topic)
+            .chars()
+            .take(200)
+            .collect();
         let entry = self
             .warned
             .entry(topic.clone())
             .or_insert((DateTime::UNIX_EPOCH, 0));
-        if now.wall - entry.0 >= WARN_EVERY {
-            let suppressed = entry.1;
-            *entry = (now.wall, 0);
-            warn!(
-                topic,
-                reason = reason.as_str(),
-                detail,
-                suppressed,
-                "message refused"
-            );
-        } else {
+        if now.wall - entry.0 < WARN_EVERY {
             entry.1 += 1;
+            return;
         }
+        let (start, logged, unlogged) = &mut self.budget;
+        if now.wall - *start >= WARN_EVERY {
+            if *unlogged > 0 {
+                warn!(
+                    refusals = *unlogged,
+                    "refusals not logged in the last 10 s (too many topics); see /api/v1/intake"
+                );
+            }
+            (*start, *logged, *unlogged) = (now.wall, 0, 0);
+        }
+        if *logged >= WARN_BUDGET {
+            *unlogged += 1;
+            entry.1 += 1;
+            return;
+        }
+        *logged += 1;
+        let suppressed = entry.1;
+        *entry = (now.wall, 0);
+        let detail: String = netmon_events::text::printable(detail)
+            .chars()
+            .take(500)
+            .collect();
+        warn!(
+            topic,
+            reason = reason.as_str(),
+            detail,
+            suppressed,
+            "message refused"
+        );
     }
 }

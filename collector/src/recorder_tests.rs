@@ -276,3 +276,58 @@ fn replaying_the_store_rebuilds_identical_state() {
     assert!(live.contains(r#""status":"up""#), "{live}");
     assert!(live.contains(r#""online":false"#), "{live}");
 }
+
+/// Log lines written while `f` runs, at WARN and above.
+fn warnings_during(f: impl FnOnce()) -> Vec<String> {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+/// F12 of the audit: refusal warnings were limited per topic only, so junk on 20,000 topics made
+/// 20,000 lines. Now the whole intake logs at most `WARN_BUDGET` refusals per 10 s, plus one
+/// summary of the rest; every refusal is still counted, and a log line carries no escapes.
+#[test]
+fn refusal_logs_are_capped_across_topics() {
+    let dir = TempDir::new();
+    let mut rec = recorder(&dir, None);
+    let lines = warnings_during(|| {
+        for second in 0..3 {
+            let junk: Vec<Publish> = (0..1000)
+                .map(|i| events(&format!("junk-{second}-{i}"), "\u{1b}[2Jnot json".into()))
+                .collect();
+            rec.record(&junk, at(second * 10)).unwrap();
+        }
+    });
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains("message refused"))
+        .count();
+    let summaries = lines
+        .iter()
+        .filter(|l| l.contains("refusals not logged"))
+        .count();
+    assert_eq!(refused, 60, "20 per window: {}", lines.len());
+    assert_eq!(summaries, 2, "one summary per window after the first");
+    assert!(lines.iter().any(|l| l.contains("refusals=980")));
+    assert_eq!(rec.counters().rejected_by_reason.malformed, 3000);
+    assert!(lines.iter().all(|l| !l.contains('\u{1b}')));
+}
