@@ -17,6 +17,15 @@
 //! The agent takes an exclusive `flock` on `{dir}/lock`: a second agent on the same directory
 //! fails at start.
 //!
+//! **Damaged or hostile files.** Nothing in `journal.dir` can make opening the journal panic or
+//! take memory in proportion to a file's size: every number read from disk goes through checked
+//! or saturating arithmetic, segments are read one record at a time and no further than the
+//! largest segment an agent writes ([`record::MAX_SEGMENT_BYTES`]; the excess is cut like other
+//! damage), a record with an impossible seq or lost range counts as damage, a segment number
+//! too high to count on from gets the segments renumbered, and an unreadable `acked.json` is
+//! ignored with a WARN (by `run` and `netmon-agent journal` alike). [`record::scan`],
+//! [`disk::load_segment`] and [`Index`] are public for fuzzing.
+//!
 //! **fsync policy — flash wear against what a power cut can lose.** Appends are written to the
 //! operating system at once (one `write` per record, so another process — `netmon-agent journal`
 //! — sees them, and an agent crash or `kill -9` loses nothing). They reach the disk only when
@@ -31,9 +40,9 @@
 //! but not a power cut or a reboot — the right choice for flash-starved devices, stated in the
 //! example config. See `docs/adr/0007-agent-journal.md`.
 
-mod disk;
+pub mod disk;
 mod index;
-mod record;
+pub mod record;
 mod recovery;
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -42,7 +51,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use netmon_events::{Ack, Envelope, Event};
+use netmon_events::{Ack, BootId, Envelope, Event};
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 
@@ -57,7 +66,7 @@ pub const MIN_MAX_BYTES: u64 = 64 * 1024;
 /// The segment size for a journal of `max_bytes`: a sixteenth of it, from 16 KiB to 1 MiB, so
 /// that dropping the oldest segment loses a small share of the journal.
 pub fn segment_bytes(max_bytes: u64) -> u64 {
-    (max_bytes / 16).clamp(16 * 1024, 1024 * 1024)
+    (max_bytes / 16).clamp(16 * 1024, record::MAX_SEGMENT_BYTES)
 }
 
 /// Why the journal cannot be opened or written.
@@ -83,6 +92,16 @@ impl JournalError {
             source,
         }
     }
+}
+
+/// The number of the segment after `number`.
+fn next_segment(dir: &Path, number: u64) -> Result<u64, JournalError> {
+    number.checked_add(1).ok_or_else(|| {
+        JournalError::io(
+            format!("starting a segment in {}", dir.display()),
+            io::Error::other("segment numbers exhausted"),
+        )
+    })
 }
 
 /// Events selected for sending, and the ordinal to continue from.
@@ -149,14 +168,17 @@ impl Journal {
         // Append to the newest segment while it has room, else start a new one.
         let active_number = match segments.back() {
             Some((number, size)) if *size < segment_bytes => *number,
-            Some((number, _)) => *number + 1,
+            // Recovery renumbers segments above MAX_SEGMENT_NUMBER: this cannot overflow.
+            Some((number, _)) => next_segment(dir, *number)?,
             None => 1,
         };
         if segments.back().is_none_or(|(n, _)| *n != active_number) {
             segments.push_back((active_number, 0));
         }
         let active = disk::open_segment(dir, active_number)?;
-        let total_bytes = segments.iter().map(|(_, size)| size).sum();
+        let total_bytes = segments
+            .iter()
+            .fold(0u64, |total, (_, size)| total.saturating_add(*size));
         let journal = Journal {
             dir: dir.to_owned(),
             inner: Mutex::new(Inner {
@@ -255,7 +277,9 @@ impl Journal {
                 declares.as_ref(),
             );
             if !lost.is_empty() {
-                inner.overflowed += lost.iter().map(Lost::count).sum::<u64>();
+                inner.overflowed = lost
+                    .iter()
+                    .fold(inner.overflowed, |n, run| n.saturating_add(run.count()));
                 let text = format!("{}\n", inner.overflowed);
                 disk::write_atomic(&self.dir, disk::OVERFLOWED_FILE, text.as_bytes())?;
             }
@@ -272,7 +296,10 @@ impl Journal {
                 .map_err(|e| JournalError::io(format!("fsync in {}", self.dir.display()), e))?;
             inner.unsynced = false;
         }
-        let next = inner.segments.back().map_or(1, |(n, _)| n + 1);
+        let next = match inner.segments.back() {
+            Some((n, _)) => next_segment(&self.dir, *n)?,
+            None => 1,
+        };
         inner.active = disk::open_segment(&self.dir, next)?;
         inner.segments.push_back((next, 0));
         debug!(segment = next, "journal: new segment");
@@ -284,7 +311,7 @@ impl Journal {
             return Ok(Vec::new());
         };
         disk::remove_segment(&self.dir, number)?;
-        inner.total_bytes -= size;
+        inner.total_bytes = inner.total_bytes.saturating_sub(size);
         if inner.reader.as_ref().is_some_and(|(n, _)| *n == number) {
             inner.reader = None;
         }
@@ -324,7 +351,7 @@ impl Journal {
             if let Some(i) = inner.segments.iter().position(|(n, _)| n == number)
                 && let Some((_, size)) = inner.segments.remove(i)
             {
-                inner.total_bytes -= size;
+                inner.total_bytes = inner.total_bytes.saturating_sub(size);
             }
             if inner.reader.as_ref().is_some_and(|(n, _)| n == number) {
                 inner.reader = None;
@@ -394,7 +421,8 @@ impl Journal {
             let Some((_, file)) = &inner.reader else {
                 continue;
             };
-            buf.resize(entry.len as usize, 0);
+            // Index entries come from scans: never longer than a record may be.
+            buf.resize((entry.len as usize).min(record::MAX_RECORD), 0);
             let read = file.read_exact_at(&mut buf, entry.offset);
             let decoded = read
                 .map_err(|e| e.to_string())
@@ -405,7 +433,7 @@ impl Journal {
             match decoded {
                 Ok(envelope) => events.push(envelope),
                 Err(problem) => error!(
-                    boot = %inner.index.boot_of(&entry),
+                    boot = inner.index.boot_of(&entry).map(BootId::as_str),
                     seq = entry.seq,
                     segment = entry.segment,
                     %problem,

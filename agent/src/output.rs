@@ -64,6 +64,10 @@ pub struct JournalReport<'a> {
     pub newest: Option<Position<'a>>,
     /// The last acknowledgement watermark received, per boot (the `ack` payload's `acks`).
     pub acked: &'a [BootAck],
+    /// Why `acked.json` could not be read (absent when it could): the backlog then counts every
+    /// event, as the agent does at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_unreadable: Option<&'a str>,
     /// Events dropped unsent because the journal was full, since it was created.
     pub overflowed_events: u64,
     /// Segment files, their total size, and the records in them (acknowledged or not).
@@ -93,6 +97,7 @@ impl<'a> JournalReport<'a> {
             oldest: position(&inspection.backlog.oldest),
             newest: position(&inspection.backlog.newest),
             acked: &inspection.acked.acks,
+            acked_unreadable: inspection.acked_problem.as_deref(),
             overflowed_events: inspection.overflowed,
             segments: inspection.segments,
             disk_bytes: inspection.disk_bytes,
@@ -155,9 +160,23 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
             "on disk",
         ],
     };
-    let (events, bytes, none, records, damaged) = match lang {
-        Lang::Vi => ("sự kiện", "byte", "không có", "bản ghi", "byte hỏng"),
-        Lang::En => ("events", "bytes", "none", "records", "damaged bytes"),
+    let (events, bytes, none, records, damaged, unreadable) = match lang {
+        Lang::Vi => (
+            "sự kiện",
+            "byte",
+            "không có",
+            "bản ghi",
+            "byte hỏng",
+            "không đọc được, coi như chưa xác nhận gì",
+        ),
+        Lang::En => (
+            "events",
+            "bytes",
+            "none",
+            "records",
+            "damaged bytes",
+            "unreadable, taken as nothing acknowledged",
+        ),
     };
     let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
     let mut out = String::new();
@@ -176,7 +195,10 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
     );
     row(labels[2], position(&r.oldest));
     row(labels[3], position(&r.newest));
-    let acked = if r.acked.is_empty() {
+    let acked = if let Some(problem) = r.acked_unreadable {
+        let problem: String = problem.chars().filter(|c| !c.is_control()).collect();
+        format!("{unreadable} ({problem})")
+    } else if r.acked.is_empty() {
         none.to_owned()
     } else {
         r.acked

@@ -7,6 +7,10 @@
 //! Journal order is append order: the events of earlier boots come before those of later boots,
 //! and within a boot `seq` rises without gaps (segments deleted because they were acknowledged can
 //! leave gaps below the watermark, never above it).
+//!
+//! Everything it is given may come from a damaged or hostile journal directory, so no input
+//! makes it panic: sums saturate, a declared range that runs backwards is not a range (it is
+//! ignored), and lookups by boot slot do not index out of bounds.
 
 use std::collections::VecDeque;
 
@@ -40,8 +44,11 @@ pub struct Lost {
 }
 
 impl Lost {
+    /// Events in the range (0 for a range that runs backwards, which nothing builds).
     pub fn count(&self) -> u64 {
-        self.last_seq - self.first_seq + 1
+        self.last_seq
+            .checked_sub(self.first_seq)
+            .map_or(0, |d| d.saturating_add(1))
     }
 }
 
@@ -80,12 +87,13 @@ impl Index {
         u32::try_from(self.boots.len() - 1).unwrap_or(u32::MAX)
     }
 
-    fn boot(&self, slot: u32) -> &BootId {
-        &self.boots[slot as usize]
+    /// Slots are only made by [`Index::slot`]; `None` for an entry not made by this index.
+    fn boot(&self, slot: u32) -> Option<&BootId> {
+        self.boots.get(slot as usize)
     }
 
     /// Adds a record at the end; `declares` is the range a `journal_overflowed` record declares
-    /// lost. Returns the record's ordinal.
+    /// lost (ignored when it runs backwards). Returns the record's ordinal.
     pub fn push(
         &mut self,
         boot: &BootId,
@@ -95,10 +103,12 @@ impl Index {
         len: u32,
         declares: Option<&Lost>,
     ) -> u64 {
-        let declares = declares.map(|d| (self.slot(&d.boot), d.first_seq, d.last_seq));
+        let declares = declares
+            .filter(|d| d.first_seq <= d.last_seq)
+            .map(|d| (self.slot(&d.boot), d.first_seq, d.last_seq));
         let boot = self.slot(boot);
         let ordinal = self.next_ordinal;
-        self.next_ordinal += 1;
+        self.next_ordinal = self.next_ordinal.saturating_add(1);
         self.entries.push_back(Entry {
             ordinal,
             boot,
@@ -126,7 +136,11 @@ impl Index {
     }
 
     fn is_acked(&self, entry: &Entry) -> bool {
-        self.acked[entry.boot as usize].is_some_and(|w| entry.seq <= w)
+        self.acked
+            .get(entry.boot as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|w| entry.seq <= w)
     }
 
     /// Raises the watermarks to those of `ack` (never lowers one). Boots the journal holds no
@@ -134,10 +148,15 @@ impl Index {
     pub fn acknowledge(&mut self, ack: &Ack) -> bool {
         let mut raised = false;
         for BootAck { boot, seq } in &ack.acks {
-            if let Some(i) = self.boots.iter().position(|b| b == boot)
-                && self.acked[i].is_none_or(|w| w < *seq)
+            let watermark = self
+                .boots
+                .iter()
+                .zip(&mut self.acked)
+                .find_map(|(b, w)| (b == boot).then_some(w));
+            if let Some(watermark) = watermark
+                && watermark.is_none_or(|w| w < *seq)
             {
-                self.acked[i] = Some(*seq);
+                *watermark = Some(*seq);
                 raised = true;
             }
         }
@@ -202,9 +221,11 @@ impl Index {
         runs.sort_unstable();
         let mut lost: Vec<Lost> = Vec::new();
         for (slot, first, last) in runs {
-            let boot = self.boot(slot);
+            let Some(boot) = self.boot(slot) else {
+                continue;
+            };
             match lost.last_mut() {
-                Some(run) if &run.boot == boot && first <= run.last_seq + 1 => {
+                Some(run) if &run.boot == boot && first <= run.last_seq.saturating_add(1) => {
                     run.last_seq = run.last_seq.max(last);
                 }
                 _ => lost.push(Lost {
@@ -221,9 +242,9 @@ impl Index {
     pub fn backlog(&self) -> Backlog {
         let mut backlog = Backlog::default();
         for e in self.entries.iter().filter(|e| !self.is_acked(e)) {
-            backlog.events += 1;
-            backlog.bytes += u64::from(e.len);
-            let key = Some((self.boot(e.boot).clone(), e.seq));
+            backlog.events = backlog.events.saturating_add(1);
+            backlog.bytes = backlog.bytes.saturating_add(u64::from(e.len));
+            let key = self.boot(e.boot).map(|b| (b.clone(), e.seq));
             if backlog.oldest.is_none() {
                 backlog.oldest = key.clone();
             }
@@ -257,22 +278,22 @@ impl Index {
                 break;
             }
             if self.is_acked(e) {
-                next = e.ordinal + 1;
+                next = e.ordinal.saturating_add(1);
                 continue;
             }
             let len = e.len as usize;
-            if !taken.is_empty() && bytes + len > max_bytes {
+            if !taken.is_empty() && bytes.saturating_add(len) > max_bytes {
                 break;
             }
-            bytes += len;
+            bytes = bytes.saturating_add(len);
             taken.push(*e);
-            next = e.ordinal + 1;
+            next = e.ordinal.saturating_add(1);
         }
         (taken, next)
     }
 
-    /// The boot id of a selected entry.
-    pub fn boot_of(&self, entry: &Entry) -> &BootId {
+    /// The boot id of a selected entry (`None` for an entry this index did not make).
+    pub fn boot_of(&self, entry: &Entry) -> Option<&BootId> {
         self.boot(entry.boot)
     }
 }
@@ -281,7 +302,7 @@ impl Index {
 pub fn push_run(runs: &mut Vec<Lost>, boot: &BootId, first: u64, last: u64) {
     if let Some(run) = runs.last_mut()
         && &run.boot == boot
-        && run.last_seq + 1 == first
+        && run.last_seq.checked_add(1) == Some(first)
     {
         run.last_seq = last;
         return;
@@ -432,5 +453,116 @@ mod tests {
         let (taken, next) = index.select(10, 100, 10);
         assert!(taken.is_empty());
         assert_eq!(next, 10);
+    }
+
+    /// The audit's input: a `journal_overflowed` record of boot b declaring `1000..=900` of boot
+    /// a, in the segment the full journal drops. Also ranges at the ends of `u64`.
+    #[test]
+    fn backward_and_extreme_ranges_do_not_panic() {
+        let mut index = Index::new();
+        let backwards = Lost {
+            boot: boot("a"),
+            first_seq: 1000,
+            last_seq: 900,
+        };
+        assert_eq!(backwards.count(), 0);
+        index.push(&boot("b"), 1, 1, 0, 100, Some(&backwards));
+        index.push(&boot("b"), 2, 1, 100, 100, None);
+        index.push(&boot("b"), 3, 2, 0, 100, None);
+        assert_eq!(
+            index.remove_segment(1),
+            vec![Lost {
+                boot: boot("b"),
+                first_seq: 1,
+                last_seq: 2
+            }],
+            "the backward range is no range"
+        );
+        let everything = Lost {
+            boot: boot("a"),
+            first_seq: 0,
+            last_seq: u64::MAX,
+        };
+        assert_eq!(everything.count(), u64::MAX);
+        index.push(&boot("a"), u64::MAX, 3, 0, u32::MAX, Some(&everything));
+        index.push(&boot("a"), u64::MAX, 3, u64::MAX, u32::MAX, None);
+        let mut runs = Vec::new();
+        push_run(&mut runs, &boot("a"), u64::MAX, u64::MAX);
+        push_run(&mut runs, &boot("a"), 0, 0);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(index.backlog().bytes, 100 + 2 * u64::from(u32::MAX));
+        let (taken, next) = index.select(0, 10, usize::MAX);
+        assert_eq!((taken.len(), next), (3, 5));
+        assert_eq!(
+            index.remove_segment(3),
+            vec![Lost {
+                boot: boot("a"),
+                first_seq: 0,
+                last_seq: u64::MAX
+            }]
+        );
+        // An entry this index did not make names no boot.
+        let forged = Entry {
+            boot: 77,
+            ..taken[0]
+        };
+        assert_eq!(index.boot_of(&forged), None);
+        index.acknowledge(&ack(&[("b", u64::MAX)]));
+        assert!(index.is_empty() || index.backlog().events == 0);
+    }
+
+    /// Seeded random operations with random values: no panic, and what the index reports stays
+    /// consistent with what it holds.
+    #[test]
+    fn random_operations_never_panic() {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let boots = [boot("a"), boot("b"), boot("c")];
+        for _ in 0..200 {
+            let mut index = Index::new();
+            for _ in 0..100 {
+                let value = |v: u64| match v % 4 {
+                    0 => 0,
+                    1 => u64::MAX,
+                    _ => v % 50,
+                };
+                let b = &boots[(next() % 3) as usize];
+                match next() % 6 {
+                    0 | 1 => {
+                        let declares = (next() % 3 == 0).then(|| Lost {
+                            boot: boots[(next() % 3) as usize].clone(),
+                            first_seq: value(next()),
+                            last_seq: value(next()),
+                        });
+                        let len = next() as u32;
+                        index.push(b, value(next()), next() % 4, next(), len, declares.as_ref());
+                    }
+                    2 => {
+                        let lost = index.remove_segment(next() % 4);
+                        assert!(lost.iter().all(|l| l.first_seq <= l.last_seq));
+                    }
+                    3 => {
+                        index.acknowledge(&ack(&[(b.as_str(), value(next()))]));
+                    }
+                    4 => {
+                        let (taken, _) =
+                            index.select(next() % 120, 1 + (next() % 10) as usize, 500);
+                        assert!(taken.iter().all(|e| index.boot_of(e).is_some()));
+                    }
+                    _ => {
+                        let backlog = index.backlog();
+                        assert!(backlog.events <= index.len() as u64);
+                        let _ = index.acknowledged_segments(next() % 4);
+                        let _ = index.watermark();
+                        let _ = index.pending(next() % 120, 1000);
+                    }
+                }
+            }
+        }
     }
 }

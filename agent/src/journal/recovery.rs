@@ -1,6 +1,11 @@
 //! Recovery at start (I/O): every segment is scanned; at the first record that is not whole and
 //! intact the segment is truncated there and the loss logged at WARN; empty segments are deleted;
-//! the good records are indexed, and the persisted watermark applied.
+//! the good records are indexed, and the persisted watermark applied (an unreadable one is
+//! ignored with a WARN). Segment numbers too high to count on from are renumbered first.
+//!
+//! A segment larger than [`super::record::MAX_SEGMENT_BYTES`] (no agent writes one) is read
+//! only up to that bound and truncated there like any damage ([`Damage::TooLarge`]): recovery
+//! reads one record at a time, so its memory never depends on the files' sizes.
 
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
@@ -41,16 +46,27 @@ pub fn recover(dir: &Path) -> Result<(Index, Segments, Recovery), JournalError> 
     let mut index = Index::new();
     let mut recovery = Recovery::default();
     let mut segments = VecDeque::new();
-    for number in disk::list_segments(dir)? {
+    let mut numbers = disk::list_segments(dir)?;
+    if let Some(newest) = numbers.last().filter(|n| **n > disk::MAX_SEGMENT_NUMBER) {
+        warn!(
+            dir = %dir.display(),
+            newest = *newest,
+            segments = numbers.len(),
+            "journal: segment numbers too high to count on from; renumbering the segments in order"
+        );
+        numbers = disk::renumber_segments(dir, &numbers)?;
+    }
+    for number in numbers {
         let loaded = disk::load_segment(dir, number)?;
         let path = dir.join(disk::segment_name(number));
         let good = loaded.scan.good_len as u64;
+        let cut = loaded.size.saturating_sub(good);
         if let Some(damage) = loaded.scan.damage {
             let last_good = loaded.keys.last();
             warn!(
                 segment = %path.display(),
                 offset = good,
-                bytes = loaded.size - good,
+                bytes = cut,
                 %damage,
                 last_good_boot = last_good.map(|(b, _)| b.as_str()),
                 last_good_seq = last_good.map(|(_, s)| *s),
@@ -61,7 +77,7 @@ pub fn recover(dir: &Path) -> Result<(Index, Segments, Recovery), JournalError> 
             recovery.truncations.push(Truncation {
                 segment: number,
                 offset: good,
-                bytes: loaded.size - good,
+                bytes: cut,
                 damage,
             });
         }

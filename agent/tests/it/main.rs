@@ -8,5 +8,6 @@ mod config;
 mod daemon;
 mod icmp;
 mod journal;
+mod journal_hostile;
 mod serial;
 mod support;
