@@ -11,6 +11,14 @@
 //! by [`Format`]. Helpers shared by the text formats (answer splitting, PLMN formatting, operator
 //! names) live here.
 //!
+//! **Strings from a modem are untrusted.** The operator name comes from the network or the SIM,
+//! and mmcli/uqmi JSON, AT answers or a `command` source may carry anything. Every string of a
+//! [`Signal`] goes through [`clean_signal`] (in [`parse`], in the reader for `command` sources, and
+//! again in [`modem::ModemState`], whose events carry the operator too), the contract's
+//! [`netmon_events::text::clean`]: no control, bidi or zero-width characters, whitespace runs as
+//! one space, cut to the contract's lengths. A modem quirk must never become an event the
+//! collector refuses.
+//!
 //! Also pure: [`quality`] (thresholds → [`Quality`]), [`modem`] (one modem across readings →
 //! events), [`settings`] (`[[cellular]]`). I/O: [`command`] (tools with a deadline), [`serial`]
 //! (the AT session), [`reader`] (one reading per source), [`poller`] (the task), [`report`]
@@ -29,6 +37,7 @@ pub mod serial;
 pub mod settings;
 pub mod uqmi;
 
+use netmon_events::text;
 pub use netmon_events::{Quality, Registration, Signal, Technology};
 
 /// How much a registration state says; merging keeps the most telling of several answers.
@@ -98,13 +107,39 @@ pub enum ParseError {
     },
 }
 
-/// Parses `text` as `format`.
+/// Parses `text` as `format`; the strings of the result are cleaned ([`clean_signal`]).
 pub fn parse(format: Format, text: &str) -> Result<Signal, ParseError> {
-    match format {
+    let signal = match format {
         Format::Mmcli => mmcli::parse(text),
         Format::Uqmi => uqmi::parse(text),
         Format::At => at::parse(text),
         Format::Quectel => quectel::parse(text),
+    }?;
+    Ok(clean_signal(signal))
+}
+
+/// The contract's longest `plmn` (`Signal::check`, and the change events' `check_optional`).
+pub const MAX_PLMN: usize = 7;
+/// The contract's longest `operator` in a `Signal`.
+pub const MAX_OPERATOR: usize = 64;
+/// The contract's longest `band`.
+pub const MAX_BAND: usize = 32;
+/// The contract's longest `cell_id`.
+pub const MAX_CELL_ID: usize = 32;
+
+/// `signal` with its strings cleaned by the contract's own rule ([`netmon_events::text::clean`]:
+/// control, bidi and zero-width characters and line separators dropped, whitespace runs made one
+/// space, cut on a character boundary) to the contract's lengths, counted in bytes (so also in
+/// characters); an empty result is `None`. Numbers stay as they are ([`Signal::check`] judges
+/// them).
+pub fn clean_signal(signal: Signal) -> Signal {
+    let clean = |s: Option<String>, max: usize| s.and_then(|s| text::clean(&s, max));
+    Signal {
+        plmn: clean(signal.plmn, MAX_PLMN),
+        operator: clean(signal.operator, MAX_OPERATOR),
+        band: clean(signal.band, MAX_BAND),
+        cell_id: clean(signal.cell_id, MAX_CELL_ID),
+        ..signal
     }
 }
 
@@ -265,6 +300,34 @@ mod tests {
         assert_eq!(answer("OK"), None);
         assert_eq!(fields(r#"0, 0,"a,b" ,7"#), vec!["0", "0", r#""a,b""#, "7"]);
         assert_eq!(unquote(r#" "45204" "#), "45204");
+    }
+
+    #[test]
+    fn cleans_signal_strings_to_the_contract() {
+        let dirty = |text: &str| Some(text.to_owned());
+        let signal = clean_signal(Signal {
+            plmn: dirty("452-0\u{202E}4 extra"),
+            operator: dirty("  \u{1b}[2J\u{1b}]0;owned\u{7}Viettel\n\tTelecom\u{200B}  "),
+            band: dirty("B3\u{2028}+\u{85}n78\u{feff}"),
+            cell_id: dirty("\u{200b}\u{200d} \n"),
+            ..Signal::default()
+        });
+        assert_eq!(signal.plmn.as_deref(), Some("452-04"));
+        assert_eq!(
+            signal.operator.as_deref(),
+            Some("[2J]0;ownedViettel Telecom")
+        );
+        assert_eq!(signal.band.as_deref(), Some("B3 + n78"));
+        assert_eq!(signal.cell_id, None, "nothing left");
+        assert_eq!(signal.check(), Ok(()));
+        // Cut on a character boundary, within the limit counted in bytes and in characters.
+        let long = clean_signal(Signal {
+            operator: Some("Ư".repeat(100)),
+            ..Signal::default()
+        });
+        let operator = long.operator.unwrap();
+        assert!(operator.len() <= MAX_OPERATOR);
+        assert_eq!(operator.chars().count(), MAX_OPERATOR / 2);
     }
 
     #[test]

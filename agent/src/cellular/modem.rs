@@ -12,10 +12,19 @@
 //!   `modem_answers_again` with `silent_for_ms` since the first failure, then is handled as usual;
 //! - a modem without service from the start reports `cellular_service_lost` with
 //!   `last_technology = none` once confirmed: "never had service" is a coverage fact too.
+//!
+//! Every string that goes into an event is cleaned here, whoever made the reading: the signal's
+//! ([`clean_signal`]: the change events carry its PLMN and operator) and the error text of
+//! `modem_stopped_answering` (a tool's stderr may hold anything), so the collector never refuses
+//! what a modem said.
 
 use netmon_events::{Event, Registration, Signal, Technology};
 
+use crate::cellular::clean_signal;
 use crate::cellular::quality::Thresholds;
+
+/// The contract's longest `modem_stopped_answering` error.
+pub const MAX_ERROR: usize = 512;
 
 /// What a reading says about service, compared across readings.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +127,7 @@ impl ModemState {
 
     /// A reading taken at `mono_ms`.
     pub fn observe(&mut self, signal: Signal, mono_ms: u64) -> Vec<Event> {
+        let signal = clean_signal(signal);
         let now = Service::of(&signal);
         let mut out = vec![Event::CellularSignalSampled {
             modem: self.name.clone(),
@@ -148,7 +158,8 @@ impl ModemState {
         self.silent = true;
         vec![Event::ModemStoppedAnswering {
             modem: self.name.clone(),
-            error: error.to_owned(),
+            error: netmon_events::text::clean(error, MAX_ERROR)
+                .unwrap_or_else(|| "no reading".to_owned()),
         }]
     }
 

@@ -1,6 +1,7 @@
 //! One reading of one configured modem, whatever its source: runs the tool or asks the AT
-//! commands (I/O, with the modem's timeout), parses the answer and checks the values. Any failure
-//! is an error whose text goes into `modem_stopped_answering`.
+//! commands (I/O, with the modem's timeout), parses the answer, cleans its strings
+//! ([`parsers::clean_signal`]) and checks the values. Any failure is an error whose text goes
+//! into `modem_stopped_answering`.
 
 use netmon_events::Signal;
 use tracing::{debug, warn};
@@ -128,12 +129,12 @@ impl Reader {
     }
 }
 
-/// A `command` source's output: one JSON object in the [`Signal`] shape.
+/// A `command` source's output: one JSON object in the [`Signal`] shape, its strings cleaned.
 fn own_json(text: &str) -> anyhow::Result<Signal> {
     let signal: Signal = serde_json::from_str(text.trim()).map_err(|e| {
         anyhow::anyhow!("unreadable command output (expected one Signal JSON object): {e}")
     })?;
-    checked(signal)
+    checked(parsers::clean_signal(signal))
 }
 
 fn checked(signal: Signal) -> anyhow::Result<Signal> {
@@ -168,5 +169,125 @@ mod tests {
                 .to_string()
                 .contains("expected one Signal JSON object")
         );
+    }
+
+    /// Answers whose operator, PLMN, band and cell id carry ESC, an OSC title sequence, line
+    /// breaks, U+202E, U+200B and U+2028 (mmcli and uqmi JSON, an AT `+COPS` name, a `command`
+    /// source): the readings and every event made of them are clean and pass
+    /// `Envelope::validate`.
+    #[test]
+    fn hostile_modem_strings_become_clean_valid_events() {
+        use chrono::DateTime;
+        use netmon_events::{Envelope, Event, Registration, SCHEMA_VERSION, text};
+
+        use crate::cellular::modem::ModemState;
+        use crate::cellular::quality::Thresholds;
+
+        const JUNK: &str = r"\u001b[2J\u001b]0;owned\u0007AIS\n\r probe\u202etxt.exe\u200b\u2028";
+        let mmcli = format!(
+            r#"{{"modem":{{"3gpp":{{"operator-code":"52001","operator-name":"{JUNK}","registration-state":"home"}},"generic":{{"access-technologies":["lte"]}}}}}}
+               {{"modem":{{"signal":{{"lte":{{"rsrp":"-95.00","rsrq":"-10.00","snr":"12.00"}}}}}}}}"#
+        );
+        let uqmi = format!(
+            r#"{{"type":"lte","rssi":-70,"rsrq":-9,"rsrp":-98,"snr":12.4}}
+               {{"registration":"registered","plmn_mcc":520,"plmn_mnc":3,"plmn_description":"{JUNK}","roaming":false}}"#
+        );
+        let at = "+CESQ: 99,99,255,255,20,42\r\nOK\r\n\
+                  +COPS: 0,0,\"\u{1b}]0;x\u{7}Mobi\u{202E}Fone\u{200B}\",7\r\nOK\r\n\
+                  +CEREG: 2,1,\"1A2B\",\"01A2B3C4\",7\r\nOK\r\n";
+        let command = format!(
+            r#"{{"technology":"nr5g_sa","registration":"home","plmn":"452-0\u202e9","operator":"{JUNK}","band":"n78\n\u001b[31m","cell_id":"\u200b1A2B\u2028C3","rsrp_dbm":-90}}"#
+        );
+        let readings = [
+            parsers::parse(Format::Mmcli, &mmcli).unwrap(),
+            parsers::parse(Format::Uqmi, &uqmi).unwrap(),
+            parsers::parse(Format::At, at).unwrap(),
+            own_json(&command).unwrap(),
+        ];
+        let clean = |s: &Option<String>| {
+            s.as_deref()
+                .is_none_or(|s| !s.is_empty() && !s.chars().any(text::is_forbidden))
+        };
+        for signal in &readings {
+            for field in [
+                &signal.plmn,
+                &signal.operator,
+                &signal.band,
+                &signal.cell_id,
+            ] {
+                assert!(clean(field), "{signal:?}");
+            }
+            assert_eq!(signal.check(), Ok(()));
+        }
+        assert_eq!(
+            readings[0].operator.as_deref(),
+            Some("[2J]0;ownedAIS probetxt.exe")
+        );
+        assert_eq!(readings[2].operator.as_deref(), Some("]0;xMobiFone"));
+        let own = &readings[3];
+        assert_eq!(
+            (
+                own.plmn.as_deref(),
+                own.band.as_deref(),
+                own.cell_id.as_deref()
+            ),
+            (Some("452-09"), Some("n78 [31m"), Some("1A2B C3"))
+        );
+
+        // Every reading twice (changes confirmed: operator and technology changes carry the
+        // operator), then no service, then failures with a tool's stderr as the error.
+        let mut modem = ModemState::new("modem-1", Thresholds::default(), 1, 2);
+        let mut steps: Vec<Option<Signal>> = Vec::new();
+        for signal in &readings {
+            steps.extend([Some(signal.clone()), Some(signal.clone())]);
+        }
+        steps.push(None);
+        for signal in &readings {
+            let off = Signal {
+                registration: Registration::Searching,
+                ..signal.clone()
+            };
+            steps.extend([Some(off.clone()), Some(off)]);
+        }
+        let stderr = format!(
+            "mmcli failed (exit 1): \u{1b}]0;owned\u{7}\nerror:\u{202E}\u{200B}\r\n{}",
+            "x".repeat(900)
+        );
+        let mut events = Vec::new();
+        for (i, step) in steps.into_iter().enumerate() {
+            let at_ms = i as u64 * 60_000;
+            events.extend(match step {
+                Some(signal) => modem.observe(signal, at_ms),
+                None => modem.failed(&stderr, at_ms),
+            });
+        }
+        let kinds: Vec<&str> = events.iter().map(Event::type_name).collect();
+        for kind in [
+            "cellular_signal_sampled",
+            "cellular_operator_changed",
+            "cellular_technology_changed",
+            "cellular_service_lost",
+            "modem_stopped_answering",
+            "modem_answers_again",
+        ] {
+            assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+        }
+        for (seq, event) in events.into_iter().enumerate() {
+            let envelope = Envelope {
+                v: SCHEMA_VERSION,
+                agent: "hue-phu-vinh-01".parse().unwrap(),
+                boot: "b1".parse().unwrap(),
+                seq: seq as u64 + 1,
+                time: DateTime::from_timestamp_millis(1_795_000_000_000).unwrap(),
+                mono_ms: 1000,
+                event,
+            };
+            let json = serde_json::to_string(&envelope).unwrap();
+            assert!(
+                !json.contains(r"\u001b") && !json.contains(r"\n") && !json.contains('\u{202E}'),
+                "{json}"
+            );
+            assert_eq!(envelope.validate(), Ok(()), "{json}");
+        }
     }
 }
