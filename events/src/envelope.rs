@@ -268,11 +268,16 @@ fn check_int(name: &'static str, value: u64) -> Result<(), InvalidEvent> {
 }
 
 /// A leap second (`23:59:60`) is refused: the store, InfluxDB and every clock computation
-/// assume 60 seconds a minute.
+/// assume 60 seconds a minute. So is a time whose UTC form is outside the years 0000–9999
+/// (`0000-01-01T00:00:00+00:01` is in year −1 in UTC): RFC 3339 cannot write it, so it could
+/// not be stored and read back.
 fn check_time(name: &'static str, value: &DateTime<Utc>) -> Result<(), InvalidEvent> {
-    use chrono::Timelike;
+    use chrono::{Datelike, Timelike};
     if value.nanosecond() >= 1_000_000_000 {
         return Err(field(name, "is a leap second".into()));
+    }
+    if !(0..=9999).contains(&value.year()) {
+        return Err(field(name, "is outside the years 0000-9999 in UTC".into()));
     }
     Ok(())
 }

@@ -337,11 +337,21 @@ impl Event {
         }
     }
 
-    /// Every wall time of an agent-made event besides the envelope's, by field name.
+    /// Every wall time of an event besides the envelope's, by field name.
     pub fn times(&self) -> Vec<(&'static str, &DateTime<Utc>)> {
         match self {
-            Event::LinkWentDown { since, .. } => vec![("since", since)],
+            Event::LinkWentDown { since, .. } | Event::AlertOpened { since, .. } => {
+                vec![("since", since)]
+            }
             Event::LinkCameBack { down_since, .. } => vec![("down_since", down_since)],
+            Event::AgentWentSilent { last_seen, .. } => {
+                last_seen.iter().map(|t| ("last_seen", t)).collect()
+            }
+            Event::AlertResolved { until, .. } => vec![("until", until)],
+            Event::SilenceAdded { from, until, .. } => vec![("from", from), ("until", until)],
+            Event::NotificationFailed { retry_at, .. } => {
+                retry_at.iter().map(|t| ("retry_at", t)).collect()
+            }
             _ => Vec::new(),
         }
     }

@@ -339,8 +339,18 @@ fn leap_seconds_are_refused() {
     assert!(leap.validate().is_err());
     json["time"] = "2026-12-31T23:59:59Z".into();
     json["since"] = "2026-12-31T23:59:60.500Z".into();
-    let leap: Envelope = serde_json::from_value(json).unwrap();
+    let leap: Envelope = serde_json::from_value(json.clone()).unwrap();
     assert!(leap.validate().is_err());
+    // Found by fuzzing: offsets that move a time out of 0000-9999 in UTC.
+    json["since"] = "2026-12-31T23:59:00Z".into();
+    for time in ["0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59.999-23:59"] {
+        json["time"] = time.into();
+        let out: Envelope = serde_json::from_value(json.clone()).unwrap();
+        assert!(out.validate().is_err(), "{time}");
+    }
+    json["time"] = "0000-01-01T00:00:00Z".into();
+    let edge: Envelope = serde_json::from_value(json).unwrap();
+    assert_eq!(edge.validate(), Ok(()));
 }
 
 /// Names reach terminals, line-protocol tags and notifications: no control, bidirectional or
