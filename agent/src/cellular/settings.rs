@@ -160,8 +160,9 @@ pub(crate) fn validate(file: &str, raw: Vec<RawModem>) -> Result<Vec<CellularMod
     for (i, m) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("cellular[{i}].{field}");
         let name = c.text(&key("name"), m.name)?.trim().to_owned();
-        if name.is_empty() || name.len() > 64 {
-            return c.err(key("name"), "expected 1 to 64 bytes of text");
+        if let Err(e) = netmon_events::text::check(&name, 64) {
+            // Every event of the modem carries its name: one the collector refuses loses them all.
+            return c.err(key("name"), format!("expected 1 to 64 bytes of visible text: {e}"));
         }
         if !names.insert(name.clone()) {
             return c.err(key("name"), format!("{name:?} names another modem already"));

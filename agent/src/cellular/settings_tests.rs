@@ -105,6 +105,10 @@ fn errors_name_the_key() {
             "cellular[0].source: is required",
         ),
         (
+            "[[cellular]]\nname = \"viettel\u{202e}\"\nsource = \"at\"\n",
+            "cellular[0].name: expected 1 to 64 bytes of visible text: contains the character U+202E (control, bidirectional or invisible)",
+        ),
+        (
             "[[cellular]]\nname = \"x\"\nsource = \"at\"\n[[cellular]]\nname = \"x\"\nsource = \"uqmi\"\n",
             "cellular[1].name: \"x\" names another modem already",
         ),
