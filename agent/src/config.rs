@@ -62,7 +62,26 @@ pub struct MqttConfig {
     pub credentials: Option<(String, String)>,
     /// Trust anchors for `mqtts`; without it, the operating system's trust store is used.
     pub ca_file: Option<PathBuf>,
+    /// The certificate the agent presents to a broker that requires one (`mqtt.client_cert` and
+    /// `mqtt.client_key`, `mqtts` only); read and checked when the config is loaded.
+    pub client_cert: Option<ClientCertFiles>,
     pub keep_alive: Duration,
+}
+
+/// A client certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ClientCertFiles {
+    pub fn as_client_cert(&self) -> netmon_mqtt::ClientCert<'_> {
+        netmon_mqtt::ClientCert {
+            cert_file: &self.cert,
+            key_file: &self.key,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +150,8 @@ struct RawMqtt {
     username: Option<String>,
     password: Option<String>,
     ca_file: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
     keep_alive: Option<String>,
 }
 
@@ -374,6 +395,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     if ca_file.is_some() && !broker.tls {
         return c.err("mqtt.ca_file", "is only used with an mqtts:// url");
     }
+    let client_cert = validate_client_cert(&c, broker.tls, mqtt.client_cert, mqtt.client_key)?;
     let keep_alive = c.duration(
         "mqtt.keep_alive",
         mqtt.keep_alive,
@@ -461,6 +483,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             broker,
             credentials,
             ca_file,
+            client_cert,
             keep_alive,
         },
         probe: ProbeConfig {
@@ -477,6 +500,32 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         snmp,
         cellular,
     })
+}
+
+/// `mqtt.client_cert` and `mqtt.client_key`: both or neither, `mqtts` only; the files are read
+/// and the key must be the certificate's.
+fn validate_client_cert(
+    c: &Check<'_>,
+    tls: bool,
+    cert: Option<String>,
+    key: Option<String>,
+) -> Result<Option<ClientCertFiles>, ConfigError> {
+    let files = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return c.err("mqtt.client_key", "is required with mqtt.client_cert"),
+        (None, Some(_)) => return c.err("mqtt.client_cert", "is required with mqtt.client_key"),
+        (Some(cert), Some(key)) => ClientCertFiles {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        },
+    };
+    if !tls {
+        return c.err("mqtt.client_cert", "is only used with an mqtts:// url");
+    }
+    match files.as_client_cert().check() {
+        Ok(()) => Ok(Some(files)),
+        Err(e) => c.err(format!("mqtt.{}", e.key()), e.problem()),
+    }
 }
 
 fn validate_journal(c: &Check<'_>, raw: RawJournal) -> Result<JournalConfig, ConfigError> {

@@ -43,7 +43,8 @@ impl Topics {
     }
 }
 
-/// Builds the client and its event loop. Reads `mqtt.ca_file` when set; opens no connection.
+/// Builds the client and its event loop. Reads `mqtt.ca_file` and the client certificate when
+/// set; opens no connection.
 pub fn client(config: &Config, topics: &Topics) -> anyhow::Result<(AsyncClient, EventLoop)> {
     let broker = &config.mqtt.broker;
     let mut options = MqttOptions::new(config.agent_id.as_str(), broker.host.clone(), broker.port);
@@ -61,9 +62,13 @@ pub fn client(config: &Config, topics: &Topics) -> anyhow::Result<(AsyncClient, 
         options.set_credentials(user.clone(), password.clone());
     }
     if broker.tls {
-        // Trust anchors from `mqtt.ca_file`, else the system store.
-        let tls = netmon_mqtt::tls_config(config.mqtt.ca_file.as_deref())
-            .map_err(|problem| anyhow::anyhow!("mqtt.ca_file: {problem}"))?;
+        // Trust anchors from `mqtt.ca_file`, else the system store; a client certificate when
+        // `mqtt.client_cert` is set. Errors name the setting.
+        let client = config.mqtt.client_cert.as_ref();
+        let tls = netmon_mqtt::tls_config(
+            config.mqtt.ca_file.as_deref(),
+            client.map(crate::config::ClientCertFiles::as_client_cert),
+        )?;
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     }
     Ok(AsyncClient::new(options, REQUEST_CAPACITY))

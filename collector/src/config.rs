@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netmon_events::ProvinceId;
-use netmon_mqtt::{BrokerUrl, tls_config};
+use netmon_mqtt::{BrokerUrl, ClientCert, tls_config};
 use serde::Deserialize;
 
 mod alerts;
@@ -177,6 +177,8 @@ struct RawMqtt {
     username: Option<String>,
     password: Option<String>,
     ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
     #[serde(default = "default_keep_alive")]
     keep_alive: String,
 }
@@ -291,16 +293,39 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     };
     let BrokerUrl { tls, host, port } =
         BrokerUrl::parse(&raw.mqtt.url).map_err(|p| err("mqtt.url", p))?;
+    let client_cert = match (&raw.mqtt.client_cert, &raw.mqtt.client_key) {
+        (Some(cert_file), Some(key_file)) => Some(ClientCert {
+            cert_file,
+            key_file,
+        }),
+        (Some(_), None) => {
+            return Err(err(
+                "mqtt.client_key",
+                "is required with mqtt.client_cert".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "mqtt.client_cert",
+                "is required with mqtt.client_key".into(),
+            ));
+        }
+        (None, None) => None,
+    };
     let tls = if tls {
-        // Trust anchors from `mqtt.ca_file`, else the system store.
-        let config = tls_config(raw.mqtt.ca_file.as_deref()).map_err(|p| err("mqtt.ca_file", p))?;
+        // Trust anchors from `mqtt.ca_file`, else the system store; the client certificate for
+        // a broker that requires one (`require_certificate true`).
+        let config = tls_config(raw.mqtt.ca_file.as_deref(), client_cert)
+            .map_err(|e| err(&format!("mqtt.{}", e.key()), e.problem().to_owned()))?;
         Some(config)
     } else {
-        if raw.mqtt.ca_file.is_some() {
-            return Err(err(
-                "mqtt.ca_file",
-                "is only used with an mqtts:// url".into(),
-            ));
+        for (key, set) in [
+            ("mqtt.ca_file", raw.mqtt.ca_file.is_some()),
+            ("mqtt.client_cert", client_cert.is_some()),
+        ] {
+            if set {
+                return Err(err(key, "is only used with an mqtts:// url".into()));
+            }
         }
         None
     };
@@ -678,6 +703,42 @@ mod tests {
         .unwrap();
         assert_eq!(config.mqtt.port, 8883);
         assert!(config.mqtt.tls.is_some());
+    }
+
+    /// `mqtt.client_cert` and `mqtt.client_key` go together, with `mqtts://` only, and are read
+    /// when loading (the e2e test `broker_security` connects with them).
+    #[test]
+    fn client_certificate_errors_name_the_key() {
+        let tls = "[mqtt]\nurl = \"mqtts://broker.example.vn\"\n";
+        for (mqtt, key, problem) in [
+            (
+                format!("{tls}client_cert = \"/nonexistent/c.pem\"\n"),
+                "mqtt.client_key",
+                "is required with mqtt.client_cert",
+            ),
+            (
+                format!("{tls}client_key = \"/nonexistent/c.key\"\n"),
+                "mqtt.client_cert",
+                "is required with mqtt.client_key",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\nclient_cert = \"c.pem\"\nclient_key = \"c.key\"\n"
+                    .into(),
+                "mqtt.client_cert",
+                "is only used with an mqtts:// url",
+            ),
+            (
+                format!(
+                    "{tls}client_cert = \"/nonexistent/c.pem\"\nclient_key = \"/nonexistent/c.key\"\n"
+                ),
+                "mqtt.client_cert",
+                "cannot read /nonexistent/c.pem",
+            ),
+        ] {
+            let e = load(&format!("{mqtt}[store]\npath = \"a\"\n"), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.problem.starts_with(problem), "{e}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! - `url.rs`: [`BrokerUrl`], the parsed `mqtt://host[:port]` / `mqtts://host[:port]` setting.
 //! - `tls.rs`: [`tls_config`], the rustls client configuration (ring provider) that trusts a CA
-//!   file or, without one, the system trust store.
+//!   file or, without one, the system trust store, and presents a [`ClientCert`] to a broker that
+//!   requires one; [`TlsError`] names the setting at fault.
 //! - `backoff.rs` (pure): [`Backoff`], the wait before a reconnect (0.5 s doubling to 30 s, reset
 //!   by a ConnAck).
 
@@ -13,5 +14,5 @@ mod tls;
 mod url;
 
 pub use backoff::Backoff;
-pub use tls::tls_config;
+pub use tls::{ClientCert, TlsError, tls_config};
 pub use url::BrokerUrl;

@@ -41,6 +41,7 @@ mod alerts;
 mod alerts_lab;
 mod alerts_outbox;
 mod bad_configs;
+mod broker_security;
 mod cellular;
 mod clock;
 mod coverage;

@@ -20,6 +20,11 @@ use crate::wait::poll_until;
 /// Port of a broker started inside a namespace (namespaces have their own port space).
 pub const LAB_PORT: u16 = 1883;
 
+/// `max_packet_size` of every test broker, as in `deploy/mosquitto/netmon.conf`: at most the
+/// collector's read limit, so an oversized packet is refused by the broker instead of breaking
+/// the collector's connection (and being redelivered for ever).
+pub const MAX_PACKET_SIZE: usize = 1_048_576;
+
 /// `mqtt://127.0.0.1:PORT` of the broker started by `tests/run`. Panics when it is not set.
 pub fn shared_url() -> String {
     match std::env::var("NETMON_TEST_MQTT") {
@@ -109,7 +114,8 @@ impl Broker {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let config = format!(
             "user root\nlistener {LAB_PORT}\nallow_anonymous true\npersistence true\n\
-             persistence_location {}/\nlog_dest stderr\nlog_type all\n",
+             persistence_location {}/\nmax_packet_size {MAX_PACKET_SIZE}\nlog_dest stderr\n\
+             log_type all\n",
             dir.display()
         );
         let config_path = dir.join("mosquitto.conf");
@@ -177,7 +183,8 @@ impl LocalBroker {
         let port = crate::daemons::free_port()?;
         let config = format!(
             "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-             persistence_location {}/\nautosave_interval 1\nlog_dest stderr\nlog_type all\n",
+             persistence_location {}/\nautosave_interval 1\nmax_packet_size {MAX_PACKET_SIZE}\n\
+             log_dest stderr\nlog_type all\n",
             dir.display()
         );
         let config_path = dir.join("mosquitto.conf");

@@ -324,3 +324,123 @@ fn journal_keys_defaults_values_errors_and_overrides() {
         );
     }
 }
+
+/// A self-signed P-256 client certificate (`CN=thanh-hoa/agent-a`, valid until 2126), its key,
+/// and a key that is not its key.
+const CLIENT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBjzCCATWgAwIBAgIUd2bAcu+hRg3bRV12ErRzgS82AIYwCgYIKoZIzj0EAwIw
+HDEaMBgGA1UEAwwRdGhhbmgtaG9hL2FnZW50LWEwIBcNMjYxMjAyMDMxMDA5WhgP
+MjEyNjExMDgwMzEwMDlaMBwxGjAYBgNVBAMMEXRoYW5oLWhvYS9hZ2VudC1hMFkw
+EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjfF1lh/pFAGBEBYwUJXzrpGPj4R80wNO
+2ba55Lxht2K/IQI7sQc5ID5wEdHWEGL5DFfxlkvDQOI+ki6wpPymI6NTMFEwHQYD
+VR0OBBYEFFzNR5tu68duGmOXeP00KW9KYi8lMB8GA1UdIwQYMBaAFFzNR5tu68du
+GmOXeP00KW9KYi8lMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIh
+ANDZUPi78B5NOjZ93hWbl9lHfIln08c6IYZI3josMqdyAiAbQmnf9sbjKbnakaGJ
+U9ChcbpyRrB3eIGF6DeDHUksmw==
+-----END CERTIFICATE-----
+";
+const CLIENT_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgiv890EGnKCFTvQsH
+tIlhGydHeQHMKkQ9b427fAP091ShRANCAASN8XWWH+kUAYEQFjBQlfOukY+PhHzT
+A07ZtrnkvGG3Yr8hAjuxBzkgPnAR0dYQYvkMV/GWS8NA4j6SLrCk/KYj
+-----END PRIVATE KEY-----
+";
+const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEjyV1kWv3Tv54nXK
+dfMIBc69q5q2I1UVkt+cEski0zyhRANCAASynC+04gN6F7xMIHld2cjq2762G8Wr
+Z/FxKf7c69MFMS7PPP7x/qDqZUaYz5Oe7Wnf7kWNSQ7Bui1wI87vNVFm
+-----END PRIVATE KEY-----
+";
+
+#[test]
+fn client_certificate_keys_are_read_when_loading() {
+    let files = TempDir::new("client-cert");
+    let cert = files.write("agent.pem", CLIENT_PEM);
+    let key = files.write("agent.key", CLIENT_KEY);
+    let other = files.write("other.key", OTHER_KEY);
+    let tls = |extra: &str| {
+        VALID.replace(
+            "url = \"mqtt://127.0.0.1:1883\"",
+            &format!("url = \"mqtts://broker.example:8883\"\n{extra}"),
+        )
+    };
+    let pair = |cert: &std::path::Path, key: &std::path::Path| {
+        format!(
+            "client_cert = \"{}\"\nclient_key = \"{}\"",
+            cert.display(),
+            key.display()
+        )
+    };
+    let c = load(&tls(&pair(&cert, &key)), &[]).unwrap();
+    let files_read = c.mqtt.client_cert.unwrap();
+    assert_eq!(
+        (files_read.cert, files_read.key),
+        (cert.clone(), key.clone())
+    );
+    assert_eq!(load(VALID, &[]).unwrap().mqtt.client_cert, None);
+    // From the environment, as a systemd credential directory would give them.
+    let c = load(
+        &tls(""),
+        &[
+            ("NETMON_MQTT__CLIENT_CERT", &cert.display().to_string()),
+            ("NETMON_MQTT__CLIENT_KEY", &key.display().to_string()),
+        ],
+    )
+    .unwrap();
+    assert!(c.mqtt.client_cert.is_some());
+
+    let missing = files.0.join("missing.pem");
+    let cases = [
+        (
+            tls(&format!("client_cert = \"{}\"", cert.display())),
+            "agent.toml: mqtt.client_key: is required with mqtt.client_cert".to_owned(),
+        ),
+        (
+            tls(&format!("client_key = \"{}\"", key.display())),
+            "agent.toml: mqtt.client_cert: is required with mqtt.client_key".to_owned(),
+        ),
+        (
+            with("").replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                &format!("url = \"mqtt://127.0.0.1:1883\"\n{}", pair(&cert, &key)),
+            ),
+            "agent.toml: mqtt.client_cert: is only used with an mqtts:// url".to_owned(),
+        ),
+        (
+            tls(&pair(&missing, &key)),
+            format!(
+                "agent.toml: mqtt.client_cert: cannot read {}",
+                missing.display()
+            ),
+        ),
+        (
+            tls(&pair(&cert, &missing)),
+            format!(
+                "agent.toml: mqtt.client_key: cannot read {}",
+                missing.display()
+            ),
+        ),
+        (
+            tls(&pair(&cert, &cert)),
+            format!(
+                "agent.toml: mqtt.client_key: no private key in {}",
+                cert.display()
+            ),
+        ),
+        (
+            tls(&pair(&cert, &other)),
+            format!(
+                "agent.toml: mqtt.client_key: {} is not the key of the certificate in {}",
+                other.display(),
+                cert.display()
+            ),
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = load(&text, &[]).unwrap_err();
+        assert!(
+            error.starts_with(&expected),
+            "expected {expected:?}\n     got {error:?}"
+        );
+    }
+}
