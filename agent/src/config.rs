@@ -55,7 +55,7 @@ pub struct Config {
     pub cellular: Vec<CellularModem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MqttConfig {
     pub broker: BrokerUrl,
     /// `Some` exactly when a username was configured; the password may be empty.
@@ -66,6 +66,19 @@ pub struct MqttConfig {
     /// `mqtt.client_key`, `mqtts` only); read and checked when the config is loaded.
     pub client_cert: Option<ClientCertFiles>,
     pub keep_alive: Duration,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    /// Like the derived one, with the password left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("broker", &self.broker)
+            .field("username", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("keep_alive", &self.keep_alive)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A client certificate chain and its private key, both PEM files.
@@ -123,7 +136,9 @@ pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest `journal.max_bytes` (4 GiB).
 pub const MAX_JOURNAL_MAX_BYTES: u64 = 1 << 32;
 
-#[derive(Debug, Deserialize)]
+// No `Debug` on the raw sections that hold secrets (or hold sections that do): nothing can
+// print a password by accident. The validated types redact theirs.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     agent_id: Option<String>,
@@ -143,7 +158,7 @@ struct RawConfig {
     cellular: Vec<crate::cellular::settings::RawModem>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMqtt {
     url: Option<String>,

@@ -63,7 +63,7 @@ pub enum SnmpVersion {
     V3,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SnmpCredentials {
     Community(String),
     /// USM user; authentication and privacy are optional (noAuthNoPriv … authPriv).
@@ -72,6 +72,25 @@ pub enum SnmpCredentials {
         auth: Option<(SnmpAuth, String)>,
         privacy: Option<(SnmpPrivacy, String)>,
     },
+}
+
+impl std::fmt::Debug for SnmpCredentials {
+    /// The user and protocols, never the community or the passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnmpCredentials::Community(_) => f.write_str("Community(<redacted>)"),
+            SnmpCredentials::User {
+                name,
+                auth,
+                privacy,
+            } => f
+                .debug_struct("User")
+                .field("name", name)
+                .field("auth", &auth.as_ref().map(|(protocol, _)| protocol))
+                .field("privacy", &privacy.as_ref().map(|(protocol, _)| protocol))
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +125,9 @@ pub struct WatchedInterface {
     pub capacity_bps: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug` on the raw sections that hold secrets (or hold sections that do): nothing can
+// print a community or a password by accident.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSnmp {
     interval: Option<String>,
@@ -117,7 +138,7 @@ pub(crate) struct RawSnmp {
     devices: Vec<RawDevice>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
     address: Option<String>,

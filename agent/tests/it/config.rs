@@ -444,3 +444,41 @@ fn client_certificate_keys_are_read_when_loading() {
         );
     }
 }
+
+/// F11 of the audit: no `Debug` of the configuration shows a secret (one `?config` in a log line
+/// would publish the broker password and the routers' SNMP credentials).
+#[test]
+fn no_debug_output_shows_a_secret() {
+    let secrets = [
+        "mqtt-S3cr3t-pw",
+        "snmp-S3cr3t-community",
+        "snmp-S3cr3t-auth",
+        "snmp-S3cr3t-priv",
+    ];
+    let text = VALID.replace(
+        "url = \"mqtt://127.0.0.1:1883\"",
+        &format!(
+            "url = \"mqtt://127.0.0.1:1883\"\nusername = \"thanh-hoa/giang-trung\"\npassword = \"{}\"",
+            secrets[0]
+        ),
+    ) + &format!(
+        "\n[[snmp.devices]]\naddress = \"192.0.2.1\"\ncommunity = \"{}\"\n\
+         [[snmp.devices]]\naddress = \"192.0.2.2\"\nversion = \"3\"\nuser = \"monitor\"\n\
+         auth_protocol = \"sha256\"\nauth_password = \"{}\"\npriv_protocol = \"aes128\"\n\
+         priv_password = \"{}\"\n",
+        secrets[1], secrets[2], secrets[3]
+    );
+    let config = load(&text, &[]).unwrap();
+    let shown = format!("{config:?} {config:#?}");
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    // What is not secret is still there to debug with.
+    for visible in ["thanh-hoa/giang-trung", "monitor", "192.0.2.2", "Sha256"] {
+        assert!(shown.contains(visible), "{visible} missing from {shown}");
+    }
+    assert_eq!(
+        config.mqtt.credentials.as_ref().map(|(_, p)| p.as_str()),
+        Some(secrets[0])
+    );
+}
