@@ -162,7 +162,10 @@ pub(crate) fn validate(file: &str, raw: Vec<RawModem>) -> Result<Vec<CellularMod
         let name = c.text(&key("name"), m.name)?.trim().to_owned();
         if let Err(e) = netmon_events::text::check(&name, 64) {
             // Every event of the modem carries its name: one the collector refuses loses them all.
-            return c.err(key("name"), format!("expected 1 to 64 bytes of visible text: {e}"));
+            return c.err(
+                key("name"),
+                format!("expected 1 to 64 bytes of visible text: {e}"),
+            );
         }
         if !names.insert(name.clone()) {
             return c.err(key("name"), format!("{name:?} names another modem already"));
