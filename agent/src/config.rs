@@ -466,8 +466,18 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         if name.is_empty() || name.len() > netmon_events::envelope::MAX_NAME_LEN {
             return c.err(key("name"), "expected 1 to 256 bytes of text");
         }
-        if name.chars().any(char::is_control) {
-            return c.err(key("name"), "must not contain control characters");
+        if let Some(bad) = name
+            .chars()
+            .find(|&ch| netmon_events::text::is_forbidden(ch))
+        {
+            // Every event of the target carries its name: the collector would refuse them all.
+            return c.err(
+                key("name"),
+                format!(
+                    "must not contain control, bidirectional or invisible characters (U+{:04X})",
+                    u32::from(bad)
+                ),
+            );
         }
         let address = c.required(&key("address"), t.address)?;
         let Ok(address) = address.trim().parse::<IpAddr>() else {

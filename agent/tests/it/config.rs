@@ -199,6 +199,10 @@ fn every_error_names_file_and_key() {
             "agent.toml: targets[1].name: is required",
         ),
         (
+            VALID.replace("Cổng thôn Giang Trung", "Cổng \u{202e}gnurT gnaiG"),
+            "agent.toml: targets[1].name: must not contain control, bidirectional or invisible characters (U+202E)",
+        ),
+        (
             format!("{VALID}port = 3\n"),
             "agent.toml: targets[1].port: unknown field `port`",
         ),
