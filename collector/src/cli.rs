@@ -318,7 +318,9 @@ pub fn status(
     err: &mut impl Write,
 ) -> Result<(), Failure> {
     let address = client::reachable(config.http.listen);
-    let body = match client::get(address, "/api/v1/state", Duration::from_secs(3)) {
+    let token = config.http.read_token.as_deref();
+    let asked = client::get_with_token(address, "/api/v1/state", token, Duration::from_secs(3));
+    let body = match asked {
         Ok(body) => body,
         Err(e) => {
             writeln!(

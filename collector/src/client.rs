@@ -33,7 +33,19 @@ pub fn reachable(listen: SocketAddr) -> SocketAddr {
 
 /// GETs `path` from `address` and returns the body of a 200 answer.
 pub fn get(address: SocketAddr, path: &str, timeout: Duration) -> Result<String, GetError> {
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    get_with_token(address, path, None, timeout)
+}
+
+/// [`get`] with a bearer `token` (`http.read_token`, when the collector guards its reads).
+pub fn get_with_token(
+    address: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<String, GetError> {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n{auth}\r\n");
     match exchange(address, request.as_bytes(), timeout)? {
         (200, body) => Ok(body),
         (code, body) => Err(GetError::Status(

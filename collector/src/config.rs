@@ -83,6 +83,16 @@ pub struct HttpConfig {
     /// Bearer token required by the API's POST routes (acknowledge, silence); without one they
     /// are refused.
     pub token: Option<String>,
+    /// `http.read_token`: when set, the `GET /api/v1/…` routes need it (or `token`); `/healthz`
+    /// stays open. `None` leaves the reads open, as before.
+    pub read_token: Option<String>,
+    /// A connection must finish sending a request's headers within this (and an idle
+    /// keep-alive connection is closed after it).
+    pub header_timeout: Duration,
+    /// A request (its body read and its answer made) must be done within this, else 408.
+    pub request_timeout: Duration,
+    /// Connections served at once; further ones are closed as soon as they are accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +205,10 @@ struct RawHttp {
     #[serde(default = "default_listen")]
     listen: String,
     token: Option<String>,
+    read_token: Option<String>,
+    header_timeout: Option<String>,
+    request_timeout: Option<String>,
+    max_connections: Option<u32>,
 }
 
 impl Default for RawHttp {
@@ -202,6 +216,10 @@ impl Default for RawHttp {
         Self {
             listen: default_listen(),
             token: None,
+            read_token: None,
+            header_timeout: None,
+            request_timeout: None,
+            max_connections: None,
         }
     }
 }
@@ -452,18 +470,39 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     }
     let notify = notify::validate(raw.notify, file.parent().unwrap_or(Path::new(".")))
         .map_err(|(key, problem)| err(key, problem))?;
-    let token = match raw.http.token {
+    let secret = |key: &str, token: Option<String>| match token {
         Some(token)
             if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) =>
         {
-            return Err(err(
-                "http.token",
+            Err(err(
+                key,
                 "expected at least 16 characters without spaces (e.g. `openssl rand -hex 24`)"
                     .into(),
-            ));
+            ))
         }
-        token => token,
+        token => Ok(token),
     };
+    let token = secret("http.token", raw.http.token)?;
+    let read_token = secret("http.read_token", raw.http.read_token)?;
+    let header_timeout = bounded(
+        "http.header_timeout",
+        raw.http.header_timeout.as_deref().unwrap_or("5s"),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    let request_timeout = bounded(
+        "http.request_timeout",
+        raw.http.request_timeout.as_deref().unwrap_or("10s"),
+        Duration::from_secs(1),
+        Duration::from_secs(300),
+    )?;
+    let max_connections = raw.http.max_connections.unwrap_or(256);
+    if !(1..=16_384).contains(&max_connections) {
+        return Err(err(
+            "http.max_connections",
+            format!("expected 1 to 16384 connections, got {max_connections}"),
+        ));
+    }
     Ok(Config {
         file: file.to_path_buf(),
         mqtt: MqttConfig {
@@ -478,7 +517,14 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         store: StoreConfig {
             path: raw.store.path,
         },
-        http: HttpConfig { listen, token },
+        http: HttpConfig {
+            listen,
+            token,
+            read_token,
+            header_timeout,
+            request_timeout,
+            max_connections: max_connections as usize,
+        },
         silence: SilenceConfig {
             after,
             missed,
@@ -625,6 +671,40 @@ mod tests {
             crate::clock::ClockPolicy::default()
         );
         assert!(config.mqtt.tls.is_none());
+    }
+
+    #[test]
+    fn http_limits_and_read_token() {
+        let http = load(MINIMAL, &[]).unwrap().http;
+        assert_eq!(http.token, None);
+        assert_eq!(http.read_token, None);
+        assert_eq!(http.header_timeout, Duration::from_secs(5));
+        assert_eq!(http.request_timeout, Duration::from_secs(10));
+        assert_eq!(http.max_connections, 256);
+        let http = load(
+            &format!(
+                "{MINIMAL}[http]\nread_token = \"read-token-0123456789\"\nheader_timeout = \"2s\"\nrequest_timeout = \"30s\"\n"
+            ),
+            &[("NETMON_HTTP__MAX_CONNECTIONS", "8")],
+        )
+        .unwrap()
+        .http;
+        assert_eq!(http.read_token.as_deref(), Some("read-token-0123456789"));
+        assert_eq!(http.header_timeout, Duration::from_secs(2));
+        assert_eq!(http.request_timeout, Duration::from_secs(30));
+        assert_eq!(http.max_connections, 8);
+        for (line, key) in [
+            ("read_token = \"short\"", "http.read_token"),
+            ("read_token = \"has a space in it here\"", "http.read_token"),
+            ("header_timeout = \"0s\"", "http.header_timeout"),
+            ("header_timeout = \"2m\"", "http.header_timeout"),
+            ("request_timeout = \"1h\"", "http.request_timeout"),
+            ("max_connections = 0", "http.max_connections"),
+            ("max_connections = 100000", "http.max_connections"),
+        ] {
+            let e = load(&format!("{MINIMAL}[http]\n{line}\n"), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{line}: {e}");
+        }
     }
 
     #[test]

@@ -12,13 +12,24 @@
 //! | `POST /api/v1/silences` | `{"site", "until", "from"?, "by", "note"?}` → silences a site; bearer token |
 //!
 //! The POST routes need `Authorization: Bearer <http.token>`; without a configured token they are
-//! refused (403), with a wrong or missing one too (401). Commands go to the writer over a channel
-//! and are answered once recorded.
+//! refused (403), with a wrong or missing one (401). With `http.read_token` set, the `GET /api/v1/…`
+//! routes need it or `http.token` (401 otherwise); `/healthz` never needs a token. Tokens are
+//! checked before anything else of the request, its body included ([`auth`]).
+//!
+//! Commands go to the writer over a channel and are answered once recorded. Their bodies are at
+//! most [`MAX_BODY`] bytes: a longer `Content-Length` is refused (413) before the body is read, a
+//! chunked body once it passes the limit. Every request must be answered within
+//! `http.request_timeout` (408); the connection limits are in [`server`].
+
+mod auth;
+mod server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Path, Query, State as Extract};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State as Extract};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -32,6 +43,13 @@ use crate::api;
 use crate::inventory::Inventory;
 use crate::recorder::CommandError;
 use crate::writer::{Command, Snapshot};
+use auth::{Refusal, Tokens};
+pub use server::Limits;
+
+/// The largest command body, in bytes. The longest valid one — `by` and `note` of 500
+/// characters of Vietnamese (up to 3 bytes each in UTF-8), a site id and two times — is about
+/// 3.2 KB.
+pub const MAX_BODY: usize = 4096;
 
 type Snapshots = watch::Receiver<Arc<Snapshot>>;
 /// The InfluxDB projection's counters (`None` when it is not configured).
@@ -45,13 +63,17 @@ pub struct Api {
     pub commands: mpsc::Sender<Command>,
     /// `http.token`; `None` refuses every POST.
     pub token: Option<Arc<str>>,
+    /// `http.read_token`; `None` leaves the GET routes open.
+    pub read_token: Option<Arc<str>>,
     pub inventory: Option<Arc<Inventory>>,
+    /// Timeouts and the connection limit of `[http]`.
+    pub limits: Limits,
 }
 
 /// The API's routes.
 pub fn router(api: Api) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let tokens = Arc::new(Tokens::new(api.token.as_deref(), api.read_token.as_deref()));
+    let reads = Router::new()
         .route("/api/v1/state", get(state))
         .route("/api/v1/intake", get(intake))
         .with_state(api.snapshots.clone())
@@ -63,10 +85,23 @@ pub fn router(api: Api) -> Router {
         .merge(
             Router::new()
                 .route("/api/v1/alerts", get(alerts))
-                .route("/api/v1/alerts/{id}/ack", post(acknowledge))
-                .route("/api/v1/silences", post(silence))
-                .with_state(api),
+                .with_state(api.clone()),
         )
+        .route_layer(from_fn_with_state(Arc::clone(&tokens), may_read));
+    // Layers run outermost last: the token, then the length, then the handler reads the body.
+    let commands = Router::new()
+        .route("/api/v1/alerts/{id}/ack", post(acknowledge))
+        .route("/api/v1/silences", post(silence))
+        .with_state(api.clone())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(from_fn(short_body))
+        .route_layer(from_fn_with_state(tokens, may_command));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(api.snapshots.clone())
+        .merge(reads)
+        .merge(commands)
+        .layer(from_fn_with_state(api.limits.request_timeout, in_time))
 }
 
 /// Serves until `stop` fires.
@@ -75,9 +110,69 @@ pub async fn serve(
     api: Api,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(api))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    let limits = api.limits;
+    server::serve(listener, router(api), limits, stop).await
+}
+
+/// Answers 408 to a request not answered within `timeout` (its body read included).
+async fn in_time(Extract(timeout): Extract<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request took longer than {timeout:?}"),
+        ),
+    }
+}
+
+/// The read routes: the read token when one is configured.
+async fn may_read(Extract(tokens): Extract<Arc<Tokens>>, request: Request, next: Next) -> Response {
+    match tokens.read(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refused(refusal),
+    }
+}
+
+/// The commands: the command token, checked before the body is read.
+async fn may_command(
+    Extract(tokens): Extract<Arc<Tokens>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokens.command(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refused(refusal),
+    }
+}
+
+/// Refuses a declared body over [`MAX_BODY`] before reading any of it.
+async fn short_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY as u64) {
+        return too_large();
+    }
+    next.run(request).await
+}
+
+fn too_large() -> Response {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is longer than {MAX_BODY} bytes"),
+    )
+}
+
+fn refused(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Disabled => refuse(
+            StatusCode::FORBIDDEN,
+            "commands are disabled: set http.token in the collector's configuration",
+        ),
+        Refusal::Unauthorised => refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
+    }
 }
 
 async fn healthz(Extract(snapshots): Extract<Snapshots>) -> Response {
@@ -144,36 +239,6 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
-/// Checks the bearer token; `Some` is the refusal to answer with.
-fn authorise(api: &Api, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &api.token else {
-        return Some(refuse(
-            StatusCode::FORBIDDEN,
-            "commands are disabled: set http.token in the collector's configuration",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Compare without an early exit, so that timing does not tell how much matched.
-    let matches = given.is_some_and(|g| {
-        g.len() == token.len()
-            && g.bytes()
-                .zip(token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if matches {
-        None
-    } else {
-        Some(refuse(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
-        ))
-    }
-}
-
 /// Sends `command` to the writer and turns its answer into a response.
 async fn submit(
     api: &Api,
@@ -197,22 +262,24 @@ async fn submit(
 /// A command's JSON body, or why axum could not read it.
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-/// The body of an authorised command; the refusal to answer with otherwise.
-fn accept<T>(api: &Api, headers: &HeaderMap, body: Body<T>) -> Result<T, Box<Response>> {
-    if let Some(answer) = authorise(api, headers) {
-        return Err(Box::new(answer));
-    }
-    body.map(|Json(body)| body)
-        .map_err(|e| Box::new(refuse(StatusCode::BAD_REQUEST, e.body_text())))
+/// The body of a command (its token was checked by [`may_command`]); the refusal to answer
+/// with otherwise: 413 past [`MAX_BODY`], 400 for anything else axum could not read.
+fn accept<T>(body: Body<T>) -> Result<T, Box<Response>> {
+    body.map(|Json(body)| body).map_err(|e| {
+        Box::new(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            refuse(StatusCode::BAD_REQUEST, e.body_text())
+        })
+    })
 }
 
 async fn acknowledge(
     Extract(api): Extract<Api>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
     body: Body<AckBody>,
 ) -> Response {
-    let body = match accept(&api, &headers, body) {
+    let body = match accept(body) {
         Ok(body) => body,
         Err(answer) => return *answer,
     };
@@ -225,12 +292,8 @@ async fn acknowledge(
     .await
 }
 
-async fn silence(
-    Extract(api): Extract<Api>,
-    headers: HeaderMap,
-    body: Body<SilenceBody>,
-) -> Response {
-    let body = match accept(&api, &headers, body) {
+async fn silence(Extract(api): Extract<Api>, body: Body<SilenceBody>) -> Response {
+    let body = match accept(body) {
         Ok(body) => body,
         Err(answer) => return *answer,
     };

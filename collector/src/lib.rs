@@ -96,7 +96,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             influx: influx_counters_rx,
             commands: commands_tx,
             token: config.http.token.clone().map(Arc::from),
+            read_token: config.http.read_token.clone().map(Arc::from),
             inventory: config.inventory.clone(),
+            limits: http::Limits::from(&config.http),
         },
         http_stop.clone(),
     ));

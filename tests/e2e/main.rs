@@ -50,6 +50,7 @@ mod dashboards;
 mod delivery;
 mod delivery_lab;
 mod envelopes;
+mod http_limits;
 mod influx;
 mod intake;
 mod inventory;

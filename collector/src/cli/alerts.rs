@@ -1,6 +1,6 @@
 //! `alerts` (list), `alerts ack ID` and `silence SITE`: the operator's commands. They talk to the
 //! running collector over its HTTP API (the writer is the only one who records), the commands
-//! with the bearer token of `http.token`.
+//! with the bearer token of `http.token`, the list with `http.read_token` when one is set.
 
 use std::io::Write;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub fn list(
     } else {
         "/api/v1/alerts"
     };
-    let body = client::get(address, path, TIMEOUT)
+    let body = client::get_with_token(address, path, config.http.read_token.as_deref(), TIMEOUT)
         .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
     if json {
         writeln!(out, "{}", body.trim_end()).context("writing output")?;

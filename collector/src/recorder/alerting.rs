@@ -2,7 +2,7 @@
 //! the outcome of each send, and the operators' acknowledgements and silences — each as
 //! collector-made events in one transaction, rolled back together on a failed commit.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::Event;
 
 use super::{Now, Recorder};
@@ -126,12 +126,11 @@ impl Recorder {
         let province = inventory
             .and_then(|i| i.commune_of(found))
             .map(|c| c.province.clone());
-        if until <= from || until <= now.wall {
-            return Err(CommandError::Invalid(
-                "the silence must end after it starts and after now".into(),
-            ));
-        }
+        check_silence(from, until, now.wall)?;
         check_text("by", &by, 1)?;
+        if let Some(note) = &note {
+            check_text("note", note, 0)?;
+        }
         let (Some(agent), Some(province)) = (agent, province) else {
             return Err(CommandError::Invalid(format!(
                 "site {site:?} has no agent to file the silence under"
@@ -175,12 +174,124 @@ impl Recorder {
     }
 }
 
+/// The longest silence: `until` at most this long after `from`.
+pub const MAX_SILENCE: TimeDelta = TimeDelta::days(31);
+/// A silence may start at most this long ago (a backdated one changes nothing already sent) …
+pub const MAX_BACKDATE: TimeDelta = TimeDelta::days(1);
+/// … and at most this far ahead (planned work).
+pub const MAX_AHEAD: TimeDelta = TimeDelta::days(90);
+
+/// A silence from `from` until `until`, asked for at `now`: it must end after it starts and
+/// after now, last at most [`MAX_SILENCE`], and start within [`MAX_BACKDATE`] before now and
+/// [`MAX_AHEAD`] after.
+fn check_silence(
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let invalid = |m: &str| Err(CommandError::Invalid(m.into()));
+    if until <= from || until <= now {
+        return invalid("the silence must end after it starts and after now");
+    }
+    if until - from > MAX_SILENCE {
+        return invalid("until: a silence lasts at most 31 days");
+    }
+    if from < now - MAX_BACKDATE || from > now + MAX_AHEAD {
+        return invalid("from: expected between 1 day ago and 90 days from now");
+    }
+    Ok(())
+}
+
+/// `by` and notes: `min` to 500 characters, none of them a control character or one that
+/// hides or reorders text ([`is_deceptive`]).
 fn check_text(key: &str, value: &str, min: usize) -> Result<(), CommandError> {
     let length = value.chars().count();
-    if length < min || length > 500 || value.chars().any(char::is_control) {
+    if length < min || length > 500 || value.chars().any(|c| c.is_control() || is_deceptive(c)) {
         return Err(CommandError::Invalid(format!(
-            "{key}: expected {min}-500 characters without control characters"
+            "{key}: expected {min}-500 characters without control, bidirectional-override or \
+             zero-width characters"
         )));
     }
     Ok(())
+}
+
+/// Characters that make text read other than it is: bidirectional embeddings, overrides and
+/// isolates (U+202A–U+202E, U+2066–U+2069, U+061C), zero-width characters and direction marks
+/// (U+200B–U+200F, U+FEFF), and the line and paragraph separators (U+2028, U+2029).
+///
+/// Kept here until the events crate exports the same check for every text of the contract.
+fn is_deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FEFF}'
+            | '\u{061C}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn time(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn notes_and_names_refuse_long_control_and_deceptive_text() {
+        assert!(check_text("by", "Lê Văn Hùng", 1).is_ok());
+        assert!(check_text("note", "", 0).is_ok());
+        assert!(check_text("note", &"ầ".repeat(500), 0).is_ok());
+        assert!(check_text("by", "", 1).is_err());
+        assert!(check_text("note", &"a".repeat(501), 0).is_err());
+        assert!(check_text("note", &"x".repeat(1 << 20), 0).is_err());
+        for bad in [
+            '\u{1B}', '\n', '\u{7F}', '\u{85}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+            '\u{200B}', '\u{200F}', '\u{2028}', '\u{2029}', '\u{FEFF}', '\u{061C}',
+        ] {
+            let text = format!("Gateway {bad}txt.exe");
+            let refused = check_text("note", &text, 0).unwrap_err();
+            assert!(refused.to_string().starts_with("note: "), "{refused}");
+        }
+        // Neighbours of the refused ranges are ordinary text.
+        for fine in ['\u{2010}', '\u{2065}', '\u{206A}', '\u{2027}', '\u{061B}'] {
+            assert!(
+                check_text("note", &format!("a{fine}b"), 0).is_ok(),
+                "{fine:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn silences_are_bounded_in_length_and_start() {
+        let now = time("2026-12-02T08:00:00Z");
+        let ok = |from: &str, until: &str| check_silence(time(from), time(until), now);
+        assert!(ok("2026-12-02T08:00:00Z", "2026-12-02T12:00:00Z").is_ok());
+        assert!(ok("2026-12-02T08:00:00Z", "2027-01-02T08:00:00Z").is_ok());
+        assert!(ok("2026-12-01T08:00:00Z", "2026-12-02T09:00:00Z").is_ok());
+        assert!(ok("2027-03-01T08:00:00Z", "2027-03-02T08:00:00Z").is_ok());
+        for (from, until) in [
+            // ends before it starts, or before now
+            ("2026-12-02T10:00:00Z", "2026-12-02T09:00:00Z"),
+            ("2026-12-01T08:00:00Z", "2026-12-02T07:00:00Z"),
+            // longer than 31 days: a year, year 9999
+            ("2026-12-02T08:00:00Z", "2027-01-02T08:00:01Z"),
+            ("2026-12-02T08:00:00Z", "2027-12-02T08:00:00Z"),
+            ("2026-12-02T08:00:00Z", "9999-12-31T23:59:59Z"),
+            // starts more than a day ago, or more than 90 days ahead
+            ("2026-11-30T08:00:00Z", "2026-12-03T08:00:00Z"),
+            ("2027-03-03T08:00:00Z", "2027-03-04T08:00:00Z"),
+        ] {
+            assert!(
+                matches!(ok(from, until), Err(CommandError::Invalid(_))),
+                "{from} → {until}"
+            );
+        }
+    }
 }
