@@ -321,7 +321,20 @@ pub fn status(
     let token = config.http.read_token.as_deref();
     let asked = client::get_with_token(address, "/api/v1/state", token, Duration::from_secs(3));
     let body = match asked {
-        Ok(body) => body,
+        Ok(body) => {
+            let reasons = client::health(address, Duration::from_secs(3)).unwrap_or_default();
+            if !reasons.is_empty() {
+                let head = match lang {
+                    Lang::Vi => "collector đang gặp sự cố (/healthz 503):",
+                    Lang::En => "the collector is unhealthy (/healthz 503):",
+                };
+                writeln!(err, "{head}").context("writing output")?;
+                for reason in reasons {
+                    writeln!(err, "  {reason}").context("writing output")?;
+                }
+            }
+            body
+        }
         Err(e) => {
             writeln!(
                 err,

@@ -75,6 +75,20 @@ pub fn post_json(
     exchange(address, request.as_bytes(), timeout)
 }
 
+/// The daemon's `/healthz`: no reasons when it answers 200, else one reason a line.
+pub fn health(address: SocketAddr, timeout: Duration) -> Result<Vec<String>, GetError> {
+    let request = format!("GET /healthz HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let (code, body) = exchange(address, request.as_bytes(), timeout)?;
+    Ok(match code {
+        200 => Vec::new(),
+        _ => body
+            .lines()
+            .map(|l| netmon_events::text::printable(l.trim()).into_owned())
+            .filter(|l| !l.is_empty())
+            .collect(),
+    })
+}
+
 /// Sends `request` and reads the whole answer: its status code and body.
 fn exchange(
     address: SocketAddr,

@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
+use crate::health::{self, IntakeHealth};
 use crate::inventory::Inventory;
 use crate::recorder::CommandError;
 use crate::writer::{Command, Snapshot};
@@ -68,6 +69,8 @@ pub struct Api {
     pub inventory: Option<Arc<Inventory>>,
     /// Timeouts and the connection limit of `[http]`.
     pub limits: Limits,
+    /// The MQTT connection, as the intake reports it (for `/healthz`).
+    pub intake_health: watch::Receiver<IntakeHealth>,
 }
 
 /// The API's routes.
@@ -98,7 +101,7 @@ pub fn router(api: Api) -> Router {
         .route_layer(from_fn_with_state(tokens, may_command));
     Router::new()
         .route("/healthz", get(healthz))
-        .with_state(api.snapshots.clone())
+        .with_state((api.snapshots.clone(), api.intake_health.clone()))
         .merge(reads)
         .merge(commands)
         .layer(from_fn_with_state(api.limits.request_timeout, in_time))
@@ -175,11 +178,18 @@ fn refused(refusal: Refusal) -> Response {
     }
 }
 
-async fn healthz(Extract(snapshots): Extract<Snapshots>) -> Response {
-    if snapshots.borrow().ready {
+/// `200 ok`, or `503` with one reason a line (see `health.rs`).
+async fn healthz(
+    Extract((snapshots, intake)): Extract<(Snapshots, watch::Receiver<IntakeHealth>)>,
+) -> Response {
+    let snapshot = snapshots.borrow().clone();
+    let intake = intake.borrow().clone();
+    let reasons = health::judge(snapshot.ready, &snapshot.health, &intake, Utc::now());
+    if reasons.is_empty() {
         (StatusCode::OK, "ok").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "rebuilding").into_response()
+        let body = reasons.join("\n") + "\n";
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 

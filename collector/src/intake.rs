@@ -15,11 +15,12 @@ use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
     SubscribeReasonCode, TlsConfiguration, Transport,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::config::MqttConfig;
+use crate::health::IntakeHealth;
 
 /// Capacity of the client's request channel (acknowledgements, subscriptions). Larger than the
 /// writer's batch, so acknowledging a whole batch never waits for the event loop.
@@ -67,11 +68,13 @@ pub fn filters(config: &MqttConfig) -> Vec<String> {
 
 /// Polls the event loop until `stop` fires, then until the writer's disconnect goes out (or
 /// [`SHUTDOWN_GRACE`] passes). Dropping `tx` when `stop` fires tells the writer to drain and stop.
+/// Every connection and failure is reported on `health` (a reconnect loop makes `/healthz` 503).
 pub async fn run(
     mut eventloop: EventLoop,
     client: AsyncClient,
     filters: Vec<String>,
     tx: mpsc::Sender<Publish>,
+    health: watch::Sender<IntakeHealth>,
     stop: CancellationToken,
 ) {
     let mut forward = Some(tx);
@@ -95,6 +98,7 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
+                health.send_modify(IntakeHealth::connected);
                 info!(
                     session_present = ack.session_present,
                     "connected to the MQTT broker"
@@ -143,6 +147,8 @@ pub async fn run(
             Err(e) => {
                 let wait = backoff.next_wait();
                 warn!(error = %e, retry_in = ?wait, "MQTT connection failed");
+                let error = e.to_string();
+                health.send_modify(|h| h.failed(chrono::Utc::now(), &error));
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => {}

@@ -24,6 +24,8 @@
 //! - [`influx`]: the InfluxDB projection task (own cursor in `projections`, batches, gzip POST,
 //!   backoff, bisection of refused batches); [`replay`]: `replay influx` re-projects the store;
 //! - [`http`]: axum routes over the writer's `watch` snapshots;
+//! - [`health`] (pure): what makes `/healthz` 503 (replay, a stalled writer, store errors, an
+//!   MQTT reconnect loop or outage);
 //! - [`api`]: every JSON shape the collector emits (a documented contract);
 //! - [`cli`], [`table`], [`client`]: the `check`, `events` and `status` commands; `cli/report.rs`:
 //!   `report coverage` (table, CSV with BOM, JSON).
@@ -40,6 +42,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod coverage;
+pub mod health;
 pub mod http;
 pub mod influx;
 pub mod intake;
@@ -89,6 +92,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (influx_counters, influx_counters_rx) = watch::channel(None);
     let notify = snapshots.clone();
     let (commands_tx, commands) = mpsc::channel(64);
+    let (intake_health, intake_health_rx) =
+        watch::channel(health::IntakeHealth::starting(chrono::Utc::now()));
     let mut http_task = tokio::spawn(http::serve(
         listener,
         http::Api {
@@ -99,6 +104,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             read_token: config.http.read_token.clone().map(Arc::from),
             inventory: config.inventory.clone(),
             limits: http::Limits::from(&config.http),
+            intake_health: intake_health_rx,
         },
         http_stop.clone(),
     ));
@@ -191,6 +197,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         client,
         intake::filters(&config.mqtt),
         tx,
+        intake_health,
         intake_stop.clone(),
     ));
 

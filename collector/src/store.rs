@@ -543,6 +543,9 @@ impl Store {
 
 /// What [`Store::append`] did with one event.
 #[derive(Debug, Clone, PartialEq)]
+// `Stored` is the common case (as `Option<StoredEvent>` was); boxing it would allocate once more
+// per event.
+#[allow(clippy::large_enum_variant)]
 pub enum Appended {
     /// Newly stored, as a replay will read it.
     Stored(StoredEvent),

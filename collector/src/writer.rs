@@ -33,6 +33,7 @@ use tracing::{debug, error, info, warn};
 use crate::acks::AckPacer;
 use crate::alerts::book::Book;
 use crate::api::IntakeCounters;
+use crate::health::WriterHealth;
 use crate::notify::view::NoticeView;
 use crate::notify::{SendError, Senders};
 use crate::recorder::{CommandError, Now, Recorder};
@@ -101,6 +102,8 @@ pub struct Snapshot {
     pub counters: IntakeCounters,
     /// Alerts, silences and the outbox.
     pub book: Book,
+    /// Whether the writer can commit (see `health.rs`).
+    pub health: WriterHealth,
 }
 
 /// Everything the writer reacts to.
@@ -166,6 +169,7 @@ struct Writer {
     /// Notifications being sent now (not recorded as sent or failed yet).
     in_flight: HashSet<u64>,
     results: mpsc::UnboundedSender<(u64, Result<(), SendError>)>,
+    health: WriterHealth,
 }
 
 /// Runs the writer until the intake closes the channel (normal shutdown) or `shutdown` fires
@@ -200,6 +204,7 @@ pub async fn run(
         snapshot_gap: SNAPSHOT_EVERY,
         evaluated: Instant::now(),
         alert_gap: Duration::ZERO,
+        health: WriterHealth::default(),
     };
     writer.publish();
     let mut tick = interval(TICK);
@@ -278,6 +283,7 @@ impl Writer {
                     Ok(_) => self.changed(),
                     Err(e) => {
                         error!(error = %e, "storing silence events failed; retrying next second");
+                        self.health.failed(now.wall, &e.to_string(), false);
                         self.changed();
                     }
                 }
@@ -299,8 +305,10 @@ impl Writer {
                         warn!(notification = id, retryable = e.retryable, error = %e, "notification not sent")
                     }
                 }
-                if let Err(e) = self.recorder.notified(id, result, self.clock.now()) {
+                let now = self.clock.now();
+                if let Err(e) = self.recorder.notified(id, result, now) {
                     error!(notification = id, error = %e, "recording a notification's outcome failed; it will be sent again");
+                    self.health.failed(now.wall, &e.to_string(), false);
                 }
                 self.changed();
             }
@@ -343,7 +351,8 @@ impl Writer {
             Ok(0) => {}
             Ok(_) => self.changed(),
             Err(e) => {
-                error!(error = %e, "storing alert events failed; retrying at the next evaluation")
+                error!(error = %e, "storing alert events failed; retrying at the next evaluation");
+                self.health.failed(now.wall, &e.to_string(), false);
             }
         }
         self.evaluated = Instant::now();
@@ -439,6 +448,7 @@ impl Writer {
         let now = self.clock.now();
         match self.recorder.record(&batch, now) {
             Ok(touched) => {
+                self.health.committed(now.wall);
                 self.changed();
                 let messages = batch.len();
                 self.flush_acks();
@@ -463,6 +473,7 @@ impl Writer {
                     "storing events failed; messages stay unacknowledged and are retried every second"
                 );
                 self.unacked = batch;
+                self.health.failed(now.wall, &e.to_string(), true);
                 self.changed();
             }
         }
@@ -484,6 +495,7 @@ impl Writer {
             state: self.recorder.state().clone(),
             counters: self.recorder.counters().clone(),
             book: self.recorder.alerting().book.clone(),
+            health: self.health.clone(),
         };
         self.snapshots.send_replace(Arc::new(snapshot));
         self.dirty = false;

@@ -7,6 +7,9 @@
 //! - `influx`: the InfluxDB projection into a private InfluxDB 1.6 (v1) and VictoriaMetrics (v2):
 //!   every point equals its stored event; an InfluxDB outage loses nothing; `replay influx`.
 //! - `intake`: the collector refuses bad payloads by reason and stores a duplicate once.
+//! - `poison`: the audit's poison messages are refused alone while another agent's event is
+//!   stored within a second; a refused event does not hold the watermark; a full disk (a tmpfs)
+//!   and a reconnect loop make `/healthz` 503 with the reason, and nothing is lost.
 //! - `replay`: a restarted collector rebuilds byte-identical state from its store.
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
 //! - `inventory`: a bad site inventory exits 64 naming the inventory file and key; `inventory
@@ -56,6 +59,7 @@ mod intake;
 mod inventory;
 mod lab_helpers;
 mod notify;
+mod poison;
 mod replay;
 mod snmp;
 mod tls;
