@@ -59,7 +59,7 @@ pub struct Config {
     pub notify: NotifyConfig,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MqttConfig {
     pub host: String,
     pub port: u16,
@@ -77,7 +77,7 @@ pub struct StoreConfig {
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Bearer token required by the API's POST routes (acknowledge, silence); without one they
@@ -93,6 +93,35 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections served at once; further ones are closed as soon as they are accepted.
     pub max_connections: usize,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    /// Like the derived one, with the password left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls.is_some())
+            .field("client_id", &self.client_id)
+            .field("province", &self.province)
+            .field("username", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("keep_alive", &self.keep_alive)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    /// Like the derived one, saying only whether each token is set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("read_token", &self.read_token.as_ref().map(|_| "<set>"))
+            .field("header_timeout", &self.header_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +156,9 @@ impl DeliveryConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+// No `Debug` on the raw sections that hold secrets (or hold sections that do): nothing can
+// print a password or a token by accident. The validated types redact theirs.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     mqtt: RawMqtt,
@@ -177,7 +208,7 @@ fn default_ack_interval() -> String {
     "1s".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMqtt {
     url: String,
@@ -199,7 +230,7 @@ struct RawStore {
     path: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     #[serde(default = "default_listen")]

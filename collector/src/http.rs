@@ -57,7 +57,7 @@ type Snapshots = watch::Receiver<Arc<Snapshot>>;
 pub type InfluxCounters = watch::Receiver<Option<api::ProjectionCounters>>;
 
 /// What the routes read from and write to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Api {
     pub snapshots: Snapshots,
     pub influx: InfluxCounters,
@@ -71,6 +71,17 @@ pub struct Api {
     pub limits: Limits,
     /// The MQTT connection, as the intake reports it (for `/healthz`).
     pub intake_health: watch::Receiver<IntakeHealth>,
+}
+
+impl std::fmt::Debug for Api {
+    /// Without the tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("read_token", &self.read_token.as_ref().map(|_| "<set>"))
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The API's routes.

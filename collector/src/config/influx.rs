@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Which write endpoint the server speaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum InfluxApi {
     /// `/api/v2/write?org=&bucket=&precision=ms`, `Authorization: Token …` when a token is set.
     V2 {
@@ -20,6 +20,29 @@ pub enum InfluxApi {
         retention_policy: Option<String>,
         credentials: Option<(String, String)>,
     },
+}
+
+impl std::fmt::Debug for InfluxApi {
+    /// Without the token and the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InfluxApi::V2 { org, bucket, .. } => f
+                .debug_struct("V2")
+                .field("org", org)
+                .field("bucket", bucket)
+                .finish_non_exhaustive(),
+            InfluxApi::V1 {
+                database,
+                retention_policy,
+                credentials,
+            } => f
+                .debug_struct("V1")
+                .field("database", database)
+                .field("retention_policy", retention_policy)
+                .field("username", &credentials.as_ref().map(|(user, _)| user))
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// The validated `[influx]` section.
@@ -56,7 +79,7 @@ impl std::fmt::Debug for InfluxConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInflux {
     url: String,

@@ -76,7 +76,7 @@ redacted_debug! {
     EmailConfig: server, port, security, from, ca_file, timeout;
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNotify {
     templates: Option<PathBuf>,
@@ -85,14 +85,14 @@ pub(super) struct RawNotify {
     email: Option<RawEmail>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWebhook {
     secret: Option<String>,
     timeout: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTelegram {
     base_url: Option<String>,
@@ -100,7 +100,7 @@ struct RawTelegram {
     timeout: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEmail {
     server: Option<String>,

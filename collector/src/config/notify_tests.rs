@@ -187,3 +187,85 @@ fn templates_are_relative_to_the_config_file_and_checked() {
     assert!(e.problem.contains("{xa}"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// F11 of the audit: no `Debug` of the configuration, or of what is built from it, shows a
+/// secret. Every secret the collector takes is set here (one from the environment, as the
+/// systemd unit's `EnvironmentFile=` gives it), then the whole `Config`, the HTTP API's state
+/// and the senders are formatted.
+#[test]
+fn no_debug_output_shows_a_secret() {
+    let secrets = [
+        "mqtt-S3cr3t-pw",
+        "http-S3cr3t-token-0001",
+        "http-S3cr3t-read-0001",
+        "influx-S3cr3t-token",
+        "webhook-S3cr3t",
+        "123456:telegram-S3cr3t",
+        "email-S3cr3t",
+    ];
+    let text = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"collector-thanh-hoa\"\n\
+         password = \"{}\"\n[store]\npath = \"/tmp/x.db\"\n[http]\ntoken = \"{}\"\n\
+         [influx]\nurl = \"http://127.0.0.1:8086\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"{}\"\n\
+         [notify.webhook]\nsecret = \"{}\"\n[notify.telegram]\nbot_token = \"{}\"\n\
+         [notify.email]\nserver = \"smtp.thanhhoa.gov.vn\"\nfrom = \"netmon@thanhhoa.gov.vn\"\n\
+         username = \"netmon\"\npassword = \"{}\"\n",
+        secrets[0], secrets[1], secrets[3], secrets[4], secrets[5], secrets[6]
+    );
+    let dir = scratch();
+    let file = dir.join("collector.toml");
+    std::fs::write(&file, text).unwrap();
+    let env = [(
+        "NETMON_HTTP__READ_TOKEN".to_string(),
+        secrets[2].to_string(),
+    )];
+    let config = Config::load_with_env(&file, env).unwrap();
+    assert_eq!(config.http.read_token.as_deref(), Some(secrets[2]));
+    let v1 = Config::load_with_env(
+        &file,
+        [
+            ("NETMON_INFLUX__API".to_string(), "v1".to_string()),
+            ("NETMON_INFLUX__DATABASE".to_string(), "netmon".to_string()),
+            ("NETMON_INFLUX__USERNAME".to_string(), "writer".to_string()),
+            (
+                "NETMON_INFLUX__PASSWORD".to_string(),
+                secrets[3].to_string(),
+            ),
+        ],
+    )
+    .unwrap();
+    let senders = crate::notify::Senders::new(config.notify.clone()).unwrap();
+    let (_, snapshots) = tokio::sync::watch::channel(std::sync::Arc::default());
+    let (_, influx) = tokio::sync::watch::channel(None);
+    let (commands, _) = tokio::sync::mpsc::channel(1);
+    let (_, intake_health) =
+        tokio::sync::watch::channel(crate::health::IntakeHealth::starting(chrono::Utc::now()));
+    let api = crate::http::Api {
+        snapshots,
+        influx,
+        commands,
+        token: config.http.token.clone().map(std::sync::Arc::from),
+        read_token: config.http.read_token.clone().map(std::sync::Arc::from),
+        inventory: None,
+        limits: crate::http::Limits::from(&config.http),
+        intake_health,
+    };
+    let shown = format!("{config:?} {config:#?} {v1:?} {senders:?} {api:?}");
+    for secret in secrets {
+        let at = shown.find(secret);
+        let around = at.map(|i| &shown[i.saturating_sub(200)..i]);
+        assert!(at.is_none(), "{secret} shown, after {around:?}");
+    }
+    for visible in [
+        "collector-thanh-hoa",
+        "smtp.thanhhoa.gov.vn",
+        "v1 database=netmon",
+        "<set>",
+    ] {
+        assert!(
+            shown.contains(visible),
+            "{visible} missing from the Debug output"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

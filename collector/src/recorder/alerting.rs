@@ -203,34 +203,16 @@ fn check_silence(
 }
 
 /// `by` and notes: `min` to 500 characters, none of them a control character or one that
-/// hides or reorders text ([`is_deceptive`]).
+/// hides or reorders text (the contract's one rule, `netmon_events::text`).
 fn check_text(key: &str, value: &str, min: usize) -> Result<(), CommandError> {
     let length = value.chars().count();
-    if length < min || length > 500 || value.chars().any(|c| c.is_control() || is_deceptive(c)) {
+    if length < min || length > 500 || value.chars().any(netmon_events::text::is_forbidden) {
         return Err(CommandError::Invalid(format!(
             "{key}: expected {min}-500 characters without control, bidirectional-override or \
              zero-width characters"
         )));
     }
     Ok(())
-}
-
-/// Characters that make text read other than it is: bidirectional embeddings, overrides and
-/// isolates (U+202A–U+202E, U+2066–U+2069, U+061C), zero-width characters and direction marks
-/// (U+200B–U+200F, U+FEFF), and the line and paragraph separators (U+2028, U+2029).
-///
-/// Kept here until the events crate exports the same check for every text of the contract.
-fn is_deceptive(c: char) -> bool {
-    matches!(
-        c,
-        '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{FEFF}'
-            | '\u{061C}'
-    )
 }
 
 #[cfg(test)]
