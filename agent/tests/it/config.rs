@@ -331,30 +331,9 @@ fn journal_keys_defaults_values_errors_and_overrides() {
 
 /// A self-signed P-256 client certificate (`CN=thanh-hoa/agent-a`, valid until 2126), its key,
 /// and a key that is not its key.
-const CLIENT_PEM: &str = "-----BEGIN CERTIFICATE-----
-MIIBjzCCATWgAwIBAgIUd2bAcu+hRg3bRV12ErRzgS82AIYwCgYIKoZIzj0EAwIw
-HDEaMBgGA1UEAwwRdGhhbmgtaG9hL2FnZW50LWEwIBcNMjYxMjAyMDMxMDA5WhgP
-MjEyNjExMDgwMzEwMDlaMBwxGjAYBgNVBAMMEXRoYW5oLWhvYS9hZ2VudC1hMFkw
-EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjfF1lh/pFAGBEBYwUJXzrpGPj4R80wNO
-2ba55Lxht2K/IQI7sQc5ID5wEdHWEGL5DFfxlkvDQOI+ki6wpPymI6NTMFEwHQYD
-VR0OBBYEFFzNR5tu68duGmOXeP00KW9KYi8lMB8GA1UdIwQYMBaAFFzNR5tu68du
-GmOXeP00KW9KYi8lMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIh
-ANDZUPi78B5NOjZ93hWbl9lHfIln08c6IYZI3josMqdyAiAbQmnf9sbjKbnakaGJ
-U9ChcbpyRrB3eIGF6DeDHUksmw==
------END CERTIFICATE-----
-";
-const CLIENT_KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgiv890EGnKCFTvQsH
-tIlhGydHeQHMKkQ9b427fAP091ShRANCAASN8XWWH+kUAYEQFjBQlfOukY+PhHzT
-A07ZtrnkvGG3Yr8hAjuxBzkgPnAR0dYQYvkMV/GWS8NA4j6SLrCk/KYj
------END PRIVATE KEY-----
-";
-const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEjyV1kWv3Tv54nXK
-dfMIBc69q5q2I1UVkt+cEski0zyhRANCAASynC+04gN6F7xMIHld2cjq2762G8Wr
-Z/FxKf7c69MFMS7PPP7x/qDqZUaYz5Oe7Wnf7kWNSQ7Bui1wI87vNVFm
------END PRIVATE KEY-----
-";
+const CLIENT_PEM: &str = include_str!("../../../mqtt/tests/fixtures/client.pem");
+const CLIENT_KEY: &str = include_str!("../../../mqtt/tests/fixtures/client.key");
+const OTHER_KEY: &str = include_str!("../../../mqtt/tests/fixtures/other.key");
 
 #[test]
 fn client_certificate_keys_are_read_when_loading() {
