@@ -14,9 +14,12 @@ use netmon_mqtt::{BrokerUrl, ClientCert, tls_config};
 use serde::Deserialize;
 
 mod alerts;
+pub mod check;
 mod influx;
 mod notify;
 pub use alerts::AlertsConfig;
+pub use check::ConfigError;
+use check::duration;
 pub use influx::{InfluxApi, InfluxConfig};
 pub use notify::{EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, WebhookConfig};
 
@@ -27,16 +30,6 @@ const ENV_PREFIX: &str = "NETMON_";
 const SECTIONS: &[&str] = &[
     "mqtt", "store", "http", "silence", "delivery", "influx", "alerts", "notify",
 ];
-
-/// A configuration that cannot be used. The message names the file, the key and what is expected.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {}{problem}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
-pub struct ConfigError {
-    pub file: String,
-    /// The key at fault, `mqtt.url` style; empty when the file as a whole is unusable.
-    pub key: String,
-    pub problem: String,
-}
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -567,11 +560,6 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         inventory,
         notify,
     })
-}
-
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("expected a duration such as \"5s\" or \"2m\", got {text:?} ({e})"))
 }
 
 #[cfg(test)]

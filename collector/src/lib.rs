@@ -51,7 +51,6 @@ pub mod lines;
 pub mod notify;
 pub mod recorder;
 pub mod replay;
-pub mod schema;
 pub mod state;
 pub mod store;
 pub mod table;

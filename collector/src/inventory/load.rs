@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::raw::{RawInventory, RawThresholds};
 use super::{Commune, Contact, Inventory, Province, Site, SiteKind, SiteThresholds};
-use crate::config::ConfigError;
+use crate::config::check::ConfigError;
 use netmon_events::{AgentId, Channel, ProvinceId};
 
 /// Reads and validates the inventory file at `path`.

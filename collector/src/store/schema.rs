@@ -12,7 +12,7 @@
 
 use rusqlite::Connection;
 
-use crate::store::StoreError;
+use super::StoreError;
 
 /// The schema this build writes.
 pub const SCHEMA_VERSION: i64 = 4;

@@ -9,6 +9,8 @@
 //! migrations are in `schema.rs`. The daemon holds the only writable connection; the CLI opens the
 //! file read-only, which WAL allows while the daemon runs.
 
+pub mod schema;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use netmon_events::{AgentId, BootId, Envelope, Event, ProvinceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::clock::ClockSource;
-use crate::schema::{self, SCHEMA_VERSION};
+use schema::SCHEMA_VERSION;
 
 /// Who recorded an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -749,5 +751,4 @@ fn decode_row(row: Row<'_>) -> Result<StoredEvent, StoreError> {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;
