@@ -61,7 +61,7 @@ async fn main() {
         events.parse().unwrap(),
         rate.parse().unwrap(),
     );
-    let dir = std::env::temp_dir().join(format!("netmon-drain-{}", std::process::id()));
+    let dir = netmon_harness::Scratch::new("drain").unwrap();
     let journal_dir = dir.join("journal");
     {
         let (journal, _) = Journal::open(&journal_dir, 64 << 20).unwrap();
@@ -144,7 +144,7 @@ role = "gateway"
     let elapsed = first.map_or(Duration::ZERO, |f| f.elapsed());
     shutdown.cancel();
     agent.await.unwrap().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
     let per_message = seen as f64 / messages.max(1) as f64;
     println!(
         "drain_rate={rate}: {seen}/{events} backlog events in {:.2} s from the first batch = {:.0} events/s \

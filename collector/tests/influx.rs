@@ -5,9 +5,8 @@
 //! `measurement_field`, tags as labels) and compared with the store's effective times.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netmon_collector::config::Config;
 use netmon_collector::store::Store;
@@ -15,7 +14,8 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 mod support;
-use support::{broker, publish};
+use netmon_harness::{Scratch, wait_for_async};
+use support::{publish, shared_url};
 
 const TARGET: &str = "Trạm y tế, xã Kiên Thọ = \\\"A\\\"";
 const TARGET_NAME: &str = "Trạm y tế, xã Kiên Thọ = \"A\"";
@@ -61,16 +61,12 @@ impl Drop for Victoria {
     }
 }
 
-/// Polls `check` every 100 ms until it gives `Some`, for at most 30 s.
+/// The harness's [`wait_for_async`] for a blocking check (HTTP), for at most 30 s.
 async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = tokio::task::block_in_place(&mut check) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_async(what, Duration::from_secs(30), || {
+        std::future::ready(tokio::task::block_in_place(&mut check))
+    })
+    .await
 }
 
 /// Every series of the export: (metric name, labels, values, timestamps).
@@ -111,11 +107,10 @@ fn series<'a>(all: &'a [Value], name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_victoria_metrics_with_effective_times() {
-    let (url, _, _) = broker();
+    let url = shared_url();
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let dir: PathBuf = std::env::temp_dir().join(format!("netmon-influx-it-{id}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let vm = Victoria::start(&dir);
+    let dir = Scratch::new("influx-it").unwrap();
+    let vm = Victoria::start(dir.path());
     wait_for("VictoriaMetrics /health", || {
         vm.get("/health").filter(|b| b.trim() == "OK")
     })
@@ -259,5 +254,4 @@ async fn events_reach_victoria_metrics_with_effective_times() {
     assert!(position >= stored[4].id);
     assert!(position <= reopened.max_id().unwrap());
     drop(vm);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,9 +6,7 @@
 //! Every test uses its own province, agent ids and client id, so tests share one broker.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netmon_collector::cli;
 use netmon_collector::client;
@@ -20,7 +18,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 mod support;
-use support::{broker, publish};
+use netmon_harness::broker::{free_port, host_port};
+use netmon_harness::{Scratch, wait_for_async};
+use support::{clear_retained, publish, shared_url};
 
 const STARTED: &str = r#""type":"agent_started","version":"0.1.0","targets":1"#;
 const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":5,"backlog":0"#;
@@ -29,22 +29,18 @@ const DOWN: &str = r#""type":"link_went_down","target":{"name":"UBND xã Kiên T
 
 /// One test's world: a temporary directory, a unique province and client id, a config file.
 struct World {
-    dir: PathBuf,
+    /// Held for its lifetime: removed when the test passes, kept when it fails.
+    _dir: Scratch,
     province: String,
     config: Config,
 }
 
 impl World {
     fn new() -> Self {
-        let (url, _, _) = broker();
+        let url = shared_url();
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let dir = std::env::temp_dir().join(format!("netmon-collector-it-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let dir = Scratch::new("collector-it").unwrap();
+        let port = free_port().unwrap();
         let province = format!("test-{id}");
         let file = dir.join("collector.toml");
         std::fs::write(
@@ -58,7 +54,7 @@ impl World {
         .unwrap();
         let config = Config::load_with_env(&file, []).unwrap();
         Self {
-            dir,
+            _dir: dir,
             province,
             config,
         }
@@ -113,33 +109,6 @@ impl World {
     }
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Clears a retained message (publishes an empty retained one).
-fn clear_retained(topic: &str) {
-    let (_, host, port) = broker();
-    let status = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-r",
-            "-n",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "clearing {topic} failed: {status}");
-}
-
 fn envelope(agent: &str, boot: &str, seq: u64, event: &str) -> String {
     format!(
         r#"{{"v":1,"agent":"{agent}","boot":"{boot}","seq":{seq},"time":"2026-11-23T02:00:0{}.000Z","mono_ms":{seq}000,{event}}}"#,
@@ -147,20 +116,13 @@ fn envelope(agent: &str, boot: &str, seq: u64, event: &str) -> String {
     )
 }
 
-/// Polls `check` every 50 ms until it gives `Some`, for at most 15 s.
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+/// The harness's [`wait_for_async`], for at most 15 s.
+async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_async(what, Duration::from_secs(15), check).await
 }
 
 async fn stop(token: CancellationToken, task: tokio::task::JoinHandle<anyhow::Result<()>>) {
@@ -356,7 +318,7 @@ struct Subscriber {
 
 impl Subscriber {
     async fn new(filter: &str) -> Self {
-        let (_, host, port) = broker();
+        let (host, port) = host_port(&shared_url()).unwrap();
         let id = format!("sub-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let mut options = rumqttc::MqttOptions::new(id, host, port);
         options.set_clean_session(true);

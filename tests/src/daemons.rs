@@ -13,6 +13,8 @@ use netmon_events::{
 };
 use serde_json::Value;
 
+pub use netmon_harness::broker::free_port;
+
 use crate::broker::{binary, publish_in, shared_url};
 use crate::configs::CollectorConfig;
 use crate::lab::{maybe_in, run};
@@ -309,14 +311,6 @@ impl Collector {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it).
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener
-        .local_addr()
-        .context("reading the bound port")?
-        .port())
-}
-
 /// A command running daemon binary `name` (`netmon-agent`, `netmon-collector`) with the test
 /// environment of [`daemon_env`].
 pub fn daemon_command(name: &str) -> Command {

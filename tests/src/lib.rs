@@ -1,9 +1,12 @@
 //! Helpers shared by the end-to-end tests in `tests/e2e/` (one test binary, run by `tests/run`).
 //!
 //! - [`lab`]: network namespaces joined by veth pairs; cut and restore links, add ICMP loss.
-//! - [`process`]: a guard for a child process: log file, SIGTERM/SIGKILL on drop, exit status.
-//! - [`broker`]: the shared Mosquitto from `NETMON_TEST_MQTT`, a private one inside a namespace,
-//!   `mosquitto_pub`, and the daemon binaries from `NETMON_BIN_DIR`.
+//! - [`process`], [`scratch`], [`wait`]: re-exported from `netmon-harness`, the harness the
+//!   agent's and the collector's integration tests share: a guard for a child process (log file,
+//!   SIGTERM/SIGKILL on drop), per-test `tempfile` directories kept when a test fails, unique
+//!   names, and polling an observable condition with a deadline instead of sleeping.
+//! - [`broker`]: the shared Mosquitto from `NETMON_TEST_MQTT`, a private one on loopback or
+//!   inside a namespace, `mosquitto_pub`, and the daemon binaries from `NETMON_BIN_DIR`.
 //! - [`configs`]: the daemons' TOML config files.
 //! - [`daemons`]: a handle for a running collector (HTTP API, store).
 //! - [`influxd`], [`victoria`]: a private InfluxDB 1.6 / VictoriaMetrics per test (free loopback
@@ -17,14 +20,14 @@
 //! - [`snmpd`]: a private net-snmp snmpd in a namespace (v2c + v3 user), restartable; a UDP
 //!   responder that answers garbage.
 //! - [`slot`]: per-lab subnets, so that parallel labs never share addresses.
-//! - [`scratch`]: per-test temporary directories (kept when a test fails) and unique names.
 //! - [`receivers`]: a webhook receiver checking the HMAC signature and a Telegram Bot API
 //!   stand-in (minimal HTTP servers on loopback that can fail or go down); [`smtp`]: a real SMTP
 //!   server (`aiosmtpd`, optionally STARTTLS with a private CA) and its mails decoded.
-//! - [`wait`]: polling an observable condition with a deadline, instead of sleeping.
 //!
 //! Everything here fails loudly when the environment is incomplete (not root, no broker, no
 //! binaries): a test that cannot run must not pass.
+
+pub use netmon_harness::{process, scratch, wait};
 
 pub mod agent;
 pub mod broker;
@@ -36,14 +39,11 @@ pub mod influxd;
 pub mod lab;
 pub mod ledger;
 pub mod modem;
-pub mod process;
 pub mod receivers;
-pub mod scratch;
 pub mod slot;
 pub mod smtp;
 pub mod snmpd;
 pub mod victoria;
-pub mod wait;
 
 pub use agent::{Agent, Launch};
 pub use broker::{Broker, LocalBroker, Sniffer, Wire, binary, publish, shared_url};

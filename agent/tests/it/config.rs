@@ -7,7 +7,7 @@ use std::time::Duration;
 use netmon_agent::Config;
 use netmon_events::LinkRole;
 
-use crate::support::TempDir;
+use netmon_harness::Scratch;
 
 const VALID: &str = r#"
 agent_id = "thanh-hoa-cam-tu-giang-trung"
@@ -30,14 +30,16 @@ role = "gateway"
 /// Loads `text` as `<tmp>/agent.toml` with `env` as the environment; errors are returned with
 /// the temp directory cut out, so they read `agent.toml: key: problem`.
 fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, String> {
-    let dir = TempDir::new("config");
-    let path = dir.write("agent.toml", text);
+    let dir = Scratch::new("config").unwrap();
+    let path = dir.write("agent.toml", text).unwrap();
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Config::load_with_env(&path, Some(env))
-        .map_err(|e| e.to_string().replace(&format!("{}/", dir.0.display()), ""))
+    Config::load_with_env(&path, Some(env)).map_err(|e| {
+        e.to_string()
+            .replace(&format!("{}/", dir.path().display()), "")
+    })
 }
 
 /// `VALID` with `line` inserted before the first `[[targets]]`.
@@ -337,10 +339,10 @@ const OTHER_KEY: &str = include_str!("../../../mqtt/tests/fixtures/other.key");
 
 #[test]
 fn client_certificate_keys_are_read_when_loading() {
-    let files = TempDir::new("client-cert");
-    let cert = files.write("agent.pem", CLIENT_PEM);
-    let key = files.write("agent.key", CLIENT_KEY);
-    let other = files.write("other.key", OTHER_KEY);
+    let files = Scratch::new("client-cert").unwrap();
+    let cert = files.write("agent.pem", CLIENT_PEM).unwrap();
+    let key = files.write("agent.key", CLIENT_KEY).unwrap();
+    let other = files.write("other.key", OTHER_KEY).unwrap();
     let tls = |extra: &str| {
         VALID.replace(
             "url = \"mqtt://127.0.0.1:1883\"",
@@ -372,7 +374,7 @@ fn client_certificate_keys_are_read_when_loading() {
     .unwrap();
     assert!(c.mqtt.client_cert.is_some());
 
-    let missing = files.0.join("missing.pem");
+    let missing = files.path().join("missing.pem");
     let cases = [
         (
             tls(&format!("client_cert = \"{}\"", cert.display())),

@@ -4,9 +4,7 @@
 //! events.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use netmon_agent::Config;
@@ -14,59 +12,15 @@ use netmon_events::{Ack, AgentStatus, BootAck, BootId, Envelope, Event, decode_b
 use rumqttc::{AsyncClient, Event as MqttEvent, EventLoop, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::TempDir;
-
-/// A Mosquitto child process, killed when dropped.
-struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        // Ask the kernel for a free port, release it, and hand it to Mosquitto.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("mosquitto")
-            .args(["-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed (apt install mosquitto)");
-        Broker { child, port }
-    }
-
-    /// Waits until the broker accepts TCP connections (bounded).
-    async fn ready(&self) {
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("mosquitto did not listen on port {} within 5 s", self.port);
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use netmon_harness::{LocalBroker, Scratch, poll_until_async};
 
 /// An agent config for `broker` with its journal in `journal`; `probe_interval` paces the events.
-fn agent_config(dir: &TempDir, port: u16, journal: &Path, probe_interval: &str) -> Config {
-    let path = dir.write(
-        "agent.toml",
-        &format!(
-            r#"
+fn agent_config(dir: &Scratch, port: u16, journal: &Path, probe_interval: &str) -> Config {
+    let path = dir
+        .write(
+            "agent.toml",
+            &format!(
+                r#"
 agent_id = "hue-phu-vinh-01"
 province = "hue"
 [mqtt]
@@ -89,9 +43,10 @@ name = "Nhà văn hoá thôn"
 address = "127.80.0.2"
 role = "gateway"
 "#,
-            journal.display()
-        ),
-    );
+                journal.display()
+            ),
+        )
+        .unwrap();
     Config::load_with_env(&path, Some(Default::default())).unwrap()
 }
 
@@ -113,10 +68,9 @@ async fn observer(port: u16) -> (AsyncClient, EventLoop) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_status_and_gap_free_events_and_stops_cleanly() {
-    let broker = Broker::start();
-    broker.ready().await;
-    let dir = TempDir::new("daemon");
-    let config = agent_config(&dir, broker.port, &dir.0.join("journal"), "200ms");
+    let dir = Scratch::new("daemon").unwrap();
+    let broker = LocalBroker::start("mosquitto", &dir).unwrap();
+    let config = agent_config(&dir, broker.port, &dir.path().join("journal"), "200ms");
     let (_observer, mut observed) = observer(broker.port).await;
 
     let shutdown = CancellationToken::new();
@@ -220,15 +174,14 @@ async fn until_journal(
     what: &str,
     check: impl Fn(&netmon_agent::journal::Inspection) -> bool,
 ) {
-    for _ in 0..200 {
-        if let Ok(inspection) = netmon_agent::journal::inspect(dir)
-            && check(&inspection)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let held = poll_until_async(Duration::from_secs(10), || async {
+        let inspection = netmon_agent::journal::inspect(dir).ok()?;
+        check(&inspection).then_some(())
+    })
+    .await;
+    if held.is_none() {
+        panic!("{what}: {:?}", netmon_agent::journal::inspect(dir));
     }
-    panic!("{what}: {:?}", netmon_agent::journal::inspect(dir));
 }
 
 fn segment_files(dir: &Path) -> BTreeSet<PathBuf> {
@@ -242,10 +195,9 @@ fn segment_files(dir: &Path) -> BTreeSet<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_trim_the_journal_and_a_restart_resends_what_was_not_acknowledged() {
     const ACKED: u64 = 60;
-    let broker = Broker::start();
-    broker.ready().await;
-    let dir = TempDir::new("daemon-ack");
-    let journal = dir.0.join("journal");
+    let dir = Scratch::new("daemon-ack").unwrap();
+    let broker = LocalBroker::start("mosquitto", &dir).unwrap();
+    let journal = dir.path().join("journal");
     // 2 targets every 100 ms: 20 events/s; 16 KiB segments hold ~45 events each.
     let config = agent_config(&dir, broker.port, &journal, "100ms");
     let (observer, mut observed) = observer(broker.port).await;

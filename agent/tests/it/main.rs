@@ -10,4 +10,3 @@ mod icmp;
 mod journal;
 mod journal_hostile;
 mod serial;
-mod support;

@@ -1,5 +1,6 @@
-//! Scratch directories for one test: configs, stores, logs. Removed when the test passes, kept
-//! (and their path printed) when it fails, so the logs inside can be read.
+//! Scratch directories for one test: configs, stores, journals, logs. A `tempfile` directory
+//! removed when the test passes, kept (and its path printed) when it fails, so the logs inside can
+//! be read.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,16 +19,22 @@ pub fn unique(stem: &str) -> String {
 /// A temporary directory owned by one test.
 #[derive(Debug)]
 pub struct Scratch {
+    dir: Option<tempfile::TempDir>,
     path: PathBuf,
 }
 
 impl Scratch {
-    /// Creates `$TMPDIR/netmon-{stem}-{pid}-{n}`.
+    /// Creates `$TMPDIR/netmon-{stem}-{random}`.
     pub fn new(stem: &str) -> anyhow::Result<Self> {
-        let path = std::env::temp_dir().join(format!("netmon-{}", unique(stem)));
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("creating scratch directory {}", path.display()))?;
-        Ok(Self { path })
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("netmon-{stem}-"))
+            .tempdir()
+            .with_context(|| format!("creating a scratch directory for {stem}"))?;
+        let path = dir.path().to_owned();
+        Ok(Self {
+            dir: Some(dir),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -49,12 +56,13 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else { return };
         if std::thread::panicking() {
             eprintln!(
                 "test failed: scratch directory kept at {}",
-                self.path.display()
+                dir.keep().display()
             );
-        } else if let Err(e) = std::fs::remove_dir_all(&self.path) {
+        } else if let Err(e) = dir.close() {
             eprintln!("could not remove {}: {e}", self.path.display());
         }
     }
