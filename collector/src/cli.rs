@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn rejection_names_are_the_api_field_names() {
-        use crate::recorder::Rejection::*;
+        use crate::intake::recorder::Rejection::*;
         let json = serde_json::to_value(api::RejectedByReason::default()).unwrap();
         for reason in [
             ForeignTopic,

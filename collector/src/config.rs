@@ -140,9 +140,9 @@ pub struct DeliveryConfig {
 
 impl DeliveryConfig {
     /// The clock settings as the pure clock module takes them.
-    pub fn policy(&self) -> crate::clock::ClockPolicy {
+    pub fn policy(&self) -> crate::intake::clock::ClockPolicy {
         let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
-        crate::clock::ClockPolicy {
+        crate::intake::clock::ClockPolicy {
             tolerance: delta(self.clock_tolerance),
             late_after: delta(self.late_after),
         }
@@ -687,7 +687,7 @@ mod tests {
         assert_eq!(config.delivery.ack_interval, Duration::from_secs(1));
         assert_eq!(
             config.delivery.policy(),
-            crate::clock::ClockPolicy::default()
+            crate::intake::clock::ClockPolicy::default()
         );
         assert!(config.mqtt.tls.is_none());
     }

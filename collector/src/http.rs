@@ -41,8 +41,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::health::{self, IntakeHealth};
+use crate::intake::recorder::CommandError;
 use crate::inventory::Inventory;
-use crate::recorder::CommandError;
 use crate::writer::{Command, Snapshot};
 use auth::{Refusal, Tokens};
 pub use server::Limits;

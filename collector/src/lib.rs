@@ -33,13 +33,10 @@
 //! [`run`] wires them: bind HTTP, rebuild the state by replaying the store, then start the intake.
 //! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
 
-pub mod acks;
 pub mod alerts;
 pub mod api;
-pub mod boots;
 pub mod cli;
 pub mod client;
-pub mod clock;
 pub mod config;
 pub mod coverage;
 pub mod health;
@@ -49,18 +46,12 @@ pub mod intake;
 pub mod inventory;
 pub mod lines;
 pub mod notify;
-pub mod recorder;
 pub mod replay;
 pub mod state;
 pub mod store;
 pub mod table;
-pub mod watermark;
 pub mod writer;
 
-#[cfg(test)]
-mod delivery_tests;
-#[cfg(test)]
-mod recorder_tests;
 #[cfg(test)]
 mod testkit;
 
@@ -142,7 +133,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     .context("starting the writer's runtime")?;
                 let store = store::Store::open(&store_path)
                     .with_context(|| format!("opening the store {}", store_path.display()))?;
-                let recorder = recorder::Recorder::rebuild_with(
+                let recorder = intake::recorder::Recorder::rebuild_with(
                     store,
                     province,
                     silence_after,

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::Event;
 use serde_json::Value;
 
-use crate::clock::ClockSource;
+use crate::intake::clock::ClockSource;
 use crate::store::StoredEvent;
 
 /// The language of headers and values.

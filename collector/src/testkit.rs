@@ -58,7 +58,7 @@ pub fn stored(id: i64, origin: Origin, agent: &str, seq: u64, event: &str) -> St
         received: envelope.time + Duration::milliseconds(500),
         origin,
         time: envelope.time,
-        clock: crate::clock::ClockSource::Agent,
+        clock: crate::intake::clock::ClockSource::Agent,
         late: false,
         envelope,
     }

@@ -30,13 +30,13 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::acks::AckPacer;
 use crate::alerts::book::Book;
 use crate::api::IntakeCounters;
 use crate::health::WriterHealth;
+use crate::intake::acks::AckPacer;
+use crate::intake::recorder::{CommandError, Now, Recorder};
 use crate::notify::view::NoticeView;
 use crate::notify::{SendError, Senders};
-use crate::recorder::{CommandError, Now, Recorder};
 use crate::state::State;
 
 /// Most messages recorded in one transaction.

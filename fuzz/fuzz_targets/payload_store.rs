@@ -12,7 +12,7 @@ use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
-use netmon_collector::clock::{self, ClockPolicy};
+use netmon_collector::intake::clock::{self, ClockPolicy};
 use netmon_collector::store::{Appended, BootRow, NewEvent, Origin, Store};
 use netmon_events::{Envelope, Event, ProvinceId, decode_batch};
 

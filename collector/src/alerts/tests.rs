@@ -144,7 +144,7 @@ impl Sim {
             received: time,
             origin,
             time,
-            clock: crate::clock::ClockSource::Agent,
+            clock: crate::intake::clock::ClockSource::Agent,
             late,
             envelope: Envelope {
                 v: 1,

@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use netmon_events::{AgentId, BootId, Envelope, Event, ProvinceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::clock::ClockSource;
+use crate::intake::clock::ClockSource;
 use schema::SCHEMA_VERSION;
 
 /// Who recorded an event.

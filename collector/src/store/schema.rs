@@ -190,7 +190,7 @@ mod tests {
         assert!(
             after
                 .iter()
-                .all(|e| e.clock == crate::clock::ClockSource::Agent && !e.late)
+                .all(|e| e.clock == crate::intake::clock::ClockSource::Agent && !e.late)
         );
         let boots = store.boots().unwrap();
         assert_eq!(boots.len(), 1);

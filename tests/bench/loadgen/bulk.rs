@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
-use netmon_collector::clock::ClockSource;
+use netmon_collector::intake::clock::ClockSource;
 use netmon_collector::store::{BootRow, NewEvent, Origin, Store};
 use netmon_events::{Envelope, ProvinceId};
 

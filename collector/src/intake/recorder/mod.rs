@@ -9,6 +9,10 @@
 //! written with the events and kept only when they commit.
 
 mod alerting;
+#[cfg(test)]
+mod delivery_tests;
+#[cfg(test)]
+mod tests;
 pub use alerting::CommandError;
 
 use std::collections::HashMap;
@@ -24,8 +28,8 @@ use tracing::{debug, info, warn};
 
 use crate::alerts::Alerting;
 use crate::api::IntakeCounters;
-use crate::boots::{Boots, Draft};
-use crate::clock::{ClockPolicy, ClockSource};
+use crate::intake::boots::{Boots, Draft};
+use crate::intake::clock::{ClockPolicy, ClockSource};
 use crate::state::State;
 use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreError};
 

@@ -6,6 +6,17 @@
 //! redelivers) whatever the collector had not stored when it stopped or crashed. Reconnects back
 //! off with `netmon_mqtt::Backoff` (0.5 s doubling to 30 s); the subscriptions are renewed after a connection whose
 //! session the broker did not keep.
+//!
+//! Beside it, what the writer does with the messages it forwards: [`recorder`] (a batch → stored
+//! events, one transaction), and the pure parts it keeps in a draft: [`clock`] (clock trust),
+//! [`watermark`] and [`boots`] (what each agent boot has delivered), [`acks`] (the retained
+//! acknowledgements' pacing).
+
+pub mod acks;
+pub mod boots;
+pub mod clock;
+pub mod recorder;
+pub mod watermark;
 
 use std::time::Duration;
 

@@ -8,8 +8,8 @@ use chrono::TimeDelta;
 use rumqttc::{Publish, QoS};
 
 use crate::api::{IntakeCounters, RejectedByReason, state_json};
-use crate::clock::ClockPolicy;
-use crate::recorder::{Now, Recorder};
+use crate::intake::clock::ClockPolicy;
+use crate::intake::recorder::{Now, Recorder};
 use crate::store::{Origin, Query, Store};
 use crate::testkit::{TempDir, base, envelope_json};
 

@@ -16,9 +16,9 @@ use netmon_events::{
 };
 use tracing::info;
 
-use crate::clock::{self, ClockPolicy, ClockSource, Judgement};
+use crate::intake::clock::{self, ClockPolicy, ClockSource, Judgement};
+use crate::intake::watermark::Watermark;
 use crate::store::{BootRow, LoadedBoot, Overflow};
-use crate::watermark::Watermark;
 
 /// One agent boot.
 #[derive(Debug, Clone, PartialEq)]

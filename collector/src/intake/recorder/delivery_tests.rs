@@ -10,8 +10,8 @@ use netmon_events::{AgentId, BootAck, BootId};
 use rumqttc::{Publish, QoS};
 
 use crate::api::state_json;
-use crate::clock::{ClockPolicy, ClockSource};
-use crate::recorder::{Now, Recorder};
+use crate::intake::clock::{ClockPolicy, ClockSource};
+use crate::intake::recorder::{Now, Recorder};
 use crate::state::{LinkStatus, Outage};
 use crate::store::{Query, Store};
 use crate::testkit::{TempDir, base};
