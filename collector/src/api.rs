@@ -10,8 +10,6 @@
 //!
 //! Fields are only ever added. Times are RFC 3339 UTC with milliseconds; absent values are `null`.
 
-mod alerts;
-
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -19,7 +17,7 @@ use netmon_events::envelope::time_ms;
 use netmon_events::{DownReason, LinkRole};
 use serde::Serialize;
 
-pub use alerts::{AlertView, AlertsView, OutgoingView, SilenceView, alerts_json};
+pub use crate::alerts::api::{AlertView, AlertsView, OutgoingView, SilenceView, alerts_json};
 
 use crate::state::{LinkStatus, State};
 use crate::store::{StoredEvent, millis};

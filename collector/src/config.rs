@@ -13,11 +13,10 @@ use netmon_events::ProvinceId;
 use netmon_mqtt::{BrokerUrl, ClientCert, tls_config};
 use serde::Deserialize;
 
-mod alerts;
 pub mod check;
 mod influx;
 mod notify;
-pub use alerts::AlertsConfig;
+pub use crate::alerts::AlertsConfig;
 pub use check::ConfigError;
 use check::duration;
 pub use influx::{InfluxApi, InfluxConfig};
@@ -165,7 +164,7 @@ struct RawConfig {
     influx: Option<influx::RawInflux>,
     inventory: Option<PathBuf>,
     #[serde(default)]
-    alerts: alerts::RawAlerts,
+    alerts: crate::alerts::config::RawAlerts,
     #[serde(default)]
     notify: notify::RawNotify,
 }
@@ -477,7 +476,7 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         }
         None => None,
     };
-    let alerts = alerts::validate(raw.alerts, err, duration)?;
+    let alerts = crate::alerts::config::validate(raw.alerts, err, duration)?;
     let missed = raw.silence.missed.unwrap_or(4.0);
     if !(missed == 0.0 || (2.0..=1000.0).contains(&missed)) {
         return Err(err(

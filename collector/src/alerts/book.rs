@@ -81,7 +81,7 @@ pub struct Outgoing {
 
 /// The outcome of a finished notification, kept for the API.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finished {
+pub struct NoticeOutcome {
     pub id: u64,
     pub contact: String,
     pub sent: bool,
@@ -100,7 +100,7 @@ pub struct Book {
     pub silences: Vec<Silence>,
     pub outbox: BTreeMap<u64, Outgoing>,
     /// The last finished notifications (newest last, bounded).
-    pub finished: Vec<Finished>,
+    pub finished: Vec<NoticeOutcome>,
     pub next_alert: u64,
     pub next_notification: u64,
 }
@@ -248,7 +248,7 @@ impl Book {
 
     fn finish(&mut self, id: u64, attempts: u32, sent: bool, at: DateTime<Utc>) {
         if let Some(o) = self.outbox.remove(&id) {
-            self.finished.push(Finished {
+            self.finished.push(NoticeOutcome {
                 id,
                 contact: o.message.contact,
                 sent,

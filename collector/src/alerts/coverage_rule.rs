@@ -1,4 +1,4 @@
-//! Pure: the `coverage_lost` rule. One alert per open condition of a modem ([`super::coverage`]):
+//! Pure: the `coverage_lost` rule. One alert per open condition of a modem ([`super::modem_conditions`]):
 //! subject `viettel (Viettel)` for no service at all, `viettel (Viettel) · 5G` for 5G lost (two
 //! keys, so that a 5G loss that worsens into no service at all is told, and its end too). A
 //! 5G-lost alert carries the generation in use as `value` (4, or 3 for 3G/2G) and 5 as
@@ -10,11 +10,16 @@ use chrono::{DateTime, Utc};
 use netmon_events::{AlertKind, Detection};
 
 use super::book::{AlertKey, Book};
-use super::coverage::{Active, Cleared, Coverage, Modems, subject};
+use super::modem_conditions::{Active, Cleared, CoverageLoss, Modems, subject};
 use super::rules::Wanted;
 use crate::state::State;
 
-fn key(agent: &netmon_events::AgentId, modem: &str, what: Coverage, active: &Active) -> AlertKey {
+fn key(
+    agent: &netmon_events::AgentId,
+    modem: &str,
+    what: CoverageLoss,
+    active: &Active,
+) -> AlertKey {
     AlertKey {
         kind: AlertKind::CoverageLost,
         agent: agent.clone(),
@@ -23,11 +28,11 @@ fn key(agent: &netmon_events::AgentId, modem: &str, what: Coverage, active: &Act
     }
 }
 
-fn one(key: AlertKey, state: &State, what: Coverage, active: &Active) -> Option<Wanted> {
+fn one(key: AlertKey, state: &State, what: CoverageLoss, active: &Active) -> Option<Wanted> {
     let province = state.agents.get(&key.agent)?.province.clone();
     let (value, threshold) = match what {
-        Coverage::NoService => (None, None),
-        Coverage::Lost5g => (active.generation.map(f64::from), Some(5.0)),
+        CoverageLoss::NoService => (None, None),
+        CoverageLoss::Lost5g => (active.generation.map(f64::from), Some(5.0)),
     };
     Some(Wanted {
         key,
@@ -45,8 +50,8 @@ fn one(key: AlertKey, state: &State, what: Coverage, active: &Active) -> Option<
 pub fn desired(state: &State, modems: &Modems, out: &mut BTreeMap<AlertKey, Wanted>) {
     for ((agent, modem), m) in &modems.modems {
         let conditions = [
-            (Coverage::NoService, &m.no_service.active),
-            (Coverage::Lost5g, &m.lost_5g.active),
+            (CoverageLoss::NoService, &m.no_service.active),
+            (CoverageLoss::Lost5g, &m.lost_5g.active),
         ];
         for (what, active) in conditions {
             let Some(active) = active else {

@@ -14,7 +14,7 @@ use netmon_events::{AlertKind, Event, Message, Notice, NoticeOf};
 
 use super::book::{Alert, Book, Outgoing};
 use super::rules::Made;
-use crate::config::AlertsConfig;
+use crate::alerts::AlertsConfig;
 use crate::inventory::{Contact, Inventory};
 use crate::notify::view::NoticeView;
 

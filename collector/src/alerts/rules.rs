@@ -14,10 +14,10 @@ use netmon_events::{
 };
 
 use super::book::{Alert, AlertKey, Book};
-use super::coverage::Cleared;
 use super::coverage_rule;
+use super::modem_conditions::Cleared;
 use super::signals::{Ended, Hysteresis, Limits, Reboot, Signals};
-use crate::config::AlertsConfig;
+use crate::alerts::AlertsConfig;
 use crate::inventory::Inventory;
 use crate::state::{LinkStatus, State};
 

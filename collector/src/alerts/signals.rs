@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::{AgentId, Event, SilenceReason};
 
-use crate::config::AlertsConfig;
+use crate::alerts::AlertsConfig;
 use crate::inventory::SiteThresholds;
 use crate::store::StoredEvent;
 
@@ -163,7 +163,7 @@ pub struct Signals {
     /// Why each silent agent is silent (from its newest `agent_went_silent`).
     pub silence: BTreeMap<AgentId, SilenceReason>,
     /// Cellular coverage per modem.
-    pub modems: super::coverage::Modems,
+    pub modems: super::modem_conditions::Modems,
 }
 
 /// The thresholds in force for one agent's site.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use netmon_events::{AgentId, AlertKind, BootId, Channel, Envelope, Event, Notice};
 
 use super::Alerting;
-use crate::config::AlertsConfig;
+use crate::alerts::AlertsConfig;
 use crate::inventory::{Commune, Contact, Inventory, Province, Site, SiteKind};
 use crate::notify::view::NoticeView;
 use crate::state::State;

@@ -5,7 +5,7 @@ use netmon_events::envelope::time_ms;
 use netmon_events::{AlertKind, Channel, Detection, Notice, Target};
 use serde::Serialize;
 
-use crate::alerts::book::{Alert, Book};
+use super::book::{Alert, Book};
 use crate::inventory::Inventory;
 
 /// Alerts newest first, the silences in force or to come, and the outbox.

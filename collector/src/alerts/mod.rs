@@ -6,21 +6,28 @@
 //!   alert events (so a restart knows what was already notified);
 //! - [`rules`]: which alerts should be open (level-triggered), and the events that open, resolve
 //!   and suppress them (dependencies from the inventory's parent sites);
-//! - [`outbox`]: which notices are due, grouped per contact; retries and giving up.
+//! - [`outbox`]: which notices are due, grouped per contact; retries and giving up;
+//! - [`modem_conditions`] and [`coverage_rule`]: the cellular events folded per modem (no service,
+//!   5G lost) and the `coverage_lost` alerts they open;
+//! - [`config`]: the `[alerts]` section; [`api`]: the `/api/v1/alerts` JSON (re-exported by
+//!   `crate::api`). What the recorder stores for them is in `intake/recorder/alerting.rs`.
 //!
 //! [`Alerting::apply`] folds every stored event (in the replay and live); [`Alerting::evaluate`]
 //! returns the events to record now. The writer records them like any other event, and they come
 //! back through `apply`: the book only changes through stored events.
 
+pub mod api;
 pub mod book;
-pub mod coverage;
+pub mod config;
 pub mod coverage_rule;
+pub mod modem_conditions;
 pub mod outbox;
 pub mod rules;
 pub mod signals;
+pub use config::AlertsConfig;
 
 #[cfg(test)]
-mod coverage_tests;
+mod coverage_rule_tests;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +35,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::AlertsConfig;
 use crate::inventory::Inventory;
 use crate::state::State;
 use crate::store::StoredEvent;

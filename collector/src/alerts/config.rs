@@ -98,7 +98,7 @@ impl Default for AlertsConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawAlerts {
+pub(crate) struct RawAlerts {
     loss_pct: Option<f64>,
     loss_clear_pct: Option<f64>,
     latency_ms: Option<f64>,
@@ -128,7 +128,7 @@ struct RawCoverage {
 }
 
 /// Validates `[alerts]`; `err(key, problem)` makes the error naming the file.
-pub(super) fn validate<E>(
+pub(crate) fn validate<E>(
     raw: RawAlerts,
     err: impl Fn(&str, String) -> E,
     duration: impl Fn(&str) -> Result<Duration, String>,

@@ -6,7 +6,7 @@ use netmon_events::{AlertKind, Event, Notice, Quality, Registration, Signal, Tec
 
 use super::book::Alert;
 use super::tests::{Sim, all_online, at, heartbeat};
-use crate::config::AlertsConfig;
+use crate::alerts::AlertsConfig;
 
 /// What the modem says in one minute: a technology (`None` = no service), or no answer.
 #[derive(Debug, Clone, Copy)]

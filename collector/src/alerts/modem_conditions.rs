@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::{AgentId, Event, Generation, Signal, Technology};
 
-use crate::config::AlertsConfig;
+use crate::alerts::AlertsConfig;
 use crate::store::StoredEvent;
 
 /// One condition of one modem.
@@ -49,15 +49,15 @@ pub struct Active {
 pub struct Cleared {
     pub agent: AgentId,
     pub modem: String,
-    pub what: Coverage,
+    pub what: CoverageLoss,
     pub active: Active,
     pub until: DateTime<Utc>,
     pub late: bool,
 }
 
-/// Which of the two conditions.
+/// Which of the two conditions of a modem's coverage: no service, or 5G lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Coverage {
+pub enum CoverageLoss {
     NoService,
     Lost5g,
 }
@@ -104,7 +104,7 @@ impl Modem {
         time: DateTime<Utc>,
         late: bool,
         config: &AlertsConfig,
-    ) -> Vec<(Coverage, Active, DateTime<Utc>)> {
+    ) -> Vec<(CoverageLoss, Active, DateTime<Utc>)> {
         let c = &config.coverage;
         let mut cleared = Vec::new();
         let operator = self.operator.clone();
@@ -120,7 +120,7 @@ impl Modem {
             || (operator.clone(), None),
             delta(c.clear_after),
         ) {
-            cleared.push((Coverage::NoService, done.0, done.1));
+            cleared.push((CoverageLoss::NoService, done.0, done.1));
         }
         // 5G lost.
         let had_5g = self
@@ -139,7 +139,7 @@ impl Modem {
                     clear_after,
                 );
                 if let Some(done) = judged {
-                    cleared.push((Coverage::Lost5g, done.0, done.1));
+                    cleared.push((CoverageLoss::Lost5g, done.0, done.1));
                 }
             }
             Reading::InService(t) => {
@@ -293,7 +293,7 @@ impl Modems {
 fn cleared(
     stored: &StoredEvent,
     name: &str,
-    done: Vec<(Coverage, Active, DateTime<Utc>)>,
+    done: Vec<(CoverageLoss, Active, DateTime<Utc>)>,
 ) -> impl Iterator<Item = Cleared> {
     let (agent, late) = (stored.envelope.agent.clone(), stored.late);
     let name = name.to_string();
@@ -316,12 +316,12 @@ fn reading_of(signal: &Signal) -> Reading {
 }
 
 /// The alert subject of a modem's condition: `viettel (Viettel)`, `viettel (Viettel) · 5G`.
-pub fn subject(modem: &str, what: Coverage, operator: Option<&str>) -> String {
+pub fn subject(modem: &str, what: CoverageLoss, operator: Option<&str>) -> String {
     let mut s = modem.to_string();
     if let Some(op) = operator {
         s.push_str(&format!(" ({op})"));
     }
-    if what == Coverage::Lost5g {
+    if what == CoverageLoss::Lost5g {
         s.push_str(" · 5G");
     }
     s
