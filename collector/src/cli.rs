@@ -198,7 +198,7 @@ pub fn replay_influx(
     progress_out: &mut impl Write,
 ) -> Result<(), Failure> {
     let from = from
-        .map(crate::replay::parse_from)
+        .map(crate::influx::replay::parse_from)
         .transpose()
         .map_err(Failure::Usage)?;
     if config.influx.is_none() {
@@ -211,10 +211,12 @@ pub fn replay_influx(
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let mut progress = crate::replay::Progress::new(progress_out, terminal);
-    let report = runtime.block_on(crate::replay::replay_influx(config, from, |done, total| {
-        progress.update(done, total)
-    }))?;
+    let mut progress = crate::influx::replay::Progress::new(progress_out, terminal);
+    let report = runtime.block_on(crate::influx::replay::replay_influx(
+        config,
+        from,
+        |done, total| progress.update(done, total),
+    ))?;
     let secs = report.elapsed.as_secs_f64().max(0.001);
     writeln!(
         out,

@@ -7,12 +7,11 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use netmon_collector::config::{
-    EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, WebhookConfig,
-};
 use netmon_collector::notify::render::{Templates, render};
 use netmon_collector::notify::view::NoticeView;
-use netmon_collector::notify::{SendError, Senders};
+use netmon_collector::notify::{
+    EmailConfig, NotifyConfig, SendError, Senders, SmtpSecurity, TelegramConfig, WebhookConfig,
+};
 use netmon_events::{AlertKind, Channel, Detection, Message, Notice, NoticeOf};
 use netmon_tests::daemons::daemon_command;
 use netmon_tests::{Scratch, SmtpServer, TelegramStub, WebhookReceiver};

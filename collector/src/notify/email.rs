@@ -18,7 +18,7 @@ use netmon_events::Message;
 use tracing::debug;
 
 use super::SendError;
-use crate::config::{EmailConfig, SmtpSecurity};
+use super::config::{EmailConfig, SmtpSecurity};
 
 /// The e-mail sender: one SMTP connection per message.
 #[derive(Clone)]

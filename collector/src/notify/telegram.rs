@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::debug;
 
+use super::config::TelegramConfig;
 use super::webhook::transport_error;
 use super::{SendError, excerpt, retryable_status};
-use crate::config::TelegramConfig;
 
 /// Telegram refuses longer texts.
 const MAX_CHARS: usize = 4096;

@@ -21,8 +21,8 @@ use serde::Serialize;
 use sha2::Sha256;
 use tracing::debug;
 
+use super::config::WebhookConfig;
 use super::{SendError, excerpt, retryable_status};
-use crate::config::WebhookConfig;
 
 /// The JSON body of a webhook request.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -81,7 +81,7 @@ impl std::fmt::Debug for InfluxConfig {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawInflux {
+pub(crate) struct RawInflux {
     url: String,
     #[serde(default = "default_api")]
     api: String,
@@ -119,7 +119,7 @@ fn default_timeout() -> String {
 }
 
 /// Validates the section; errors are `(key, problem)`.
-pub(super) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, String)> {
+pub(crate) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, String)> {
     let url = raw.url.trim_end_matches('/').to_string();
     let rest = url
         .strip_prefix("http://")

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::Sink;
+use super::line_protocol::{self, Point};
 use crate::config::Config;
-use crate::influx::Sink;
-use crate::lines::{self, Point};
 use crate::store::Store;
 
 /// Transient failures tolerated in a row before the replay gives up.
@@ -70,7 +70,7 @@ pub async fn replay_influx(
         let points: Vec<Point> = page
             .events
             .iter()
-            .filter_map(|e| lines::point(e, inventory))
+            .filter_map(|e| line_protocol::point(e, inventory))
             .collect();
         let mut attempt = 0;
         let done = loop {

@@ -1,8 +1,8 @@
 //! `[notify]` loading: defaults, environment overrides, errors naming file and key, templates.
 #![allow(clippy::unwrap_used)]
 
-use super::super::{Config, ConfigError};
 use super::*;
+use crate::config::{Config, ConfigError};
 
 const MINIMAL: &str = "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[store]\npath = \"/tmp/x.db\"\n";
 

@@ -1,5 +1,5 @@
 //! The InfluxDB projection (I/O): reads the store after its cursor, turns events into points
-//! ([`crate::lines`]), POSTs them as line protocol (reqwest, gzip) and moves the cursor only
+//! ([`line_protocol`]), POSTs them as line protocol (reqwest, gzip) and moves the cursor only
 //! after a 2xx. `docs/adr/0009-influx-line-protocol-over-reqwest.md`.
 //!
 //! - 429, 5xx, network errors: the same batch is retried with backoff 1 s → 60 s; one WARN per
@@ -8,6 +8,14 @@
 //!   points are isolated, those are skipped and the rest written. A 4xx is never retried as is.
 //! - The writer's snapshot `watch` wakes the task when new events are committed; a partial batch
 //!   waits at most `flush_interval` for more.
+//!
+//! Beside it: [`config`] (the `[influx]` section), [`line_protocol`] (pure: a stored event → a
+//! point, the agreed schema) and [`replay`] (`replay influx`: re-projects the store).
+
+pub mod config;
+pub mod line_protocol;
+pub mod replay;
+pub use config::{InfluxApi, InfluxConfig};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,9 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::ProjectionCounters;
-use crate::config::{InfluxApi, InfluxConfig};
-use crate::lines::{self, Point};
+
 use crate::store::{Page, Store};
+use line_protocol::Point;
 
 /// The projection's name in the `projections` table.
 pub const NAME: &str = "influx";
@@ -239,7 +247,7 @@ pub async fn run<T: Send + Sync>(
             pending.extend(
                 page.events
                     .iter()
-                    .filter_map(|e| lines::point(e, inventory.as_deref())),
+                    .filter_map(|e| line_protocol::point(e, inventory.as_deref())),
             );
             pending_since.get_or_insert_with(Instant::now);
             read = page.last_id;

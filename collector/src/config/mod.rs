@@ -3,6 +3,11 @@
 //!
 //! Loading reads files (the config, and for `mqtts://` the CA file or else the system trust store)
 //! but binds no ports and opens no store.
+//!
+//! This module loads the file and validates the daemon's own sections (`mqtt`, `store`, `http`,
+//! `silence`, `delivery`); the features' sections are validated beside them (`alerts/config.rs`,
+//! `influx/config.rs`, `notify/config.rs`, the inventory in `inventory/load.rs`), with the error
+//! type and the duration parser of the leaf [`check`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,13 +19,11 @@ use netmon_mqtt::{BrokerUrl, ClientCert, tls_config};
 use serde::Deserialize;
 
 pub mod check;
-mod influx;
-mod notify;
 pub use crate::alerts::AlertsConfig;
+use crate::influx::InfluxConfig;
+use crate::notify::NotifyConfig;
 pub use check::ConfigError;
 use check::duration;
-pub use influx::{InfluxApi, InfluxConfig};
-pub use notify::{EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, WebhookConfig};
 
 /// Environment variables that override the file: `NETMON_<SECTION>__<KEY>`.
 const ENV_PREFIX: &str = "NETMON_";
@@ -161,12 +164,12 @@ struct RawConfig {
     silence: RawSilence,
     #[serde(default)]
     delivery: RawDelivery,
-    influx: Option<influx::RawInflux>,
+    influx: Option<crate::influx::config::RawInflux>,
     inventory: Option<PathBuf>,
     #[serde(default)]
     alerts: crate::alerts::config::RawAlerts,
     #[serde(default)]
-    notify: notify::RawNotify,
+    notify: crate::notify::config::RawNotify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,7 +457,7 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     };
     let influx = raw
         .influx
-        .map(influx::validate)
+        .map(crate::influx::config::validate)
         .transpose()
         .map_err(|(key, problem)| err(key, problem))?;
     let inventory = match raw.inventory {
@@ -491,8 +494,9 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     if min_quiet < Duration::from_secs(1) {
         return Err(err("silence.min_quiet", "expected at least 1s".into()));
     }
-    let notify = notify::validate(raw.notify, file.parent().unwrap_or(Path::new(".")))
-        .map_err(|(key, problem)| err(key, problem))?;
+    let notify =
+        crate::notify::config::validate(raw.notify, file.parent().unwrap_or(Path::new(".")))
+            .map_err(|(key, problem)| err(key, problem))?;
     let secret = |key: &str, token: Option<String>| match token {
         Some(token)
             if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) =>
@@ -566,6 +570,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::influx::InfluxApi;
 
     fn write(text: &str) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("netmon-config-{}", uuid::Uuid::new_v4()));

@@ -5,13 +5,15 @@
 //! - [`email`]: SMTP with lettre (STARTTLS, TLS or plain);
 //! - [`render`] (pure): templates (files a province can edit) → subject and text, in the little
 //!   language of [`template`], with times, durations and values worded by [`units`];
-//! - [`view`]: what a template sees of one alert.
+//! - [`view`]: what a template sees of one alert;
+//! - [`config`]: the `[notify]` section (channels, contacts, templates directory).
 //!
 //! The outbox (what to send, retries, never twice) is the alert book's; this module only sends.
 //! Every sender passes the notification id on (`X-Netmon-Notification`, the e-mail's
 //! `Message-ID`) so that a receiver can recognise a resend after a crash between "sent" and
 //! "recorded as sent".
 
+pub mod config;
 pub mod email;
 pub mod render;
 pub mod telegram;
@@ -19,11 +21,10 @@ pub mod template;
 pub mod units;
 pub mod view;
 pub mod webhook;
+pub use config::{EmailConfig, NotifyConfig, SmtpSecurity, TelegramConfig, WebhookConfig};
 
 use anyhow::Context;
 use netmon_events::{Channel, Message};
-
-use crate::config::NotifyConfig;
 
 /// A failed attempt. `retryable` is false when trying again cannot help (a 4xx other than 408
 /// and 429, a refused recipient, a channel that is not configured).

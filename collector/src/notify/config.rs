@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::notify::render::Templates;
+use super::render::Templates;
 
 /// The validated `[notify]` sections; a channel whose section is absent cannot be used by a
 /// contact (the configuration check says so).
@@ -78,7 +78,7 @@ redacted_debug! {
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawNotify {
+pub(crate) struct RawNotify {
     templates: Option<PathBuf>,
     webhook: Option<RawWebhook>,
     telegram: Option<RawTelegram>,
@@ -117,7 +117,7 @@ type Problem = (&'static str, String);
 
 /// Validates the sections; relative paths are taken from `base` (the config file's directory).
 /// Errors are `(key, problem)`.
-pub(super) fn validate(raw: RawNotify, base: &Path) -> Result<NotifyConfig, Problem> {
+pub(crate) fn validate(raw: RawNotify, base: &Path) -> Result<NotifyConfig, Problem> {
     let templates = match raw.templates {
         None => Templates::builtin(),
         Some(dir) => {
@@ -310,5 +310,5 @@ fn timeout(key: &'static str, text: Option<String>) -> Result<Duration, Problem>
 }
 
 #[cfg(test)]
-#[path = "notify_tests.rs"]
+#[path = "config_tests.rs"]
 mod tests;
