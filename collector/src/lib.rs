@@ -36,7 +36,6 @@
 pub mod alerts;
 pub mod api;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod coverage;
 pub mod health;
@@ -47,7 +46,6 @@ pub mod inventory;
 pub mod notify;
 pub mod state;
 pub mod store;
-pub mod table;
 pub mod writer;
 
 #[cfg(test)]
@@ -67,7 +65,7 @@ const INTAKE_CHANNEL: usize = 1024;
 
 /// Runs the collector until `shutdown` fires, then stops in order and returns.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let clock = writer::Clock::new(tokio::time::Instant::now());
+    let clock = writer::ProcessClock::new(tokio::time::Instant::now());
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(writer::Snapshot::default()));
 
     // HTTP first, so that /healthz answers "rebuilding" during a long replay.

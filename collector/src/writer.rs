@@ -61,7 +61,7 @@ pub type RenderFn = Box<dyn Fn(&str, &[NoticeView]) -> (String, String) + Send>;
 
 /// An operator's command, with where to answer.
 #[derive(Debug)]
-pub enum Command {
+pub enum OperatorCommand {
     Acknowledge {
         alert: u64,
         by: String,
@@ -83,7 +83,7 @@ pub enum Command {
 pub struct AlertParts {
     pub render: RenderFn,
     pub senders: Arc<Senders>,
-    pub commands: mpsc::Receiver<Command>,
+    pub commands: mpsc::Receiver<OperatorCommand>,
     pub spawner: tokio::runtime::Handle,
 }
 
@@ -124,16 +124,16 @@ pub enum Input {
     /// A notification attempt finished.
     Sent(u64, Result<(), SendError>),
     /// An operator's command.
-    Command(Command),
+    Command(OperatorCommand),
 }
 
 /// The writer's clocks: process start for `mono_ms`, wall time from the system.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub struct ProcessClock {
     started: Instant,
 }
 
-impl Clock {
+impl ProcessClock {
     pub fn new(started: Instant) -> Self {
         Self { started }
     }
@@ -151,7 +151,7 @@ struct Writer {
     recorder: Recorder,
     client: AsyncClient,
     snapshots: watch::Sender<Arc<Snapshot>>,
-    clock: Clock,
+    clock: ProcessClock,
     acks: AckPacer,
     /// A batch whose commit failed, waiting for a retry.
     unacked: Vec<Publish>,
@@ -182,7 +182,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<Publish>,
     client: AsyncClient,
     snapshots: watch::Sender<Arc<Snapshot>>,
-    clock: Clock,
+    clock: ProcessClock,
     ack_interval: Duration,
     alerts: AlertParts,
     shutdown: CancellationToken,
@@ -315,7 +315,7 @@ impl Writer {
             Input::Command(command) => {
                 let now = self.clock.now();
                 match command {
-                    Command::Acknowledge {
+                    OperatorCommand::Acknowledge {
                         alert,
                         by,
                         note,
@@ -324,7 +324,7 @@ impl Writer {
                         let result = self.recorder.acknowledge(alert, by, note, now);
                         let _ = reply.send(result);
                     }
-                    Command::Silence {
+                    OperatorCommand::Silence {
                         site,
                         from,
                         until,

@@ -50,7 +50,7 @@ impl Victoria {
 
     fn get(&self, path: &str) -> Option<String> {
         let address = format!("127.0.0.1:{}", self.port).parse().unwrap();
-        netmon_collector::client::get(address, path, Duration::from_secs(2)).ok()
+        netmon_collector::cli::daemon_client::get(address, path, Duration::from_secs(2)).ok()
     }
 }
 
@@ -135,7 +135,8 @@ async fn events_reach_victoria_metrics_with_effective_times() {
     let token = CancellationToken::new();
     let task = tokio::spawn(netmon_collector::run(config.clone(), token.clone()));
     let api = |path: &str| {
-        netmon_collector::client::get(config.http.listen, path, Duration::from_secs(2)).ok()
+        netmon_collector::cli::daemon_client::get(config.http.listen, path, Duration::from_secs(2))
+            .ok()
     };
     // Subscribed once a retained status published before has been taken.
     publish(

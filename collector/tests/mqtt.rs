@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use netmon_collector::cli;
-use netmon_collector::client;
+use netmon_collector::cli::daemon_client;
+use netmon_collector::cli::table::Lang;
 use netmon_collector::config::Config;
 use netmon_collector::store::{Query, Store};
-use netmon_collector::table::Lang;
 use netmon_events::{Ack, BootId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -78,10 +78,12 @@ impl World {
     async fn get(&self, path: &str) -> Option<String> {
         let address = self.config.http.listen;
         let path = path.to_string();
-        tokio::task::spawn_blocking(move || client::get(address, &path, Duration::from_secs(2)))
-            .await
-            .unwrap()
-            .ok()
+        tokio::task::spawn_blocking(move || {
+            daemon_client::get(address, &path, Duration::from_secs(2))
+        })
+        .await
+        .unwrap()
+        .ok()
     }
 
     async fn intake(&self) -> Value {
@@ -300,7 +302,7 @@ async fn stops_cleanly_when_the_broker_is_unreachable() {
     let address = config.http.listen;
     wait_for("healthz without a broker", || async {
         tokio::task::spawn_blocking(move || {
-            client::get(address, "/healthz", Duration::from_secs(2))
+            daemon_client::get(address, "/healthz", Duration::from_secs(2))
         })
         .await
         .unwrap()

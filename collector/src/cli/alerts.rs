@@ -11,9 +11,9 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::Failure;
-use crate::client;
+use super::daemon_client;
+use super::table::{self, Lang, Table};
 use crate::config::Config;
-use crate::table::{self, Lang, Table};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -40,14 +40,15 @@ pub fn list(
     lang: Lang,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let address = client::reachable(config.http.listen);
+    let address = daemon_client::reachable(config.http.listen);
     let path = if open {
         "/api/v1/alerts?open=true"
     } else {
         "/api/v1/alerts"
     };
-    let body = client::get_with_token(address, path, config.http.read_token.as_deref(), TIMEOUT)
-        .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
+    let body =
+        daemon_client::get_with_token(address, path, config.http.read_token.as_deref(), TIMEOUT)
+            .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
     if json {
         writeln!(out, "{}", body.trim_end()).context("writing output")?;
         return Ok(());
@@ -183,9 +184,9 @@ pub fn silence(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let now = Utc::now();
-    let until = parse_time(until, now).map_err(Failure::Usage)?;
+    let until = parse_time_or_offset(until, now).map_err(Failure::Usage)?;
     let from = from
-        .map(|f| parse_time(f, now))
+        .map(|f| parse_time_or_offset(f, now))
         .transpose()
         .map_err(Failure::Usage)?;
     let body = json!({
@@ -208,7 +209,7 @@ pub fn silence(
 
 /// POSTs a command with the configured token; a refusal is an error with the daemon's reason.
 fn command(config: &Config, path: &str, body: &str) -> Result<(), Failure> {
-    let address = client::reachable(config.http.listen);
+    let address = daemon_client::reachable(config.http.listen);
     let token = config.http.token.as_deref();
     if token.is_none() {
         return Err(Failure::Usage(format!(
@@ -216,7 +217,7 @@ fn command(config: &Config, path: &str, body: &str) -> Result<(), Failure> {
             config.file.display()
         )));
     }
-    let (status, answer) = client::post_json(address, path, token, body, TIMEOUT)
+    let (status, answer) = daemon_client::post_json(address, path, token, body, TIMEOUT)
         .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
     if status == 200 {
         return Ok(());
@@ -232,7 +233,7 @@ fn command(config: &Config, path: &str, body: &str) -> Result<(), Failure> {
 
 /// A time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM` in Vietnam's local time
 /// (UTC+7), or a duration from now (`2h`, `30m`).
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time_or_offset(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -263,12 +264,12 @@ mod tests {
     #[test]
     fn times_are_read_in_vietnam_time_or_from_now() {
         let now: DateTime<Utc> = "2026-11-23T02:00:00Z".parse().unwrap();
-        let at = |s| parse_time(s, now).unwrap().to_rfc3339();
+        let at = |s| parse_time_or_offset(s, now).unwrap().to_rfc3339();
         assert_eq!(at("2026-11-24 08:30"), "2026-11-24T01:30:00+00:00");
         assert_eq!(at("2026-11-24T08:30:00+07:00"), "2026-11-24T01:30:00+00:00");
         assert_eq!(at("2h"), "2026-11-23T04:00:00+00:00");
         assert!(
-            parse_time("tomorrow", now)
+            parse_time_or_offset("tomorrow", now)
                 .unwrap_err()
                 .contains("tomorrow")
         );

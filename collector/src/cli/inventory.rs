@@ -13,11 +13,11 @@ use netmon_events::AgentId;
 use serde_json::json;
 
 use super::Failure;
+use super::table::{self, Lang, Table};
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::inventory::import::{self, CsvFile};
 use crate::store::Store;
-use crate::table::{self, Lang, Table};
 
 /// What `inventory` does.
 #[derive(Debug, Subcommand)]

@@ -12,10 +12,10 @@ use netmon_events::{ProvinceId, Quality};
 use serde_json::{Value, json};
 
 use super::Failure;
+use super::table::{Lang, Table, local};
 use crate::config::Config;
 use crate::coverage::{self, Coverage, Level, Report, Row, Scope, Summary};
 use crate::inventory::Inventory;
-use crate::table::{Lang, Table, local};
 
 /// The reports.
 #[derive(Debug, Subcommand)]
@@ -74,13 +74,13 @@ pub fn coverage(
     let inventory = config.inventory.as_deref();
     let to = args
         .to
-        .map(|t| parse_time(t, true))
+        .map(|t| parse_day_or_time(t, true))
         .transpose()
         .map_err(Failure::Usage)?
         .unwrap_or(now);
     let from = args
         .from
-        .map(|t| parse_time(t, false))
+        .map(|t| parse_day_or_time(t, false))
         .transpose()
         .map_err(Failure::Usage)?
         .unwrap_or(to - TimeDelta::days(30));
@@ -128,7 +128,7 @@ pub fn coverage(
 }
 
 /// RFC 3339, or `YYYY-MM-DD` in Vietnam time: its midnight, or for an end the next midnight.
-pub fn parse_time(text: &str, end: bool) -> Result<DateTime<Utc>, String> {
+pub fn parse_day_or_time(text: &str, end: bool) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -501,7 +501,7 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_or_vietnamese_dates() {
-        let at = |s, end| parse_time(s, end).unwrap().to_rfc3339();
+        let at = |s, end| parse_day_or_time(s, end).unwrap().to_rfc3339();
         assert_eq!(at("2026-11-01", false), "2026-10-31T17:00:00+00:00");
         assert_eq!(at("2026-11-30", true), "2026-11-30T17:00:00+00:00");
         assert_eq!(
@@ -509,7 +509,7 @@ mod tests {
             "2026-11-01T01:00:00+00:00"
         );
         assert!(
-            parse_time("1/11/2026", false)
+            parse_day_or_time("1/11/2026", false)
                 .unwrap_err()
                 .contains("1/11/2026")
         );

@@ -12,12 +12,14 @@ use netmon_events::Event;
 
 use crate::config::Config;
 use crate::store::{Query, Store};
-use crate::table::{self, Lang};
-use crate::{api, client, intake, state};
+use crate::{api, intake, state};
+use table::Lang;
 
 pub mod alerts;
+pub mod daemon_client;
 pub mod inventory;
 pub mod report;
+pub mod table;
 pub use alerts::AlertsAction;
 pub use inventory::InventoryAction;
 pub use report::ReportKind;
@@ -319,12 +321,14 @@ pub fn status(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<(), Failure> {
-    let address = client::reachable(config.http.listen);
+    let address = daemon_client::reachable(config.http.listen);
     let token = config.http.read_token.as_deref();
-    let asked = client::get_with_token(address, "/api/v1/state", token, Duration::from_secs(3));
+    let asked =
+        daemon_client::get_with_token(address, "/api/v1/state", token, Duration::from_secs(3));
     let body = match asked {
         Ok(body) => {
-            let reasons = client::health(address, Duration::from_secs(3)).unwrap_or_default();
+            let reasons =
+                daemon_client::health(address, Duration::from_secs(3)).unwrap_or_default();
             if !reasons.is_empty() {
                 let head = match lang {
                     Lang::Vi => "collector đang gặp sự cố (/healthz 503):",

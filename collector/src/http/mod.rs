@@ -43,7 +43,7 @@ use crate::api;
 use crate::health::{self, IntakeHealth};
 use crate::intake::recorder::CommandError;
 use crate::inventory::Inventory;
-use crate::writer::{Command, Snapshot};
+use crate::writer::{OperatorCommand, Snapshot};
 use auth::{Refusal, Tokens};
 pub use server::Limits;
 
@@ -61,7 +61,7 @@ pub type InfluxCounters = watch::Receiver<Option<api::ProjectionCounters>>;
 pub struct Api {
     pub snapshots: Snapshots,
     pub influx: InfluxCounters,
-    pub commands: mpsc::Sender<Command>,
+    pub commands: mpsc::Sender<OperatorCommand>,
     /// `http.token`; `None` refuses every POST.
     pub token: Option<Arc<str>>,
     /// `http.read_token`; `None` leaves the GET routes open.
@@ -263,7 +263,7 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
 /// Sends `command` to the writer and turns its answer into a response.
 async fn submit(
     api: &Api,
-    command: impl FnOnce(oneshot::Sender<Result<(), CommandError>>) -> Command,
+    command: impl FnOnce(oneshot::Sender<Result<(), CommandError>>) -> OperatorCommand,
 ) -> Response {
     let (reply, answer) = oneshot::channel();
     if api.commands.send(command(reply)).await.is_err() {
@@ -304,7 +304,7 @@ async fn acknowledge(
         Ok(body) => body,
         Err(answer) => return *answer,
     };
-    submit(&api, |reply| Command::Acknowledge {
+    submit(&api, |reply| OperatorCommand::Acknowledge {
         alert: id,
         by: body.by,
         note: body.note,
@@ -318,7 +318,7 @@ async fn silence(Extract(api): Extract<Api>, body: Body<SilenceBody>) -> Respons
         Ok(body) => body,
         Err(answer) => return *answer,
     };
-    submit(&api, |reply| Command::Silence {
+    submit(&api, |reply| OperatorCommand::Silence {
         site: body.site,
         from: body.from,
         until: body.until,
