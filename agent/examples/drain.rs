@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use netmon_agent::Config;
 use netmon_agent::journal::Journal;
-use netmon_events::{Envelope, Event, LinkRole, SCHEMA_VERSION, Target, decode_batch};
+use netmon_events::{Envelope, Event, decode_batch, testing};
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 
@@ -25,27 +25,21 @@ const AGENT: &str = "thanh-hoa-cam-tu-giang-trung";
 const OLD_BOOT: &str = "6f1c2a9e-4d1b-4c55-9a51-0b7d2f3e8a10";
 
 fn round(seq: u64) -> Envelope {
+    let event = Event::ProbeRoundCompleted {
+        target: testing::target("UBND xã Cẩm Tú", "10.20.0.1"),
+        sent: 3,
+        received: 3,
+        rtt_min_ms: Some(11.204),
+        rtt_avg_ms: Some(12.5),
+        rtt_max_ms: Some(13.796),
+        rtt_mdev_ms: Some(1.096),
+        loss_pct: 0.0,
+    };
+    // Four events a second.
     Envelope {
-        v: SCHEMA_VERSION,
-        agent: AGENT.parse().unwrap(),
-        boot: OLD_BOOT.parse().unwrap(),
-        seq,
-        time: DateTime::<Utc>::from_timestamp_millis(1_795_000_000_000 + seq as i64 * 250).unwrap(),
+        time: DateTime::<Utc>::from_timestamp_millis(testing::T0_MS + seq as i64 * 250).unwrap(),
         mono_ms: seq * 250,
-        event: Event::ProbeRoundCompleted {
-            target: Target {
-                name: "UBND xã Cẩm Tú".into(),
-                address: "10.20.0.1".parse().unwrap(),
-                role: LinkRole::Commune,
-            },
-            sent: 3,
-            received: 3,
-            rtt_min_ms: Some(11.204),
-            rtt_avg_ms: Some(12.5),
-            rtt_max_ms: Some(13.796),
-            rtt_mdev_ms: Some(1.096),
-            loss_pct: 0.0,
-        },
+        ..testing::envelope(AGENT, OLD_BOOT, seq, event)
     }
 }
 

@@ -12,6 +12,9 @@
 //! - [`text`]: the one rule for every string of the contract (no control, bidirectional or
 //!   invisible characters), with the cleaning a modem reader applies and the escaping for tables.
 //!
+//! - [`testing`] (feature `test-util`, dev-dependencies only): envelope and event builders shared
+//!   by unit, integration and end-to-end tests.
+//!
 //! The crate does no I/O and depends on no runtime. `fixtures/` holds golden JSON for every event
 //! type; `tests` in each module prove that the format does not drift. The human-readable contract
 //! is `docs/contract.md` at the repository root.
@@ -25,6 +28,9 @@ pub mod interface;
 pub mod payload;
 pub mod text;
 pub mod topic;
+
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use alert::{AlertKind, Channel, Detection, Message, Notice, NoticeOf};
 pub use cellular::{Generation, Quality, Registration, Signal, Technology};

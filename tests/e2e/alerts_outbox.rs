@@ -8,7 +8,7 @@ use netmon_tests::{
     Collector, CollectorConfig, Scratch, WebhookReceiver, publish, shared_url, unique, wait_for,
 };
 
-use crate::envelopes::{Boot, came_back, events_topic, round, started, target, went_down};
+use netmon_events::testing::{Boot, came_back, events_topic, round, started, target, went_down};
 
 const SECRET: &str = "khóa-bí-mật-kiên-thọ";
 

@@ -27,7 +27,7 @@ use netmon_tests::{
     TargetConfig, poll_until, shared_url, unique, wait_for,
 };
 
-use crate::envelopes::{Boot, events_topic};
+use netmon_events::testing::{Boot, events_topic};
 
 /// The users in the password file, with their passwords. Agents are `<province>/<agent id>`.
 const USERS: &[(&str, &str)] = &[

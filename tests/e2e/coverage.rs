@@ -16,7 +16,7 @@ use netmon_tests::daemons::daemon_command;
 use netmon_tests::{Collector, CollectorConfig, LocalBroker, Scratch, poll_until, publish};
 use serde_json::Value;
 
-use crate::envelopes::{Boot, events_topic};
+use netmon_events::testing::{Boot, events_topic};
 
 const INVENTORY: &str = r#"
 [[provinces]]

@@ -13,7 +13,7 @@ use netmon_tests::{
     Collector, CollectorConfig, Scratch, WebhookReceiver, publish, shared_url, unique,
 };
 
-use crate::envelopes::{Boot, events_topic, started};
+use netmon_events::testing::{Boot, events_topic, started};
 
 const SECRET: &str = "khóa-bí-mật-cẩm-tú";
 

@@ -20,7 +20,7 @@ use netmon_tests::influxd::Influxd;
 use netmon_tests::{Collector, InfluxConfig, Scratch, poll_until, publish};
 
 use crate::coverage::reading;
-use crate::envelopes::{Boot, came_back, events_topic, round, started, went_down};
+use netmon_events::testing::{Boot, came_back, events_topic, round, started, went_down};
 
 const DB: &str = "netmon";
 const PROVINCE: &str = "thanh-hoa";

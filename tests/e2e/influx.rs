@@ -18,7 +18,7 @@ use netmon_tests::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::envelopes::{events_topic, round_rtt};
+use netmon_events::testing::{events_topic, round_rtt};
 
 const DB: &str = "netmon";
 const AGENT: &str = "thon-giang-trung";

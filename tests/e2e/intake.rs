@@ -8,7 +8,7 @@ use netmon_tests::broker::mosquitto_pub;
 use netmon_tests::{Collector, Scratch, publish, shared_url, unique, wait_for};
 use serde_json::Value;
 
-use crate::envelopes::{Boot, events_topic, round, started, target};
+use netmon_events::testing::{Boot, events_topic, round, started, target};
 
 /// Reads `/api/v1/intake`.
 fn intake(collector: &Collector) -> Value {

@@ -12,7 +12,7 @@ use netmon_tests::daemons::daemon_command;
 use netmon_tests::{Collector, Scratch, poll_until, publish, shared_url};
 use serde_json::Value;
 
-use crate::envelopes::{Boot, events_topic, started};
+use netmon_events::testing::{Boot, events_topic, started};
 
 const PROVINCE: &str = "inventory-e2e";
 

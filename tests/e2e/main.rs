@@ -15,7 +15,6 @@
 //! - `inventory`: a bad site inventory exits 64 naming the inventory file and key; `inventory
 //!   import` of a BOM + semicolon CSV keeps Vietnamese names; `inventory show` against a store.
 //! - `tls`: the agent and the collector over `mqtts://` with a private CA.
-//! - `envelopes`: events built from the contract types, for tests that play the agent.
 //! - `delivery`: nothing lost, nothing doubled on the host: collector killed 3×, broker
 //!   restarted, journal tail torn by hand (exactly-once checked with `netmon_tests::Ledger`).
 //! - `delivery_lab`: the same in the lab: a 2-minute uplink cut (and the drain-rate benchmark),
@@ -37,6 +36,9 @@
 //!   stand-in: the `cellular` CLI, readings into the store, hang/garbage/no service as events.
 //! - `clock`: an agent whose wall clock says 1970, or jumps two days ahead (libfaketime), gets
 //!   corrected times in the store.
+//!
+//! Tests that play the agent build envelopes with `netmon_events::testing` (feature `test-util`),
+//! shared with the agent's tests.
 #![allow(clippy::unwrap_used)]
 
 mod agent_lab;
@@ -52,7 +54,6 @@ mod coverage_alerts;
 mod dashboards;
 mod delivery;
 mod delivery_lab;
-mod envelopes;
 mod http_limits;
 mod influx;
 mod intake;

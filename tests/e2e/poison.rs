@@ -13,7 +13,7 @@ use netmon_tests::{
 };
 use serde_json::Value;
 
-use crate::envelopes::{Boot, events_topic, round, started, target};
+use netmon_events::testing::{Boot, events_topic, round, started, target};
 
 /// The audit's two poison messages (a seq of 2^63, an overflow range reaching it) and an event
 /// out of range, as JSON an agent's credentials could publish.

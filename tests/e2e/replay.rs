@@ -6,7 +6,7 @@ use netmon_events::encode_batch;
 use netmon_tests::{Collector, Scratch, publish, shared_url, unique, wait_for};
 use serde_json::Value;
 
-use crate::envelopes::{Boot, came_back, events_topic, round, started, target, went_down};
+use netmon_events::testing::{Boot, came_back, events_topic, round, started, target, went_down};
 
 #[test]
 fn replay_after_restart_gives_identical_state() {

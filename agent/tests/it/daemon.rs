@@ -19,7 +19,7 @@ fn agent_config(dir: &Scratch, port: u16, journal: &Path, probe_interval: &str) 
     let path = dir
         .write(
             "agent.toml",
-            &format!(
+            format!(
                 r#"
 agent_id = "hue-phu-vinh-01"
 province = "hue"

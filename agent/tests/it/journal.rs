@@ -5,37 +5,24 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use netmon_agent::journal::{self, Damage, Journal, JournalError, Lost};
-use netmon_events::{Ack, BootAck, BootId, Envelope, Event, LinkRole, SCHEMA_VERSION, Target};
+use netmon_events::{Ack, BootAck, BootId, Envelope, Event, testing};
 
 use netmon_harness::Scratch;
 
 /// A typical probe round of `boot`, seq `seq`.
 pub fn round(boot: &str, seq: u64) -> Envelope {
-    Envelope {
-        v: SCHEMA_VERSION,
-        agent: "thanh-hoa-cam-tu-giang-trung".parse().unwrap(),
-        boot: boot.parse().unwrap(),
-        seq,
-        time: DateTime::<Utc>::from_timestamp_millis(1_795_000_000_000 + seq as i64 * 1000)
-            .unwrap(),
-        mono_ms: seq * 1000,
-        event: Event::ProbeRoundCompleted {
-            target: Target {
-                name: "UBND xã Cẩm Tú".into(),
-                address: "10.20.0.1".parse().unwrap(),
-                role: LinkRole::Commune,
-            },
-            sent: 3,
-            received: 3,
-            rtt_min_ms: Some(1.204),
-            rtt_avg_ms: Some(1.5),
-            rtt_max_ms: Some(1.796),
-            rtt_mdev_ms: Some(0.296),
-            loss_pct: 0.0,
-        },
-    }
+    let event = Event::ProbeRoundCompleted {
+        target: testing::target("UBND xã Cẩm Tú", "10.20.0.1"),
+        sent: 3,
+        received: 3,
+        rtt_min_ms: Some(1.204),
+        rtt_avg_ms: Some(1.5),
+        rtt_max_ms: Some(1.796),
+        rtt_mdev_ms: Some(0.296),
+        loss_pct: 0.0,
+    };
+    testing::envelope("thanh-hoa-cam-tu-giang-trung", boot, seq, event)
 }
 
 fn boot(s: &str) -> BootId {
@@ -87,18 +74,18 @@ fn append_and_reopen_round_trip() {
     let dir = Scratch::new("journal-round-trip").unwrap();
     let originals: Vec<Envelope> = (1..=250).map(|s| round("boot-a", s)).collect();
     {
-        let (journal, recovery) = Journal::open(&dir.path(), 1 << 20).unwrap();
+        let (journal, recovery) = Journal::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(recovery.records, 0);
         for e in &originals {
             assert_eq!(journal.append(e).unwrap(), vec![]);
         }
         journal.sync().unwrap();
     }
-    let (journal, recovery) = Journal::open(&dir.path(), 1 << 20).unwrap();
+    let (journal, recovery) = Journal::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(recovery.records, 250);
     assert!(recovery.truncations.is_empty());
     assert!(
-        segments(&dir.path()).len() > 1,
+        segments(dir.path()).len() > 1,
         "64 KiB segments: 250 rounds span several"
     );
     let mut read = Vec::new();
@@ -123,18 +110,18 @@ fn damaged_tail(
 ) -> (Scratch, Journal, journal::Recovery) {
     let dir = Scratch::new(label).unwrap();
     {
-        let (journal, _) = Journal::open(&dir.path(), 1 << 20).unwrap();
+        let (journal, _) = Journal::open(dir.path(), 1 << 20).unwrap();
         for s in 1..=10 {
             journal.append(&round("boot-a", s)).unwrap();
         }
         journal.sync().unwrap();
     }
-    let files = segments(&dir.path());
+    let files = segments(dir.path());
     assert_eq!(files.len(), 1);
     let mut bytes = std::fs::read(&files[0]).unwrap();
     damage(&mut bytes);
     std::fs::write(&files[0], &bytes).unwrap();
-    let (journal, recovery) = Journal::open(&dir.path(), 1 << 20).unwrap();
+    let (journal, recovery) = Journal::open(dir.path(), 1 << 20).unwrap();
     (dir, journal, recovery)
 }
 
@@ -155,7 +142,7 @@ fn a_torn_tail_is_cut_and_everything_before_it_kept() {
     // The journal goes on where the good part ended, and the result reads back whole.
     journal.append(&round("boot-b", 1)).unwrap();
     drop(journal);
-    let (journal, recovery) = Journal::open(&dir.path(), 1 << 20).unwrap();
+    let (journal, recovery) = Journal::open(dir.path(), 1 << 20).unwrap();
     assert!(recovery.truncations.is_empty());
     let mut expected = seqs(1..=9, "boot-a");
     expected.push(("boot-b".into(), 1));
@@ -190,12 +177,12 @@ fn corruption_inside_an_older_segment_loses_only_the_rest_of_that_segment() {
     let dir = Scratch::new("journal-middle").unwrap();
     {
         // 64 KiB journal: 16 KiB segments of ~50 rounds each.
-        let (journal, _) = Journal::open(&dir.path(), 64 * 1024).unwrap();
+        let (journal, _) = Journal::open(dir.path(), 64 * 1024).unwrap();
         for s in 1..=150 {
             journal.append(&round("boot-a", s)).unwrap();
         }
     }
-    let files = segments(&dir.path());
+    let files = segments(dir.path());
     assert!(files.len() >= 3, "{files:?}");
     // All rounds have the same record size: the first segment holds `per` of them.
     let record_len = 8 + serde_json::to_vec(&round("boot-a", 1)).unwrap().len();
@@ -204,7 +191,7 @@ fn corruption_inside_an_older_segment_loses_only_the_rest_of_that_segment() {
     let mut bytes = std::fs::read(&files[0]).unwrap();
     bytes[9 * record_len + 30] ^= 0x55;
     std::fs::write(&files[0], &bytes).unwrap();
-    let (journal, recovery) = Journal::open(&dir.path(), 64 * 1024).unwrap();
+    let (journal, recovery) = Journal::open(dir.path(), 64 * 1024).unwrap();
     assert_eq!(recovery.truncations.len(), 1);
     assert_eq!(recovery.truncations[0].offset, 9 * record_len as u64);
     let mut expected = seqs(1..=9, "boot-a");
@@ -215,7 +202,7 @@ fn corruption_inside_an_older_segment_loses_only_the_rest_of_that_segment() {
 #[test]
 fn overflow_drops_the_oldest_and_reports_exact_ranges() {
     let dir = Scratch::new("journal-overflow").unwrap();
-    let (journal, _) = Journal::open(&dir.path(), 64 * 1024).unwrap();
+    let (journal, _) = Journal::open(dir.path(), 64 * 1024).unwrap();
     let mut lost: Vec<Lost> = Vec::new();
     // Boot a: 1..=150 (fits), of which 1..=20 acknowledged; then boot b: 1..=400.
     for s in 1..=150 {
@@ -267,7 +254,7 @@ fn overflow_drops_the_oldest_and_reports_exact_ranges() {
     assert_eq!(journal.overflowed(), total);
     drop(journal);
     assert_eq!(
-        journal::inspect(&dir.path()).unwrap().overflowed,
+        journal::inspect(dir.path()).unwrap().overflowed,
         total,
         "persisted"
     );
@@ -277,19 +264,19 @@ fn overflow_drops_the_oldest_and_reports_exact_ranges() {
 fn acknowledgements_trim_across_boots_and_persist() {
     let dir = Scratch::new("journal-trim").unwrap();
     {
-        let (journal, _) = Journal::open(&dir.path(), 1 << 20).unwrap();
+        let (journal, _) = Journal::open(dir.path(), 1 << 20).unwrap();
         for s in 1..=300 {
             journal.append(&round("boot-a", s)).unwrap();
         }
         for s in 1..=300 {
             journal.append(&round("boot-b", s)).unwrap();
         }
-        let before = segments(&dir.path()).len();
+        let before = segments(dir.path()).len();
         let deleted = journal
             .acknowledge(&ack(&[("boot-a", 300), ("boot-b", 100)]))
             .unwrap();
         assert!(deleted >= 2, "boot a's segments are gone ({deleted})");
-        assert_eq!(segments(&dir.path()).len(), before - deleted);
+        assert_eq!(segments(dir.path()).len(), before - deleted);
         // A lower watermark never takes anything back.
         journal.acknowledge(&ack(&[("boot-b", 50)])).unwrap();
         let backlog = journal.backlog();
@@ -298,14 +285,14 @@ fn acknowledgements_trim_across_boots_and_persist() {
         assert_eq!(keys(&journal), seqs(101..=300, "boot-b"));
         journal.sync().unwrap();
     }
-    let (journal, _) = Journal::open(&dir.path(), 1 << 20).unwrap();
+    let (journal, _) = Journal::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(
         journal.backlog().events,
         200,
         "the watermark survives a restart"
     );
     assert_eq!(keys(&journal), seqs(101..=300, "boot-b"));
-    let inspection = journal::inspect(&dir.path()).unwrap();
+    let inspection = journal::inspect(dir.path()).unwrap();
     assert_eq!(inspection.backlog.events, 200);
     assert_eq!(inspection.acked.seq_for(&boot("boot-b")), Some(100));
 }
@@ -313,17 +300,17 @@ fn acknowledgements_trim_across_boots_and_persist() {
 #[test]
 fn the_lock_keeps_a_second_agent_out_and_inspection_changes_nothing() {
     let dir = Scratch::new("journal-lock").unwrap();
-    let (journal, _) = Journal::open(&dir.path(), 1 << 20).unwrap();
+    let (journal, _) = Journal::open(dir.path(), 1 << 20).unwrap();
     for s in 1..=5 {
         journal.append(&round("boot-a", s)).unwrap();
     }
-    match Journal::open(&dir.path(), 1 << 20) {
+    match Journal::open(dir.path(), 1 << 20) {
         Err(JournalError::Locked { dir: locked }) => assert_eq!(locked, dir.path()),
         other => panic!("expected Locked, got {other:?}"),
     }
     // Read-only inspection works while the journal is open, even with a torn tail, and leaves
     // every file as it was.
-    let files = segments(&dir.path());
+    let files = segments(dir.path());
     let mut bytes = std::fs::read(&files[0]).unwrap();
     bytes.extend_from_slice(&[7, 0, 0]);
     std::fs::write(&files[0], &bytes).unwrap();
@@ -338,14 +325,14 @@ fn the_lock_keeps_a_second_agent_out_and_inspection_changes_nothing() {
         v.sort();
         v
     };
-    let before = listing(&dir.path());
-    let inspection = journal::inspect(&dir.path()).unwrap();
+    let before = listing(dir.path());
+    let inspection = journal::inspect(dir.path()).unwrap();
     assert_eq!(inspection.records, 5);
     assert_eq!(inspection.backlog.events, 5);
     assert_eq!(inspection.damaged_bytes, 3);
-    assert_eq!(listing(&dir.path()), before);
+    assert_eq!(listing(dir.path()), before);
     drop(journal);
-    let (_journal, recovery) = Journal::open(&dir.path(), 1 << 20).unwrap();
+    let (_journal, recovery) = Journal::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(recovery.records, 5);
     assert_eq!(recovery.truncations[0].bytes, 3);
 }

@@ -97,39 +97,39 @@ fn still_usable(dir: &Path, journal: Journal, count: u64) {
 fn a_full_segment_named_u64_max_is_renumbered_and_the_journal_goes_on() {
     let dir = Scratch::new("journal-u64-max").unwrap();
     let (full, last) = rounds_filling("boot-a", 1, 16 * 1024);
-    write_segment(&dir.path(), u64::MAX, &full);
-    let (journal, recovery) = Journal::open(&dir.path(), MAX_BYTES).unwrap();
+    write_segment(dir.path(), u64::MAX, &full);
+    let (journal, recovery) = Journal::open(dir.path(), MAX_BYTES).unwrap();
     assert_eq!(recovery.records as u64, last);
     assert_eq!(keys(&journal), seqs("boot-a", 1..=last));
     assert_eq!(
-        segment_numbers(&dir.path()),
+        segment_numbers(dir.path()),
         [1, 2],
         "renumbered, then a new active segment"
     );
-    still_usable(&dir.path(), journal, 5);
+    still_usable(dir.path(), journal, 5);
 
     // With an ordinary segment before it, and one just below the end.
     let dir = Scratch::new("journal-u64-max-2").unwrap();
     let (older, _) = rounds_filling("boot-a", 1, 100);
-    write_segment(&dir.path(), 7, &older);
-    write_segment(&dir.path(), u64::MAX - 1, &record_of(&round("boot-b", 1)));
-    write_segment(&dir.path(), u64::MAX, &full);
-    let (journal, _) = Journal::open(&dir.path(), MAX_BYTES).unwrap();
-    assert_eq!(segment_numbers(&dir.path()), [1, 2, 3, 4]);
+    write_segment(dir.path(), 7, &older);
+    write_segment(dir.path(), u64::MAX - 1, &record_of(&round("boot-b", 1)));
+    write_segment(dir.path(), u64::MAX, &full);
+    let (journal, _) = Journal::open(dir.path(), MAX_BYTES).unwrap();
+    assert_eq!(segment_numbers(dir.path()), [1, 2, 3, 4]);
     assert_eq!(keys(&journal).len() as u64, 1 + 1 + last);
-    still_usable(&dir.path(), journal, 5);
+    still_usable(dir.path(), journal, 5);
 
     // Inspection only reads: it names the same records and renames nothing.
     let dir = Scratch::new("journal-u64-max-3").unwrap();
-    write_segment(&dir.path(), u64::MAX, &full);
-    assert_eq!(journal::inspect(&dir.path()).unwrap().records as u64, last);
-    assert_eq!(segment_numbers(&dir.path()), [u64::MAX]);
+    write_segment(dir.path(), u64::MAX, &full);
+    assert_eq!(journal::inspect(dir.path()).unwrap().records as u64, last);
+    assert_eq!(segment_numbers(dir.path()), [u64::MAX]);
 }
 
 #[test]
 fn names_that_are_not_exactly_segment_names_are_ignored() {
     let dir = Scratch::new("journal-names").unwrap();
-    write_segment(&dir.path(), 1, &record_of(&round("boot-a", 1)));
+    write_segment(dir.path(), 1, &record_of(&round("boot-a", 1)));
     let other = record_of(&round("boot-x", 1));
     for name in [
         "1.seg",
@@ -141,10 +141,10 @@ fn names_that_are_not_exactly_segment_names_are_ignored() {
         std::fs::write(dir.path().join(name), &other).unwrap();
     }
     std::fs::create_dir(dir.path().join(disk::segment_name(9))).unwrap();
-    let (journal, recovery) = Journal::open(&dir.path(), MAX_BYTES).unwrap();
+    let (journal, recovery) = Journal::open(dir.path(), MAX_BYTES).unwrap();
     assert_eq!(recovery.records, 1);
     assert_eq!(keys(&journal), seqs("boot-a", 1..=1));
-    still_usable(&dir.path(), journal, 3);
+    still_usable(dir.path(), journal, 3);
 }
 
 /// The audit's input: a valid-CRC `journal_overflowed` of boot b declaring `1000..=900` of boot
@@ -155,10 +155,10 @@ fn a_backward_overflow_range_for_another_boot_in_a_full_journal() {
     let mut first = record_of(&overflowed("boot-b", 1, "boot-a", 1000, 900));
     let (rest, last) = rounds_filling("boot-b", 2, 16 * 1024);
     first.extend(rest);
-    write_segment(&dir.path(), 1, &first);
+    write_segment(dir.path(), 1, &first);
     let (more, _) = rounds_filling("boot-b", last + 1, 3 * 16 * 1024);
-    write_segment(&dir.path(), 2, &more);
-    let (journal, recovery) = Journal::open(&dir.path(), MAX_BYTES).unwrap();
+    write_segment(dir.path(), 2, &more);
+    let (journal, recovery) = Journal::open(dir.path(), MAX_BYTES).unwrap();
     // No agent writes that record: it is damage, and the rest of its segment is cut with it.
     assert_eq!(recovery.truncations.len(), 1);
     assert_eq!(recovery.truncations[0].segment, 1);
@@ -188,7 +188,7 @@ fn a_backward_overflow_range_for_another_boot_in_a_full_journal() {
         lost.iter()
             .all(|l| l.boot != "boot-b".parse::<BootId>().unwrap())
     );
-    still_usable(&dir.path(), journal, 5);
+    still_usable(dir.path(), journal, 5);
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in bytes.
@@ -207,11 +207,11 @@ fn a_sparse_300_mb_segment_costs_no_memory() {
     const SIZE: u64 = 300 * 1000 * 1000;
     let dir = Scratch::new("journal-sparse").unwrap();
     let (good, last) = rounds_filling("boot-a", 1, 4096);
-    write_segment(&dir.path(), 1, &good);
+    write_segment(dir.path(), 1, &good);
     let mut claims = good.clone();
     claims.extend_from_slice(&(record::MAX_PAYLOAD as u32).to_le_bytes());
     claims.extend_from_slice(&[0xAB; 4]);
-    write_segment(&dir.path(), 2, &claims);
+    write_segment(dir.path(), 2, &claims);
     for number in [1, 2] {
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -220,9 +220,9 @@ fn a_sparse_300_mb_segment_costs_no_memory() {
         file.set_len(SIZE).unwrap();
     }
     let before = peak_rss();
-    let inspection = journal::inspect(&dir.path()).unwrap();
+    let inspection = journal::inspect(dir.path()).unwrap();
     assert_eq!(inspection.damaged_bytes, 2 * (SIZE - good.len() as u64));
-    let (journal, recovery) = Journal::open(&dir.path(), MAX_BYTES).unwrap();
+    let (journal, recovery) = Journal::open(dir.path(), MAX_BYTES).unwrap();
     let grown = peak_rss().saturating_sub(before);
     assert!(grown < 16 << 20, "peak RSS grew by {grown} bytes");
     let damages: Vec<(u64, u64, Damage)> = recovery
@@ -241,7 +241,7 @@ fn a_sparse_300_mb_segment_costs_no_memory() {
     let mut expected = seqs("boot-a", 1..=last);
     expected.extend(seqs("boot-a", 1..=last));
     assert_eq!(keys(&journal), expected);
-    still_usable(&dir.path(), journal, 5);
+    still_usable(dir.path(), journal, 5);
 }
 
 /// A segment of 2 MiB of valid records (an agent writes at most 1 MiB): what lies past the bound
@@ -250,8 +250,8 @@ fn a_sparse_300_mb_segment_costs_no_memory() {
 fn a_segment_larger_than_an_agent_writes_is_cut_at_the_bound() {
     let dir = Scratch::new("journal-too-large").unwrap();
     let (big, _) = rounds_filling("boot-a", 1, 2 << 20);
-    write_segment(&dir.path(), 1, &big);
-    let (journal, recovery) = Journal::open(&dir.path(), MAX_BYTES).unwrap();
+    write_segment(dir.path(), 1, &big);
+    let (journal, recovery) = Journal::open(dir.path(), MAX_BYTES).unwrap();
     assert_eq!(recovery.truncations.len(), 1);
     let cut = &recovery.truncations[0];
     assert_eq!(cut.damage, Damage::TooLarge);
@@ -261,13 +261,13 @@ fn a_segment_larger_than_an_agent_writes_is_cut_at_the_bound() {
         "whole records up to the bound"
     );
     assert_eq!(keys(&journal).len(), recovery.records);
-    still_usable(&dir.path(), journal, 5);
+    still_usable(dir.path(), journal, 5);
 }
 
 fn cli_config(dir: &Scratch, journal: &Path) -> std::path::PathBuf {
     dir.write(
         "agent.toml",
-        &format!(
+        format!(
             r#"
 agent_id = "hue-phu-vinh-01"
 province = "hue"
@@ -463,7 +463,7 @@ fn random_journal_directories_never_panic_and_stay_usable() {
                 1 => rng.next(),
                 _ => rng.below(6),
             };
-            write_segment(&dir.path(), number, &random_segment(&mut rng));
+            write_segment(dir.path(), number, &random_segment(&mut rng));
         }
         if rng.below(4) == 0 {
             let bytes = random_segment(&mut rng);
@@ -481,9 +481,9 @@ fn random_journal_directories_never_panic_and_stay_usable() {
             std::fs::write(dir.path().join("overflowed"), text).unwrap();
         }
         let label = format!("directory {i} of seed {SEED:#x}");
-        let _ = journal::inspect(&dir.path()).unwrap_or_else(|e| panic!("{label}: inspect: {e}"));
+        let _ = journal::inspect(dir.path()).unwrap_or_else(|e| panic!("{label}: inspect: {e}"));
         let (journal, _) =
-            Journal::open(&dir.path(), MAX_BYTES).unwrap_or_else(|e| panic!("{label}: open: {e}"));
+            Journal::open(dir.path(), MAX_BYTES).unwrap_or_else(|e| panic!("{label}: open: {e}"));
         let _ = keys(&journal);
         let _ = (journal.backlog(), journal.watermark(), journal.overflowed());
         for s in 1..=(1 + rng.below(300)) {
@@ -493,7 +493,7 @@ fn random_journal_directories_never_panic_and_stay_usable() {
         }
         let n = keys(&journal).iter().filter(|(b, _)| b == "fresh").count();
         assert!(n > 0, "{label}");
-        still_usable(&dir.path(), journal, 3);
+        still_usable(dir.path(), journal, 3);
     }
     eprintln!(
         "{DIRECTORIES} random journal directories (seed {SEED:#x}) in {:?}",

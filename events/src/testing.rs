@@ -1,10 +1,25 @@
-//! Envelopes built from the contract types, for tests that play the agent's part with
-//! `mosquitto_pub`.
+//! Event builders for tests (feature `test-util`, for dev-dependencies only): the same
+//! envelopes and events in unit tests, the agent's integration tests and the end-to-end tests.
+//!
+//! - [`Boot`]: one agent's boot, consecutive seqs from 1, wall times one second apart ending
+//!   near now (plausible to the collector);
+//! - [`envelope`]: one envelope at a fixed time ([`T0_MS`] + `seq` seconds), for tests that must
+//!   not depend on the clock (journals, golden sizes);
+//! - [`target`], [`started`], [`round`], [`round_rtt`], [`went_down`], [`came_back`]: events;
+//! - [`events_topic`]: the topic an agent publishes its events on.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};
-use netmon_events::{
-    AgentId, BootId, DownReason, Envelope, Event, LinkRole, Target, Topic, TopicKind,
+
+use crate::{
+    AgentId, BootId, DownReason, Envelope, Event, LinkRole, SCHEMA_VERSION, Target, Topic,
+    TopicKind,
 };
+
+/// Wall time of seq 0 of [`envelope`], in Unix milliseconds (2026-11-18T09:46:40Z).
+pub const T0_MS: i64 = 1_795_000_000_000;
 
 /// The topic agent `agent` of `province` publishes its events on.
 pub fn events_topic(province: &str, agent: &str) -> String {
@@ -16,8 +31,23 @@ pub fn events_topic(province: &str, agent: &str) -> String {
     .to_string()
 }
 
+/// Envelope `seq` of `agent`'s boot `boot`: wall time [`T0_MS`] + `seq` seconds, monotonic time
+/// `seq` seconds. Change other fields with struct update syntax.
+pub fn envelope(agent: &str, boot: &str, seq: u64, event: Event) -> Envelope {
+    Envelope {
+        v: SCHEMA_VERSION,
+        agent: agent.parse().unwrap(),
+        boot: boot.parse().unwrap(),
+        seq,
+        time: DateTime::<Utc>::from_timestamp_millis(T0_MS + seq as i64 * 1000).unwrap(),
+        mono_ms: seq * 1000,
+        event,
+    }
+}
+
 /// One agent's boot: makes envelopes with consecutive seqs from 1, times one second apart ending
-/// near now (so the collector finds them plausible).
+/// near now (so the collector finds them plausible). Boot ids are unique in the process.
+#[derive(Debug)]
 pub struct Boot {
     pub agent: AgentId,
     pub boot: BootId,
@@ -27,9 +57,11 @@ pub struct Boot {
 
 impl Boot {
     pub fn new(agent: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Self {
             agent: agent.parse().unwrap(),
-            boot: netmon_tests::unique("boot").parse().unwrap(),
+            boot: format!("boot-{}-{n}", std::process::id()).parse().unwrap(),
             seq: 0,
             // Whole milliseconds: the wire format carries no more, so a stored event compares
             // equal to the one sent.
@@ -42,7 +74,7 @@ impl Boot {
     pub fn next(&mut self, event: Event) -> Envelope {
         self.seq += 1;
         Envelope {
-            v: 1,
+            v: SCHEMA_VERSION,
             agent: self.agent.clone(),
             boot: self.boot.clone(),
             seq: self.seq,
@@ -58,6 +90,7 @@ impl Boot {
     }
 }
 
+/// A commune link `name` at `address`.
 pub fn target(name: &str, address: &str) -> Target {
     Target {
         name: name.into(),
