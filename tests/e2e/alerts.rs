@@ -17,10 +17,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use netmon_tests::broker::LAB_PORT;
 use netmon_tests::hook::{Hooked, NsHook};
+use netmon_tests::wait::{poll_until, quiet};
 use netmon_tests::{
     Agent, AgentConfig, Broker, Collector, CollectorConfig, Lab, Scratch, SmtpServer, TargetConfig,
     binary, unique, wait_for,
 };
+
+/// After a village cut's message (and its outbox drained): how long the test watches for a
+/// second, wrong, message. A quiet window after the awaited event, not a synchronisation.
+const QUIET_AFTER_VILLAGE_CUT: Duration = Duration::from_secs(3);
 
 const SECRET: &str = "bí-mật-của-tỉnh-thanh-hoa";
 const TOKEN: &str = "netmon-test-token-0123456789";
@@ -367,7 +372,17 @@ fn alerts_commune_uplink_cut_is_one_message_naming_the_villages() {
             commune.smtp.messages().unwrap().len(),
         );
         let (webhook_ms, mail_ms) = cut_and_measure(&commune, &link, hooks, mails);
-        std::thread::sleep(Duration::from_secs(3));
+        // Await the collector's side of the cut: an open alert and an empty outbox (everything
+        // it queued has gone out). Then watch a named quiet window for a second message; the
+        // assertion below is the same whether or not the outbox drained in time.
+        poll_until(Duration::from_secs(30), || {
+            let view = commune.alerts();
+            let open = view["alerts"].as_array()?.iter().any(|a| a["open"] == true);
+            (open && view["outbox"].as_array()?.is_empty()).then_some(())
+        });
+        quiet(QUIET_AFTER_VILLAGE_CUT, || {
+            (commune.hook.hooked().len() > hooks + 1).then_some(())
+        });
         let hooked = commune.hook.hooked();
         assert_eq!(hooked.len(), hooks + 1, "{hooked:#?}");
         let text = hooked[hooks].body["text"].as_str().unwrap();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::village::Village;
-use netmon_tests::wait_for;
+use netmon_tests::{poll_until, wait_for};
 
 /// The collector's alerts of one kind.
 fn alerts(village: &Village, kind: &str) -> Vec<Value> {
@@ -75,8 +75,16 @@ fn alerts_flapping_link_is_one_flapping_alert() {
         let found = alerts(&village, "flapping");
         (!found.is_empty()).then_some(found)
     });
-    // The book settles (suppressions recorded) within an evaluation.
-    std::thread::sleep(Duration::from_secs(1));
+    // Await the book settling instead of sleeping: every down alert opened after the flapping
+    // alert carries its suppression. Bounded; the assertions below are the same either way.
+    let flapping_id = flapping[0]["id"].as_u64().unwrap();
+    poll_until(Duration::from_secs(10), || {
+        alerts(&village, "link_down")
+            .iter()
+            .filter(|d| d["id"].as_u64() > Some(flapping_id))
+            .all(|d| d["suppressed_by"].as_u64() == Some(flapping_id))
+            .then_some(())
+    });
     let flapping_now = alerts(&village, "flapping");
     let down = alerts(&village, "link_down");
     eprintln!("flapping: {flapping_now:#?}\nlink_down: {down:#?}");

@@ -371,8 +371,24 @@ fn lab_outage_while_cut_off_is_recorded_late_with_true_times() {
         |l, _| l.tally().stored >= 4,
     );
 
+    let uplink_cut = Utc::now();
     village.lab.cut("uplink").unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // The agent is cut off before the link goes: await an event it journals after the uplink
+    // cut (it cannot deliver it), instead of sleeping.
+    let dir = village.agent.journal_dir();
+    wait_for(
+        "an event journalled after the uplink cut",
+        Duration::from_secs(30),
+        || {
+            let segments = journal_segments(&dir).unwrap_or_default();
+            segments
+                .iter()
+                .filter_map(|s| std::fs::read(s).ok())
+                .flat_map(|bytes| journal_records(&bytes))
+                .any(|r| r.envelope.time > uplink_cut)
+                .then_some(())
+        },
+    );
     let link_cut = Utc::now();
     village.lab.cut("link").unwrap();
     std::thread::sleep(Duration::from_secs(10)); // the outage nobody hears about
