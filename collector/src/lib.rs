@@ -1,34 +1,11 @@
 //! netmon-collector: takes the agents' events from MQTT, stores them in SQLite (the system of
 //! record), folds them into live state and serves it over HTTP.
 //!
-//! Layout, following the data:
-//! - [`config`]: TOML + `NETMON_<SECTION>__<KEY>` overrides → validated [`Config`];
-//! - [`intake`]: the task that only polls the MQTT event loop and forwards messages (bounded);
-//! - [`writer`]: the single writer task (its own thread): a closed `Input` enum; append → apply →
-//!   publish snapshot → acknowledge;
-//! - [`recorder`]: what the writer does with a batch: topic and payload checks, refusals counted
-//!   by reason, clock trust and watermarks in a draft, collector-made `agent_went_silent`, one
-//!   transaction per batch;
-//! - [`clock`] (pure): epoch estimates, implausible wall times corrected, late events marked;
-//! - [`watermark`] (pure): one boot's acknowledgement watermark and the seqs known above it;
-//! - [`boots`] (pure): every agent boot's watermark and epoch, drafts, the retained `Ack`;
-//! - [`acks`] (pure): at most one retained acknowledgement per agent per `ack_interval`;
-//! - [`store`]: the SQLite event store (WAL, unique `(agent, boot, seq)`, `boots` table,
-//!   read-only opening); [`schema`]: its tables and migrations (`user_version`);
-//! - [`state`]: the pure fold `State::apply` (no I/O, no clock, cannot fail);
-//! - [`lines`] (pure): stored events → InfluxDB line-protocol points (the agreed schema; the
-//!   cellular measurements in `lines/cellular.rs`);
-//! - [`coverage`] (pure): stored cellular events → the coverage report per site and operator
-//!   (measured time by generation, medians, quality class) and per commune and province (sites
-//!   with usable 5G); `coverage/stream.rs` (one modem's timeline, gap bound), `coverage/tally.rs`;
-//! - [`influx`]: the InfluxDB projection task (own cursor in `projections`, batches, gzip POST,
-//!   backoff, bisection of refused batches); [`replay`]: `replay influx` re-projects the store;
-//! - [`http`]: axum routes over the writer's `watch` snapshots;
-//! - [`health`] (pure): what makes `/healthz` 503 (replay, a stalled writer, store errors, an
-//!   MQTT reconnect loop or outage);
-//! - [`api`]: every JSON shape the collector emits (a documented contract);
-//! - [`cli`], [`table`], [`client`]: the `check`, `events` and `status` commands; `cli/report.rs`:
-//!   `report coverage` (table, CSV with BOM, JSON).
+//! One folder per feature, each with its settings, pure logic, I/O and tests side by side
+//! (`foo/mod.rs` style): [`intake`], [`store`], [`alerts`], [`notify`], [`influx`], [`coverage`],
+//! [`inventory`], [`http`], [`cli`], and [`config`] for the file loading. At the root stays what
+//! spans them: [`writer`] (the single writer task), [`state`] (the pure fold), [`health`] and
+//! [`api`] (the JSON contract). The code map, file by file, is in `ARCHITECTURE.md`.
 //!
 //! [`run`] wires them: bind HTTP, rebuild the state by replaying the store, then start the intake.
 //! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
