@@ -83,7 +83,7 @@ pub async fn run_event_loop(
     stop: CancellationToken,
 ) {
     let mut connections = 0u64;
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::reconnect();
     let mut failures = 0u64;
     loop {
         let polled = tokio::select! {

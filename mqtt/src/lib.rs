@@ -6,8 +6,9 @@
 //! - `tls.rs`: [`tls_config`], the rustls client configuration (ring provider) that trusts a CA
 //!   file or, without one, the system trust store, and presents a [`ClientCert`] to a broker that
 //!   requires one; [`TlsError`] names the setting at fault.
-//! - `backoff.rs` (pure): [`Backoff`], the wait before a reconnect (0.5 s doubling to 30 s, reset
-//!   by a ConnAck).
+//! - `backoff.rs` (pure): [`Backoff`], waits doubling from a minimum to a cap, with the pure
+//!   [`Backoff::nth`] for retry loops that count their own attempts; [`Backoff::reconnect`] is the
+//!   wait before an MQTT reconnect (0.5 s doubling to 30 s, reset by a ConnAck).
 
 mod backoff;
 mod tls;

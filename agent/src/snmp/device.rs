@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use netmon_events::{Device, Event, Interface, OperStatus};
+use netmon_mqtt::Backoff;
 
 use crate::config::{InterfaceKey, WatchedInterface};
 use crate::snmp::mib::{Row, Snapshot};
@@ -231,10 +232,8 @@ impl DeviceState {
         if self.failures == 0 {
             return interval;
         }
-        let factor = 1u32 << self.failures.saturating_sub(1).min(8);
-        interval
-            .saturating_mul(factor)
-            .min(MAX_BACKOFF.max(interval))
+        // At most 2^8 intervals even below the cap (a 1 s interval stops at 256 s).
+        Backoff::new(interval, MAX_BACKOFF.max(interval)).nth((self.failures - 1).min(8))
     }
 
     fn with_name(&self, snapshot: &Snapshot) -> Device {

@@ -220,3 +220,25 @@ fn missing_configured_interfaces_are_named() {
     );
     assert_eq!(d.missing(&snapshot(1, 0, 1)), ["wwan0"]);
 }
+
+#[test]
+fn backoff_doubles_at_most_eight_times_and_never_below_the_interval() {
+    let mut d = DeviceState::new("10.20.0.9:161".into(), Vec::new());
+    let waits = |d: &mut DeviceState, interval: Duration| -> Vec<u64> {
+        (0..12)
+            .map(|i| {
+                d.failed("no answer", i);
+                d.next_delay(interval).as_secs()
+            })
+            .collect()
+    };
+    // A 1 s interval stops at 2^8 s, below the 5 min cap.
+    assert_eq!(
+        waits(&mut d, Duration::from_secs(1)),
+        [1, 2, 4, 8, 16, 32, 64, 128, 256, 256, 256, 256]
+    );
+    // An interval longer than the cap is kept as it is.
+    let hour = Duration::from_secs(3600);
+    d.observe(&snapshot(100, 0, 1), 20);
+    assert_eq!(waits(&mut d, hour), [3600; 12]);
+}

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
+use netmon_mqtt::Backoff;
 use snmp2::{AsyncSession, Oid};
 
 use crate::config::{SnmpConfig, SnmpCredentials, SnmpDevice, SnmpVersion};
@@ -22,6 +23,8 @@ use crate::snmp::mib::{COLUMNS, Column, SYS_NAME, SYS_UPTIME, Snapshot, Value};
 
 /// Most rows walked per column (a bound on a misbehaving device, far above any router).
 const MAX_ROWS: usize = 4096;
+/// The waits between the attempts of one request: 250 ms doubling to 4 s.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
 
 /// `noSuchName` (v1): the end of the MIB for GetNext.
 const NO_SUCH_NAME: u32 = 2;
@@ -168,7 +171,7 @@ impl Client {
         let mut last_error = None;
         for attempt in 0..attempts {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(250) * (1 << (attempt - 1).min(4))).await;
+                tokio::time::sleep(RETRY.nth(attempt - 1)).await;
             }
             let session = match &mut self.session {
                 Some(session) => session,

@@ -8,9 +8,11 @@
 //! Silenced sites wait for the silence to end.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::{AlertKind, Event, Message, Notice, NoticeOf};
+use netmon_mqtt::Backoff;
 
 use super::book::{Alert, Book, Outgoing};
 use super::rules::Made;
@@ -21,7 +23,7 @@ use crate::notify::view::NoticeView;
 /// Notices for a contact go out once none came for this long (or the grouping window passed).
 const QUIET: TimeDelta = TimeDelta::seconds(2);
 
-fn delta(d: std::time::Duration) -> TimeDelta {
+fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
@@ -212,6 +214,9 @@ pub fn view(
     }
 }
 
+/// The waits between attempts at a notification: 5 s doubling to 10 min.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(600));
+
 /// Queued messages whose next attempt is due, oldest first.
 pub fn ready(book: &Book, now: DateTime<Utc>) -> impl Iterator<Item = &Outgoing> {
     book.outbox.values().filter(move |o| o.next_at <= now)
@@ -233,7 +238,7 @@ pub fn outcome(
         },
         Err(e) => {
             let retry = e.retryable && attempt < config.max_attempts;
-            let wait = TimeDelta::seconds(5 << (attempt - 1).min(7)).min(TimeDelta::minutes(10));
+            let wait = delta(RETRY.nth(attempt - 1));
             Event::NotificationFailed {
                 notification: outgoing.id,
                 attempt,

@@ -24,6 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use netmon_mqtt::Backoff;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -36,8 +37,8 @@ use line_protocol::Point;
 
 /// The projection's name in the `projections` table.
 pub const NAME: &str = "influx";
-/// Longest wait between two attempts at a failing server.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The waits between attempts at a failing server: 1 s doubling to 60 s.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// What one request came to.
 #[derive(Debug)]
@@ -232,7 +233,7 @@ pub async fn run<T: Send + Sync>(
     let mut read = stats.position;
     let mut pending: Vec<Point> = Vec::new();
     let mut pending_since: Option<Instant> = None;
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = RETRY;
     let mut outage: Option<Instant> = None;
     loop {
         // Take what is there, up to a full batch.
@@ -266,7 +267,7 @@ pub async fn run<T: Send + Sync>(
                             "the influx server is back; catching up"
                         );
                     }
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                     stats.points_written += done.written;
                     stats.rejected_points += done.rejected;
                     stats.position = read;
@@ -289,9 +290,8 @@ pub async fn run<T: Send + Sync>(
                     counters.send_replace(Some(stats.clone()));
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(backoff.next_wait()) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             }

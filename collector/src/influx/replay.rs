@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, NaiveDate, Utc};
+use netmon_mqtt::Backoff;
 
 use super::Sink;
 use super::line_protocol::{self, Point};
@@ -16,6 +17,8 @@ use crate::store::Store;
 
 /// Transient failures tolerated in a row before the replay gives up.
 const ATTEMPTS: u32 = 6;
+/// The waits between those attempts: 2 s doubling to 32 s.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(32));
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,7 @@ pub async fn replay_influx(
                 Ok(done) => break done,
                 Err(reason) if attempt + 1 < ATTEMPTS => {
                     attempt += 1;
-                    let wait = Duration::from_secs(1 << attempt.min(5));
+                    let wait = RETRY.nth(attempt - 1);
                     tracing::warn!(reason = %reason, attempt, wait_s = wait.as_secs(), "influx write failed; retrying");
                     tokio::time::sleep(wait).await;
                 }

@@ -89,7 +89,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut forward = Some(tx);
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::reconnect();
     let grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(grace);
     loop {
