@@ -6,13 +6,14 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::Failure;
 use super::daemon_client;
 use super::table::{self, Lang, Table};
+use super::time;
 use crate::config::Config;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -133,7 +134,7 @@ pub fn render(value: &Value, lang: Lang) -> String {
             site,
             text(&alert["commune_name"]),
             link,
-            since.map_or("-".into(), table::local),
+            since.map_or("-".into(), time::local),
             duration,
             notes.join("; "),
         ]);
@@ -184,11 +185,12 @@ pub fn silence(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let now = Utc::now();
-    let until = parse_time_or_offset(until, now).map_err(Failure::Usage)?;
+    let until =
+        time::parse_or_from_now(until, now).map_err(|e| Failure::Usage(format!("--until: {e}")))?;
     let from = from
-        .map(|f| parse_time_or_offset(f, now))
+        .map(|f| time::parse_or_from_now(f, now))
         .transpose()
-        .map_err(Failure::Usage)?;
+        .map_err(|e| Failure::Usage(format!("--from: {e}")))?;
     let body = json!({
         "site": site,
         "from": from.map(crate::store::millis),
@@ -201,7 +203,7 @@ pub fn silence(
     writeln!(
         out,
         "site {site} silenced until {} (Asia/Ho_Chi_Minh)",
-        table::local(until)
+        time::local(until)
     )
     .context("writing output")?;
     Ok(())
@@ -229,49 +231,4 @@ fn command(config: &Config, path: &str, body: &str) -> Result<(), Failure> {
     Err(Failure::Runtime(anyhow!(
         "the collector refused ({status}): {reason}"
     )))
-}
-
-/// A time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM` in Vietnam's local time
-/// (UTC+7), or a duration from now (`2h`, `30m`).
-pub fn parse_time_or_offset(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let local = chrono::FixedOffset::east_opt(7 * 3600).ok_or("no UTC+7 offset")?;
-    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format)
-            && let Some(t) = local.from_local_datetime(&naive).single()
-        {
-            return Ok(t.with_timezone(&Utc));
-        }
-    }
-    if let Ok(d) = humantime::parse_duration(text)
-        && let Ok(d) = chrono::TimeDelta::from_std(d)
-    {
-        return Ok(now + d);
-    }
-    Err(format!(
-        "time {text:?}: expected RFC 3339 (2026-11-24T08:00:00+07:00), \"YYYY-MM-DD HH:MM\" in Vietnam time, or a duration such as 2h"
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn times_are_read_in_vietnam_time_or_from_now() {
-        let now: DateTime<Utc> = "2026-11-23T02:00:00Z".parse().unwrap();
-        let at = |s| parse_time_or_offset(s, now).unwrap().to_rfc3339();
-        assert_eq!(at("2026-11-24 08:30"), "2026-11-24T01:30:00+00:00");
-        assert_eq!(at("2026-11-24T08:30:00+07:00"), "2026-11-24T01:30:00+00:00");
-        assert_eq!(at("2h"), "2026-11-23T04:00:00+00:00");
-        assert!(
-            parse_time_or_offset("tomorrow", now)
-                .unwrap_err()
-                .contains("tomorrow")
-        );
-    }
 }

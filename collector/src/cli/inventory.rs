@@ -13,7 +13,7 @@ use netmon_events::AgentId;
 use serde_json::json;
 
 use super::Failure;
-use super::table::{self, Lang, Table};
+use super::table::{Lang, Table};
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::inventory::import::{self, CsvFile};
@@ -289,7 +289,7 @@ fn tables(
     if !unknown.is_empty() {
         let mut t = Table::new(&["agent", pick("lần cuối", "last received")]);
         for (agent, time) in unknown {
-            t.row(vec![agent.to_string(), table::local(*time)]);
+            t.row(vec![agent.to_string(), super::time::local(*time)]);
         }
         text.push_str(&t.render());
     }

@@ -20,6 +20,7 @@ pub mod daemon_client;
 pub mod inventory;
 pub mod report;
 pub mod table;
+pub mod time;
 pub use alerts::AlertsAction;
 pub use inventory::InventoryAction;
 pub use report::ReportKind;
@@ -100,7 +101,8 @@ pub enum Command {
     Silence {
         /// The site id from the inventory.
         site: String,
-        /// End: RFC 3339, "YYYY-MM-DD HH:MM" (Vietnam time) or a duration from now ("4h").
+        /// End: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" in Vietnam time (UTC+7), a date YYYY-MM-DD
+        /// (its midnight in Vietnam time, 00:00 +07:00) or a duration from now ("4h").
         #[arg(long)]
         until: String,
         /// Start (default now), in the same forms.
@@ -133,7 +135,8 @@ pub enum ReplayTarget {
     Influx {
         #[arg(long)]
         config: PathBuf,
-        /// Only events at or after this time (RFC 3339, or a date at midnight UTC).
+        /// Only events at or after this time: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" in Vietnam time
+        /// (UTC+7), or a date YYYY-MM-DD, which is its midnight in Vietnam time (00:00 +07:00).
         #[arg(long)]
         from: Option<String>,
     },
@@ -200,7 +203,7 @@ pub fn replay_influx(
     progress_out: &mut impl Write,
 ) -> Result<(), Failure> {
     let from = from
-        .map(crate::influx::replay::parse_from)
+        .map(|t| time::parse(t).map_err(|e| format!("--from: {e}")))
         .transpose()
         .map_err(Failure::Usage)?;
     if config.influx.is_none() {
@@ -423,6 +426,87 @@ mod tests {
         ] {
             assert!(json.get(reason.as_str()).is_some(), "{}", reason.as_str());
         }
+    }
+
+    /// `replay influx --from 2026-11-01` starts at Vietnam midnight, 2026-10-31T17:00Z (it was
+    /// UTC midnight, seven hours later, before the CLI's times had one parser).
+    #[test]
+    fn replay_from_a_date_starts_at_vietnam_midnight() {
+        use crate::store::{NewEvent, Origin};
+        let dir = crate::testkit::TempDir::new();
+        let store = dir.path().join("events.db");
+        let times = [
+            "2026-10-31T16:59:59.999Z",
+            "2026-10-31T17:00:00.000Z",
+            "2026-10-31T23:59:59.000Z",
+        ];
+        let events: Vec<NewEvent> = times
+            .iter()
+            .zip(1..)
+            .map(|(time, seq)| {
+                let envelope: netmon_events::Envelope = serde_json::from_str(&format!(
+                    r#"{{"v":1,"agent":"a","boot":"b","seq":{seq},"time":"{time}","mono_ms":{seq},"type":"agent_heartbeat","uptime_s":1,"backlog":0}}"#
+                ))
+                .unwrap();
+                NewEvent {
+                    province: "hue".parse().unwrap(),
+                    received: envelope.time,
+                    origin: Origin::Agent,
+                    time: envelope.time,
+                    clock: intake::clock::ClockSource::Agent,
+                    late: false,
+                    envelope,
+                }
+            })
+            .collect();
+        Store::open(&store).unwrap().append(&events, &[]).unwrap();
+        // An InfluxDB v2 write endpoint that takes everything.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let influx = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().route(
+                    "/api/v2/write",
+                    axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+                );
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let file = dir.path().join("collector.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nclient_id = \"c\"\nprovince = \"hue\"\n\
+                 [store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+                 [influx]\nurl = \"http://{influx}\"\napi = \"v2\"\norg = \"o\"\nbucket = \"b\"\n",
+                store.display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load_with_env(&file, []).unwrap();
+        let (mut out, mut progress) = (Vec::new(), Vec::new());
+        replay_influx(&config, Some("2026-11-01"), false, &mut out, &mut progress).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("replayed 2 events: 2 points written"),
+            "{out}"
+        );
+        let err = replay_influx(
+            &config,
+            Some("1/11/2026"),
+            false,
+            &mut out.clone().into_bytes(),
+            &mut progress,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--from") && err.contains("1/11/2026"), "{err}");
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use clap::Subcommand;
 use netmon_events::{ProvinceId, Quality};
 use serde_json::{Value, json};
 
 use super::Failure;
-use super::table::{Lang, Table, local};
+use super::table::{Lang, Table};
+use super::time::{self, local};
 use crate::config::Config;
 use crate::coverage::{self, Coverage, Level, Report, Row, Scope, Summary};
 use crate::inventory::Inventory;
@@ -31,10 +32,13 @@ pub enum ReportKind {
         /// Only this commune (inventory id or name).
         #[arg(long)]
         commune: Option<String>,
-        /// Start: RFC 3339, or a date (midnight in Asia/Ho_Chi_Minh). Default: 30 days before --to.
+        /// Start: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" in Vietnam time (UTC+7), or a date
+        /// YYYY-MM-DD, which is its midnight in Vietnam time (00:00 +07:00). Default: 30 days
+        /// before --to.
         #[arg(long)]
         from: Option<String>,
-        /// End (exclusive): RFC 3339, or a date (that whole day included). Default: now.
+        /// End (exclusive), in the same forms; a date includes that whole day (up to the next
+        /// midnight in Vietnam time). Default: now.
         #[arg(long)]
         to: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -74,13 +78,13 @@ pub fn coverage(
     let inventory = config.inventory.as_deref();
     let to = args
         .to
-        .map(|t| parse_day_or_time(t, true))
+        .map(|t| time::parse_end(t).map_err(|e| format!("--to: {e}")))
         .transpose()
         .map_err(Failure::Usage)?
         .unwrap_or(now);
     let from = args
         .from
-        .map(|t| parse_day_or_time(t, false))
+        .map(|t| time::parse(t).map_err(|e| format!("--from: {e}")))
         .transpose()
         .map_err(Failure::Usage)?
         .unwrap_or(to - TimeDelta::days(30));
@@ -125,25 +129,6 @@ pub fn coverage(
     };
     out.write_all(&bytes).context("writing output")?;
     Ok(())
-}
-
-/// RFC 3339, or `YYYY-MM-DD` in Vietnam time: its midnight, or for an end the next midnight.
-pub fn parse_day_or_time(text: &str, end: bool) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let vietnam = chrono::FixedOffset::east_opt(7 * 3600).ok_or("no UTC+7 offset")?;
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .map(|d| if end { d + TimeDelta::days(1) } else { d })
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|t| vietnam.from_local_datetime(&t).single())
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| {
-            format!(
-                "time {text:?}: expected RFC 3339 (2026-11-01T00:00:00+07:00) or a date (2026-11-01, Vietnam time)"
-            )
-        })
 }
 
 /// `--province`: an inventory province by id or name, or any province id.
@@ -497,21 +482,5 @@ mod tests {
         assert_eq!(commune.as_deref(), Some("xã Kiên Thọ"));
         assert_eq!((from.as_deref(), to), (Some("2026-11-01"), None));
         assert_eq!((format, lang), (Format::Csv, Lang::En));
-    }
-
-    #[test]
-    fn times_are_rfc3339_or_vietnamese_dates() {
-        let at = |s, end| parse_day_or_time(s, end).unwrap().to_rfc3339();
-        assert_eq!(at("2026-11-01", false), "2026-10-31T17:00:00+00:00");
-        assert_eq!(at("2026-11-30", true), "2026-11-30T17:00:00+00:00");
-        assert_eq!(
-            at("2026-11-01T08:00:00+07:00", false),
-            "2026-11-01T01:00:00+00:00"
-        );
-        assert!(
-            parse_day_or_time("1/11/2026", false)
-                .unwrap_err()
-                .contains("1/11/2026")
-        );
     }
 }

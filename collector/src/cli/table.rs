@@ -1,10 +1,11 @@
-//! Human-readable output of the CLI: aligned text tables, local times (Asia/Ho_Chi_Minh, UTC+7,
-//! no daylight saving) and labels in Vietnamese (default) or English.
+//! Human-readable output of the CLI: aligned text tables (times in Vietnam's local time, see
+//! [`super::time`]) and labels in Vietnamese (default) or English.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use netmon_events::Event;
 use serde_json::Value;
 
+use super::time::local;
 use crate::intake::clock::ClockSource;
 use crate::store::StoredEvent;
 
@@ -81,15 +82,6 @@ impl Table {
         }
         out
     }
-}
-
-/// `time` in Vietnamese local time, `YYYY-MM-DD HH:MM:SS`.
-pub fn local(time: DateTime<Utc>) -> String {
-    time.naive_utc()
-        .checked_add_signed(TimeDelta::hours(7))
-        .unwrap_or(time.naive_utc())
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
 }
 
 /// The events table of `events`.
@@ -325,14 +317,6 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "Trạm           X");
         assert_eq!(lines[1], "thôn Thọ Liên  1");
-    }
-
-    #[test]
-    fn local_time_is_utc_plus_seven() {
-        assert_eq!(
-            local("2026-11-23T20:30:00Z".parse().unwrap()),
-            "2026-11-24 03:30:00"
-        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use netmon_mqtt::Backoff;
 
 use super::Sink;
@@ -27,20 +27,6 @@ pub struct ReplayReport {
     pub points_written: u64,
     pub rejected_points: u64,
     pub elapsed: Duration,
-}
-
-/// Parses `--from`: RFC 3339, or a date (midnight UTC).
-pub fn parse_from(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            format!("--from: expected an RFC 3339 time or a date such as 2026-11-23, got {text:?}")
-        })
 }
 
 /// Replays every event with an effective time at or after `from` into `[influx]`, calling
@@ -142,19 +128,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn from_takes_rfc3339_or_a_date() {
-        assert_eq!(
-            parse_from("2026-11-23").unwrap(),
-            "2026-11-23T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
-        assert_eq!(
-            parse_from("2026-11-23T07:00:00+07:00").unwrap(),
-            "2026-11-23T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
-        assert!(parse_from("yesterday").unwrap_err().contains("--from"));
-    }
 
     #[test]
     fn plain_progress_prints_a_line_per_tenth() {

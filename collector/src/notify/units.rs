@@ -3,27 +3,21 @@
 //! durations in the language's units, values with their alert kind's unit and the language's
 //! decimal separator.
 
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use chrono::{DateTime, Utc};
 use netmon_events::AlertKind;
 
-/// Asia/Ho_Chi_Minh: UTC+7 all year.
-fn vietnam() -> FixedOffset {
-    FixedOffset::east_opt(7 * 3600).unwrap_or_else(|| Utc.fix())
-}
+use crate::cli::time::VIETNAM;
 
 /// `09:04 23/11/2026`, local time.
 pub fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&vietnam())
+    t.with_timezone(&VIETNAM)
         .format("%H:%M %d/%m/%Y")
         .to_string()
 }
 
 /// `09:04–09:36 23/11/2026` on one day, `23:50 22/11/2026–00:10 23/11/2026` across midnight.
 pub fn period(since: DateTime<Utc>, until: DateTime<Utc>) -> String {
-    let (a, b) = (
-        since.with_timezone(&vietnam()),
-        until.with_timezone(&vietnam()),
-    );
+    let (a, b) = (since.with_timezone(&VIETNAM), until.with_timezone(&VIETNAM));
     if a.date_naive() == b.date_naive() {
         format!("{}–{}", a.format("%H:%M"), b.format("%H:%M %d/%m/%Y"))
     } else {
