@@ -18,13 +18,18 @@ pub struct InvalidId {
     pub value: String,
 }
 
-fn check(kind: &'static str, value: &str) -> Result<(), InvalidId> {
-    let ok = !value.is_empty()
+/// Whether `value` is a slug: 1-[`MAX_ID_LEN`] bytes from `A-Z a-z 0-9 . _ -`. Every id of the
+/// contract is one; the collector's inventory ids are checked with it too.
+pub fn is_slug(value: &str) -> bool {
+    !value.is_empty()
         && value.len() <= MAX_ID_LEN
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn check(kind: &'static str, value: &str) -> Result<(), InvalidId> {
+    if is_slug(value) {
         Ok(())
     } else {
         Err(InvalidId {
@@ -95,6 +100,12 @@ mod tests {
         for bad in ["", "a/b", "a+b", "a#", "xã", "a b", &"x".repeat(65)] {
             assert!(AgentId::new(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn is_slug_at_the_edges() {
+        assert!(is_slug("a") && is_slug(&"x".repeat(MAX_ID_LEN)) && is_slug("A-z_0.9"));
+        assert!(!is_slug("") && !is_slug(&"x".repeat(MAX_ID_LEN + 1)) && !is_slug("thanh hóa"));
     }
 
     #[test]

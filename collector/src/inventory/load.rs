@@ -241,12 +241,7 @@ fn duplicate(what: &str, id: &str) -> String {
 
 /// Inventory ids are slugs, like agent ids: safe as tags, file names and URLs.
 fn slug(key: &str, value: &str) -> Result<(), Fault> {
-    let ok = !value.is_empty()
-        && value.len() <= netmon_events::ids::MAX_ID_LEN
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if netmon_events::ids::is_slug(value) {
         Ok(())
     } else {
         Err(fault(
