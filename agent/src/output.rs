@@ -140,8 +140,8 @@ pub fn journal_json(inspection: &Inspection) -> String {
 /// `journal`: the same facts for people.
 pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
     let r = JournalReport::new(inspection);
-    let labels: [&str; 7] = match lang {
-        Lang::Vi => [
+    let labels: [&str; 7] = lang.pick(
+        [
             "nhật ký",
             "chưa xác nhận",
             "cũ nhất",
@@ -150,7 +150,7 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
             "bị bỏ do đầy",
             "trên đĩa",
         ],
-        Lang::En => [
+        [
             "journal",
             "backlog",
             "oldest",
@@ -159,9 +159,9 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
             "overflowed",
             "on disk",
         ],
-    };
-    let (events, bytes, none, records, damaged, unreadable) = match lang {
-        Lang::Vi => (
+    );
+    let (events, bytes, none, records, damaged, unreadable) = lang.pick(
+        (
             "sự kiện",
             "byte",
             "không có",
@@ -169,7 +169,7 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
             "byte hỏng",
             "không đọc được, coi như chưa xác nhận gì",
         ),
-        Lang::En => (
+        (
             "events",
             "bytes",
             "none",
@@ -177,7 +177,7 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
             "damaged bytes",
             "unreadable, taken as nothing acknowledged",
         ),
-    };
+    );
     let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
     let mut out = String::new();
     let mut row = |label: &str, value: String| {
@@ -220,11 +220,21 @@ pub fn journal_text(inspection: &Inspection, lang: Lang) -> String {
     out
 }
 
-/// Language of the tables.
+/// Language of the tables: every text for people is written `lang.pick(vietnamese, english)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Vi,
     En,
+}
+
+impl Lang {
+    /// The Vietnamese or the English one of a text (or of any pair of like values).
+    pub fn pick<T>(self, vi: T, en: T) -> T {
+        match self {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
 }
 
 /// `probe --json`: one line per target.
@@ -240,8 +250,8 @@ pub fn probe_json(targets: &[Target], results: &[RoundStats]) -> String {
 
 /// `probe`: a table with a header, one row per target and a summary line.
 pub fn probe_table(targets: &[Target], results: &[RoundStats], lang: Lang) -> String {
-    let header: [&str; 7] = match lang {
-        Lang::Vi => [
+    let header: [&str; 7] = lang.pick(
+        [
             "Mục tiêu",
             "Địa chỉ",
             "Gửi",
@@ -250,7 +260,7 @@ pub fn probe_table(targets: &[Target], results: &[RoundStats], lang: Lang) -> St
             "RTT tb (ms)",
             "Ghi chú",
         ],
-        Lang::En => [
+        [
             "Target",
             "Address",
             "Sent",
@@ -259,7 +269,7 @@ pub fn probe_table(targets: &[Target], results: &[RoundStats], lang: Lang) -> St
             "RTT avg (ms)",
             "Note",
         ],
-    };
+    );
     let rows: Vec<[String; 7]> = targets
         .iter()
         .zip(results)
@@ -311,31 +321,22 @@ pub fn probe_table(targets: &[Target], results: &[RoundStats], lang: Lang) -> St
         line(&row.each_ref().map(String::as_str));
     }
     let answered = results.iter().filter(|s| s.received > 0).count();
-    let _ = match lang {
-        Lang::Vi => writeln!(
-            out,
-            "{answered}/{} mục tiêu trả lời, {} không trả lời",
-            results.len(),
-            results.len() - answered
-        ),
-        Lang::En => writeln!(
-            out,
-            "{answered}/{} targets answered, {} did not",
-            results.len(),
-            results.len() - answered
-        ),
-    };
+    let _ = writeln!(
+        out,
+        "{answered}/{} {}, {} {}",
+        results.len(),
+        lang.pick("mục tiêu trả lời", "targets answered"),
+        results.len() - answered,
+        lang.pick("không trả lời", "did not")
+    );
     out
 }
 
 fn reason(reason: DownReason, lang: Lang) -> &'static str {
-    match (reason, lang) {
-        (DownReason::NoReply, Lang::Vi) => "không trả lời",
-        (DownReason::Unreachable, Lang::Vi) => "không tới được",
-        (DownReason::SendFailed, Lang::Vi) => "lỗi gửi",
-        (DownReason::NoReply, Lang::En) => "no reply",
-        (DownReason::Unreachable, Lang::En) => "unreachable",
-        (DownReason::SendFailed, Lang::En) => "send failed",
+    match reason {
+        DownReason::NoReply => lang.pick("không trả lời", "no reply"),
+        DownReason::Unreachable => lang.pick("không tới được", "unreachable"),
+        DownReason::SendFailed => lang.pick("lỗi gửi", "send failed"),
     }
 }
 

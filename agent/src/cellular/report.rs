@@ -90,17 +90,15 @@ pub fn json(reports: &[ModemReport]) -> String {
 
 /// The table for people.
 pub fn text(reports: &[ModemReport], lang: Lang) -> String {
-    let vi = matches!(lang, Lang::Vi);
     let mut out = String::new();
     if reports.is_empty() {
-        out.push_str(if vi {
-            "Không có modem nào trong cấu hình ([[cellular]]).\n"
-        } else {
-            "No modems configured ([[cellular]]).\n"
-        });
+        out.push_str(lang.pick(
+            "Không có modem nào trong cấu hình ([[cellular]]).\n",
+            "No modems configured ([[cellular]]).\n",
+        ));
         return out;
     }
-    let head = if vi {
+    let head = lang.pick(
         [
             "modem",
             "công nghệ",
@@ -113,8 +111,7 @@ pub fn text(reports: &[ModemReport], lang: Lang) -> String {
             "NR SINR",
             "băng tần",
             "chất lượng",
-        ]
-    } else {
+        ],
         [
             "modem",
             "technology",
@@ -127,8 +124,8 @@ pub fn text(reports: &[ModemReport], lang: Lang) -> String {
             "NR SINR",
             "band",
             "quality",
-        ]
-    };
+        ],
+    );
     let _ = writeln!(
         out,
         "{:<12} {:<10} {:<22} {:<15} {:>6} {:>6} {:>6} {:>7} {:>7} {:<9} {}",
@@ -148,12 +145,7 @@ pub fn text(reports: &[ModemReport], lang: Lang) -> String {
         let (s, quality) = match &r.result {
             Ok(ok) => ok,
             Err(error) => {
-                let _ = writeln!(
-                    out,
-                    "{:<12} {}: {error}",
-                    r.name,
-                    if vi { "LỖI" } else { "ERROR" }
-                );
+                let _ = writeln!(out, "{:<12} {}: {error}", r.name, lang.pick("LỖI", "ERROR"));
                 continue;
             }
         };
@@ -167,23 +159,22 @@ pub fn text(reports: &[ModemReport], lang: Lang) -> String {
             out,
             "{:<12} {:<10} {:<22} {:<15} {:>6} {:>6} {:>6} {:>7} {:>7} {:<9} {}",
             r.name,
-            technology(s.technology, vi),
+            technology(s.technology, lang),
             operator,
-            registration(s.registration, vi),
+            registration(s.registration, lang),
             value(s.rsrp_dbm),
             value(s.rsrq_db),
             value(s.sinr_db),
             value(s.nr_rsrp_dbm),
             value(s.nr_sinr_db),
             s.band.as_deref().unwrap_or("-"),
-            quality_name(*quality, vi),
+            quality_name(*quality, lang),
         );
     }
-    out.push_str(if vi {
-        "RSRP theo dBm; RSRQ, SINR theo dB.\n"
-    } else {
-        "RSRP in dBm; RSRQ, SINR in dB.\n"
-    });
+    out.push_str(lang.pick(
+        "RSRP theo dBm; RSRQ, SINR theo dB.\n",
+        "RSRP in dBm; RSRQ, SINR in dB.\n",
+    ));
     out
 }
 
@@ -191,39 +182,41 @@ fn value(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v}"))
 }
 
-fn technology(t: Technology, vi: bool) -> &'static str {
+fn technology(t: Technology, lang: Lang) -> &'static str {
     match t {
         Technology::Nr5gSa => "5G SA",
         Technology::Nr5gNsa => "5G NSA",
         Technology::Lte => "4G LTE",
         Technology::Wcdma => "3G WCDMA",
         Technology::Gsm => "2G GSM",
-        Technology::None if vi => "không có",
-        Technology::None => "none",
+        Technology::None => lang.pick("không có", "none"),
     }
 }
 
-fn registration(r: Registration, vi: bool) -> &'static str {
-    match (r, vi) {
-        (Registration::Home, true) => "mạng nhà",
-        (Registration::Roaming, true) => "chuyển vùng",
-        (Registration::Searching, true) => "đang tìm mạng",
-        (Registration::Denied, true) => "bị từ chối",
-        (Registration::NotRegistered, true) => "chưa đăng ký",
-        (Registration::Unknown, true) => "không rõ",
-        (r, false) => r.as_str(),
-    }
+fn registration(r: Registration, lang: Lang) -> &'static str {
+    let vi = match r {
+        Registration::Home => "mạng nhà",
+        Registration::Roaming => "chuyển vùng",
+        Registration::Searching => "đang tìm mạng",
+        Registration::Denied => "bị từ chối",
+        Registration::NotRegistered => "chưa đăng ký",
+        Registration::Unknown => "không rõ",
+    };
+    lang.pick(vi, r.as_str())
 }
 
 /// The class's name for people.
-pub fn quality_name(q: Quality, vi: bool) -> &'static str {
-    match (q, vi) {
-        (Quality::Excellent, true) => "rất tốt",
-        (Quality::Good, true) => "tốt",
-        (Quality::Fair, true) => "trung bình",
-        (Quality::Poor, true) => "kém",
-        (Quality::NoService, true) => "không có sóng",
-        (Quality::NoService, false) => "no service",
-        (q, false) => q.as_str(),
-    }
+pub fn quality_name(q: Quality, lang: Lang) -> &'static str {
+    let vi = match q {
+        Quality::Excellent => "rất tốt",
+        Quality::Good => "tốt",
+        Quality::Fair => "trung bình",
+        Quality::Poor => "kém",
+        Quality::NoService => "không có sóng",
+    };
+    let en = match q {
+        Quality::NoService => "no service",
+        q => q.as_str(),
+    };
+    lang.pick(vi, en)
 }

@@ -121,14 +121,12 @@ pub fn json(reports: &[DeviceReport]) -> String {
 
 /// A table per device.
 pub fn text(reports: &[DeviceReport], sample: Duration, lang: Lang) -> String {
-    let vi = matches!(lang, Lang::Vi);
     let mut out = String::new();
     if reports.is_empty() {
-        out.push_str(if vi {
-            "Không có thiết bị SNMP nào trong cấu hình ([[snmp.devices]]).\n"
-        } else {
-            "No SNMP devices configured ([[snmp.devices]]).\n"
-        });
+        out.push_str(lang.pick(
+            "Không có thiết bị SNMP nào trong cấu hình ([[snmp.devices]]).\n",
+            "No SNMP devices configured ([[snmp.devices]]).\n",
+        ));
     }
     for r in reports {
         let name = r
@@ -140,23 +138,23 @@ pub fn text(reports: &[DeviceReport], sample: Duration, lang: Lang) -> String {
         let _ = writeln!(
             out,
             "{} {}{name}",
-            if vi { "Thiết bị" } else { "Device" },
+            lang.pick("Thiết bị", "Device"),
             r.device.address
         );
         if let Some(error) = &r.error {
-            let _ = writeln!(out, "  {}: {error}", if vi { "LỖI" } else { "ERROR" });
+            let _ = writeln!(out, "  {}: {error}", lang.pick("LỖI", "ERROR"));
             continue;
         }
         if let Some(up) = r.uptime_s {
             let _ = writeln!(
                 out,
                 "  {}: {}d {:02}:{:02}:{:02}; {} {}",
-                if vi { "Thời gian chạy" } else { "Uptime" },
+                lang.pick("Thời gian chạy", "Uptime"),
                 up / 86_400,
                 up / 3600 % 24,
                 up / 60 % 60,
                 up % 60,
-                if vi { "mẫu đo" } else { "sample" },
+                lang.pick("mẫu đo", "sample"),
                 humantime::format_duration(sample)
             );
         }
@@ -164,15 +162,15 @@ pub fn text(reports: &[DeviceReport], sample: Duration, lang: Lang) -> String {
             out,
             "  {:>5}  {:<16} {:<14} {:>10} {:>12} {:>12} {:>7} {:>7} {:>9}  {}",
             "#",
-            if vi { "giao diện" } else { "interface" },
-            if vi { "trạng thái" } else { "status" },
-            if vi { "tốc độ" } else { "speed" },
-            if vi { "vào" } else { "in" },
-            if vi { "ra" } else { "out" },
-            if vi { "%vào" } else { "in%" },
-            if vi { "%ra" } else { "out%" },
-            if vi { "lỗi/s" } else { "errors/s" },
-            if vi { "mô tả" } else { "alias" },
+            lang.pick("giao diện", "interface"),
+            lang.pick("trạng thái", "status"),
+            lang.pick("tốc độ", "speed"),
+            lang.pick("vào", "in"),
+            lang.pick("ra", "out"),
+            lang.pick("%vào", "in%"),
+            lang.pick("%ra", "out%"),
+            lang.pick("lỗi/s", "errors/s"),
+            lang.pick("mô tả", "alias"),
         );
         for sample in &r.samples {
             if let Event::InterfaceCountersSampled {
@@ -209,11 +207,7 @@ pub fn text(reports: &[DeviceReport], sample: Duration, lang: Lang) -> String {
             let _ = writeln!(
                 out,
                 "  {}: {}",
-                if vi {
-                    "Không tìm thấy"
-                } else {
-                    "Not found"
-                },
+                lang.pick("Không tìm thấy", "Not found"),
                 r.missing.join(", ")
             );
         }
