@@ -62,9 +62,8 @@ pub fn list(
 
 /// The alerts table of an `/api/v1/alerts` document.
 pub fn render(value: &Value, lang: Lang) -> String {
-    let vi = lang == Lang::Vi;
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
-    let mut rows = Table::new(if vi {
+    let mut rows = Table::new(lang.pick(
         &[
             "ID",
             "TRẠNG THÁI",
@@ -75,12 +74,11 @@ pub fn render(value: &Value, lang: Lang) -> String {
             "TỪ",
             "THỜI LƯỢNG",
             "GHI CHÚ",
-        ]
-    } else {
+        ],
         &[
             "ID", "STATE", "KIND", "SITE", "COMMUNE", "LINK", "SINCE", "DURATION", "NOTE",
-        ]
-    });
+        ],
+    ));
     let empty = Vec::new();
     for alert in value["alerts"].as_array().unwrap_or(&empty) {
         let open = alert["open"].as_bool().unwrap_or(false);
@@ -99,19 +97,13 @@ pub fn render(value: &Value, lang: Lang) -> String {
         };
         let mut notes = Vec::new();
         if let Some(by) = alert["suppressed_by"].as_u64() {
-            notes.push(format!(
-                "{} #{by}",
-                if vi { "do sự cố" } else { "explained by" }
-            ));
+            notes.push(format!("{} #{by}", lang.pick("do sự cố", "explained by")));
         }
         if let Some(by) = alert["acknowledged_by"].as_str() {
-            notes.push(format!(
-                "{} {by}",
-                if vi { "đã nhận bởi" } else { "acked by" }
-            ));
+            notes.push(format!("{} {by}", lang.pick("đã nhận bởi", "acked by")));
         }
         if alert["late"].as_bool() == Some(true) {
-            notes.push((if vi { "báo muộn" } else { "reported late" }).into());
+            notes.push((lang.pick("báo muộn", "reported late")).into());
         }
         let link = match (&alert["target"], alert["subject"].as_str()) {
             (Value::Object(t), _) => format!("{} ({})", text(&t["name"]), text(&t["address"])),
@@ -124,12 +116,11 @@ pub fn render(value: &Value, lang: Lang) -> String {
         };
         rows.row(vec![
             alert["id"].to_string(),
-            match (open, vi) {
-                (true, true) => "đang mở".into(),
-                (false, true) => "đã đóng".into(),
-                (true, false) => "open".into(),
-                (false, false) => "resolved".into(),
-            },
+            match open {
+                true => lang.pick("đang mở", "open"),
+                false => lang.pick("đã đóng", "resolved"),
+            }
+            .into(),
             kind_name(alert["kind"].as_str().unwrap_or("-"), lang).into(),
             site,
             text(&alert["commune_name"]),
@@ -144,20 +135,20 @@ pub fn render(value: &Value, lang: Lang) -> String {
 
 /// A kind's name for people.
 fn kind_name(kind: &str, lang: Lang) -> &str {
-    let vi = lang == Lang::Vi;
-    match kind {
-        "link_down" if vi => "mất kết nối",
-        "agent_unreachable" if vi => "agent mất liên lạc",
-        "high_loss" if vi => "mất gói cao",
-        "high_latency" if vi => "độ trễ cao",
-        "congestion" if vi => "nghẽn mạng",
-        "flapping" if vi => "chập chờn",
-        "device_rebooted" if vi => "khởi động lại",
-        "interface_down" if vi => "cổng mạng ngừng",
-        "unknown_agent" if vi => "agent lạ",
-        "coverage_lost" if vi => "mất sóng",
+    let vi = match kind {
+        "link_down" => "mất kết nối",
+        "agent_unreachable" => "agent mất liên lạc",
+        "high_loss" => "mất gói cao",
+        "high_latency" => "độ trễ cao",
+        "congestion" => "nghẽn mạng",
+        "flapping" => "chập chờn",
+        "device_rebooted" => "khởi động lại",
+        "interface_down" => "cổng mạng ngừng",
+        "unknown_agent" => "agent lạ",
+        "coverage_lost" => "mất sóng",
         other => other,
-    }
+    };
+    lang.pick(vi, kind)
 }
 
 /// `alerts ack ID --by NAME [--note TEXT]`.

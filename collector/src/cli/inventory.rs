@@ -227,16 +227,14 @@ fn tables(
     unknown: &[(&AgentId, DateTime<Utc>)],
     lang: Lang,
 ) -> String {
-    let vi = lang == Lang::Vi;
-    let pick = |v: &'static str, e: &'static str| if vi { v } else { e };
     let mut sites = Table::new(&[
-        pick("xã", "commune"),
-        pick("trạm", "site"),
-        pick("tên", "name"),
-        pick("loại", "kind"),
-        pick("trạm cha", "parent"),
+        lang.pick("xã", "commune"),
+        lang.pick("trạm", "site"),
+        lang.pick("tên", "name"),
+        lang.pick("loại", "kind"),
+        lang.pick("trạm cha", "parent"),
         "agents",
-        pick("người nhận thông báo", "notified"),
+        lang.pick("người nhận thông báo", "notified"),
     ]);
     let mut ordered: Vec<_> = inventory.sites.values().collect();
     ordered.sort_by(|a, b| (&a.commune, &a.id).cmp(&(&b.commune, &b.id)));
@@ -265,14 +263,14 @@ fn tables(
     let mut text = format!("{}\n{}", inventory.summary(), sites.render());
     text.push_str(&format!(
         "\n{} ({}):\n",
-        pick(
+        lang.pick(
             "Agent đã đăng ký nhưng chưa từng gửi dữ liệu",
             "Registered agents never seen"
         ),
         never_seen.len()
     ));
     if !never_seen.is_empty() {
-        let mut t = Table::new(&["agent", pick("trạm", "site")]);
+        let mut t = Table::new(&["agent", lang.pick("trạm", "site")]);
         for (agent, site) in never_seen {
             t.row(vec![agent.to_string(), (*site).to_owned()]);
         }
@@ -280,14 +278,14 @@ fn tables(
     }
     text.push_str(&format!(
         "\n{} ({}):\n",
-        pick(
+        lang.pick(
             "Agent gửi dữ liệu nhưng không có trong danh mục",
             "Agents seen but not in the inventory"
         ),
         unknown.len()
     ));
     if !unknown.is_empty() {
-        let mut t = Table::new(&["agent", pick("lần cuối", "last received")]);
+        let mut t = Table::new(&["agent", lang.pick("lần cuối", "last received")]);
         for (agent, time) in unknown {
             t.row(vec![agent.to_string(), super::time::local(*time)]);
         }

@@ -333,10 +333,10 @@ pub fn status(
             let reasons =
                 daemon_client::health(address, Duration::from_secs(3)).unwrap_or_default();
             if !reasons.is_empty() {
-                let head = match lang {
-                    Lang::Vi => "collector đang gặp sự cố (/healthz 503):",
-                    Lang::En => "the collector is unhealthy (/healthz 503):",
-                };
+                let head = lang.pick(
+                    "collector đang gặp sự cố (/healthz 503):",
+                    "the collector is unhealthy (/healthz 503):",
+                );
                 writeln!(err, "{head}").context("writing output")?;
                 for reason in reasons {
                     writeln!(err, "  {reason}").context("writing output")?;

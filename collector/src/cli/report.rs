@@ -121,10 +121,10 @@ pub fn coverage(
         )
         .context("writing output")?;
     }
-    let vi = args.lang == Lang::Vi;
+    let lang = args.lang;
     let bytes = match args.format {
-        Format::Table => table(&report, vi).into_bytes(),
-        Format::Csv => csv(&report, vi)?,
+        Format::Table => table(&report, lang).into_bytes(),
+        Format::Csv => csv(&report, lang)?,
         Format::Json => format!("{:#}\n", json(&report)).into_bytes(),
     };
     out.write_all(&bytes).context("writing output")?;
@@ -156,19 +156,14 @@ fn commune(inventory: Option<&Inventory>, text: &str) -> Result<String, String> 
         .ok_or_else(|| format!("--commune {text:?}: no such commune id or name in the inventory"))
 }
 
-/// The labels, Vietnamese or English.
-fn pick(vi: bool, vi_text: &'static str, en_text: &'static str) -> &'static str {
-    if vi { vi_text } else { en_text }
-}
-
 /// A quality class for people.
-pub fn quality_name(quality: Option<Quality>, vi: bool) -> &'static str {
+pub fn quality_name(quality: Option<Quality>, lang: Lang) -> &'static str {
     match quality {
-        Some(Quality::Excellent) => pick(vi, "rất tốt", "excellent"),
-        Some(Quality::Good) => pick(vi, "tốt", "good"),
-        Some(Quality::Fair) => pick(vi, "trung bình", "fair"),
-        Some(Quality::Poor) => pick(vi, "kém", "poor"),
-        Some(Quality::NoService) => pick(vi, "mất sóng", "no service"),
+        Some(Quality::Excellent) => lang.pick("rất tốt", "excellent"),
+        Some(Quality::Good) => lang.pick("tốt", "good"),
+        Some(Quality::Fair) => lang.pick("trung bình", "fair"),
+        Some(Quality::Poor) => lang.pick("kém", "poor"),
+        Some(Quality::NoService) => lang.pick("mất sóng", "no service"),
         None => "-",
     }
 }
@@ -192,24 +187,24 @@ fn hours(ms: i64) -> String {
     format!("{:.1}", ms as f64 / 3_600_000.0)
 }
 
-fn yes_no(yes: bool, vi: bool) -> &'static str {
+fn yes_no(yes: bool, lang: Lang) -> &'static str {
     match yes {
-        true => pick(vi, "có", "yes"),
-        false => pick(vi, "không", "no"),
+        true => lang.pick("có", "yes"),
+        false => lang.pick("không", "no"),
     }
 }
 
 /// The cells of a row from the `5G %` column on, shared by the table and the CSV.
-fn figures(row: &Row, vi: bool) -> Vec<String> {
+fn figures(row: &Row, lang: Lang) -> Vec<String> {
     let t = &row.tally;
     let mut cells: Vec<String> = t.shares().iter().map(|s| pct(*s)).collect();
     cells.extend([
         hours(t.measured()),
         value(t.median_rsrp()),
         value(t.median_sinr()),
-        quality_name(t.quality(), vi).to_owned(),
+        quality_name(t.quality(), lang).to_owned(),
         t.samples.to_string(),
-        yes_no(t.has_usable_5g(), vi).to_owned(),
+        yes_no(t.has_usable_5g(), lang).to_owned(),
     ]);
     cells
 }
@@ -239,23 +234,23 @@ const FIGURES_EN: [&str; 10] = [
     "Usable 5G",
 ];
 
-fn figure_headers(vi: bool) -> [&'static str; 10] {
-    if vi { FIGURES_VI } else { FIGURES_EN }
+fn figure_headers(lang: Lang) -> [&'static str; 10] {
+    lang.pick(FIGURES_VI, FIGURES_EN)
 }
 
-fn window_line(report: &Report, vi: bool) -> String {
+fn window_line(report: &Report, lang: Lang) -> String {
     format!(
         "{} {} – {} (UTC+7)\n",
-        pick(vi, "Vùng phủ sóng di động,", "Cellular coverage,"),
+        lang.pick("Vùng phủ sóng di động,", "Cellular coverage,"),
         local(report.from),
         local(report.to)
     )
 }
 
-fn level_name(level: Level, vi: bool) -> &'static str {
+fn level_name(level: Level, lang: Lang) -> &'static str {
     match level {
-        Level::Commune => pick(vi, "xã/phường", "commune"),
-        Level::Province => pick(vi, "tỉnh", "province"),
+        Level::Commune => lang.pick("xã/phường", "commune"),
+        Level::Province => lang.pick("tỉnh", "province"),
     }
 }
 
@@ -269,13 +264,13 @@ fn ratio(s: &Summary) -> (String, String) {
 }
 
 /// Two sections: sites × operators, then the communes' and provinces' summaries.
-fn table(report: &Report, vi: bool) -> String {
+fn table(report: &Report, lang: Lang) -> String {
     let mut headers = vec![
-        pick(vi, "Xã/phường", "Commune"),
-        pick(vi, "Điểm", "Site"),
-        pick(vi, "Nhà mạng", "Operator"),
+        lang.pick("Xã/phường", "Commune"),
+        lang.pick("Điểm", "Site"),
+        lang.pick("Nhà mạng", "Operator"),
     ];
-    headers.extend(figure_headers(vi));
+    headers.extend(figure_headers(lang));
     let mut sites = Table::new(&headers);
     for row in &report.rows {
         let mut cells = vec![
@@ -283,30 +278,30 @@ fn table(report: &Report, vi: bool) -> String {
             row.site_name.clone(),
             format!("{} ({})", operator(row), row.plmn),
         ];
-        cells.extend(figures(row, vi));
+        cells.extend(figures(row, lang));
         sites.row(cells);
     }
     let mut areas = Table::new(&[
-        pick(vi, "Cấp", "Level"),
-        pick(vi, "Tên", "Name"),
-        pick(vi, "Điểm có 5G dùng được", "Sites with usable 5G"),
+        lang.pick("Cấp", "Level"),
+        lang.pick("Tên", "Name"),
+        lang.pick("Điểm có 5G dùng được", "Sites with usable 5G"),
         "%",
-        pick(vi, "Điểm chưa có số đo", "Sites not measured"),
+        lang.pick("Điểm chưa có số đo", "Sites not measured"),
     ]);
     for s in &report.summaries {
         let (x_of_y, pct) = ratio(s);
         areas.row(vec![
-            level_name(s.level, vi).into(),
+            level_name(s.level, lang).into(),
             s.name.clone(),
             x_of_y,
             pct,
             s.unmeasured.to_string(),
         ]);
     }
-    let empty = pick(vi, "(không có số đo)\n", "(no measurements)\n");
+    let empty = lang.pick("(không có số đo)\n", "(no measurements)\n");
     format!(
         "{}\n{}\n{}",
-        window_line(report, vi),
+        window_line(report, lang),
         if report.rows.is_empty() {
             empty.to_owned()
         } else {
@@ -317,23 +312,23 @@ fn table(report: &Report, vi: bool) -> String {
 }
 
 /// One table for Excel: a row per site and operator (`cấp` = `điểm`), then the summary rows.
-fn csv(report: &Report, vi: bool) -> Result<Vec<u8>, Failure> {
+fn csv(report: &Report, lang: Lang) -> Result<Vec<u8>, Failure> {
     let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let mut headers = vec![
-        pick(vi, "cấp", "level"),
-        pick(vi, "tỉnh", "province"),
-        pick(vi, "xã/phường", "commune"),
-        pick(vi, "điểm", "site"),
-        pick(vi, "mã điểm", "site id"),
-        pick(vi, "nhà mạng", "operator"),
+        lang.pick("cấp", "level"),
+        lang.pick("tỉnh", "province"),
+        lang.pick("xã/phường", "commune"),
+        lang.pick("điểm", "site"),
+        lang.pick("mã điểm", "site id"),
+        lang.pick("nhà mạng", "operator"),
         "PLMN",
     ];
-    headers.extend(figure_headers(vi));
+    headers.extend(figure_headers(lang));
     headers.extend([
-        pick(vi, "điểm có 5G dùng được", "sites with usable 5G"),
-        pick(vi, "điểm có số đo", "sites measured"),
-        pick(vi, "tỷ lệ 5G dùng được %", "usable 5G %"),
-        pick(vi, "điểm chưa có số đo", "sites not measured"),
+        lang.pick("điểm có 5G dùng được", "sites with usable 5G"),
+        lang.pick("điểm có số đo", "sites measured"),
+        lang.pick("tỷ lệ 5G dùng được %", "usable 5G %"),
+        lang.pick("điểm chưa có số đo", "sites not measured"),
     ]);
     let mut records = vec![headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     for row in &report.rows {
@@ -342,7 +337,7 @@ fn csv(report: &Report, vi: bool) -> Result<Vec<u8>, Failure> {
             coverage::Place::Agent(agent) => agent.to_string(),
         };
         let mut cells = vec![
-            pick(vi, "điểm", "site").to_owned(),
+            lang.pick("điểm", "site").to_owned(),
             row.province_name.clone(),
             row.commune_name.clone().unwrap_or_default(),
             row.site_name.clone(),
@@ -350,7 +345,7 @@ fn csv(report: &Report, vi: bool) -> Result<Vec<u8>, Failure> {
             operator(row),
             row.plmn.clone(),
         ];
-        cells.extend(figures(row, vi));
+        cells.extend(figures(row, lang));
         cells.extend(std::iter::repeat_n(String::new(), 4));
         records.push(cells);
     }
@@ -360,7 +355,7 @@ fn csv(report: &Report, vi: bool) -> Result<Vec<u8>, Failure> {
             Level::Commune => (String::new(), s.name.clone()),
             Level::Province => (s.name.clone(), String::new()),
         };
-        let mut cells = vec![level_name(s.level, vi).to_owned(), province, commune];
+        let mut cells = vec![level_name(s.level, lang).to_owned(), province, commune];
         cells.extend(std::iter::repeat_n(String::new(), 4 + 10));
         cells.extend([
             s.usable_5g.to_string(),

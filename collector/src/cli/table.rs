@@ -19,7 +19,9 @@ pub enum Lang {
 }
 
 impl Lang {
-    fn pick(self, vi: &'static str, en: &'static str) -> &'static str {
+    /// The Vietnamese or the English one of a text (or of any pair of like values): the one
+    /// way the CLI's output is written in two languages.
+    pub fn pick<T>(self, vi: T, en: T) -> T {
         match self {
             Lang::Vi => vi,
             Lang::En => en,
@@ -132,12 +134,11 @@ pub fn lag(ms: i64) -> String {
 pub fn summary(event: &Event, lang: Lang) -> String {
     let target = |t: &netmon_events::Target| format!("{} ({})", t.name, t.address);
     match (event, lang) {
-        (Event::AgentStarted { version, targets }, Lang::Vi) => {
-            format!("phiên bản {version}, {targets} mục tiêu")
-        }
-        (Event::AgentStarted { version, targets }, Lang::En) => {
-            format!("version {version}, {targets} targets")
-        }
+        (Event::AgentStarted { version, targets }, _) => format!(
+            "{} {version}, {targets} {}",
+            lang.pick("phiên bản", "version"),
+            lang.pick("mục tiêu", "targets")
+        ),
         (Event::AgentHeartbeat { uptime_s, backlog }, _) => format!(
             "{} {uptime_s}s, {} {backlog}",
             lang.pick("chạy", "uptime"),
