@@ -1,11 +1,13 @@
 //! Config files for the daemons under test, written as TOML from plain structs. Only the keys the
-//! tests vary are fields; the rest are fixed here. Strings are escaped, so Vietnamese names with
-//! diacritics go through unchanged.
+//! tests vary are fields; the rest are fixed here. The files are written by the `toml` crate
+//! from private `Serialize` structs that mirror each file's sections (test code: the rule "only
+//! the contract is serialisable" does not apply), so Vietnamese names with diacritics and any
+//! metacharacters go through unchanged.
 
-use std::fmt::Write as _;
+use serde::Serialize;
 
 /// One `[[targets]]` entry of the agent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TargetConfig {
     pub name: String,
     pub address: String,
@@ -65,46 +67,86 @@ impl AgentConfig {
     }
 
     pub fn to_toml(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "agent_id = {}", quote(&self.agent_id));
-        let _ = writeln!(out, "province = {}", quote(&self.province));
-        let _ = writeln!(out, "\n[mqtt]\nurl = {}", quote(&self.mqtt_url));
-        if let Some(ca_file) = &self.ca_file {
-            let _ = writeln!(out, "ca_file = {}", quote(ca_file));
-        }
-        let _ = writeln!(out, "keep_alive = {}", quote(&self.keep_alive));
-        let _ = writeln!(out, "\n[probe]\ninterval = {}", quote(&self.interval));
-        let _ = writeln!(out, "count = {}", self.count);
-        let _ = writeln!(out, "timeout = {}", quote(&self.timeout));
-        let _ = writeln!(out, "down_after = {}", self.down_after);
-        let _ = writeln!(out, "\n[heartbeat]\ninterval = {}", quote(&self.heartbeat));
         let journal_set = self.journal_dir.is_some()
             || self.journal_max_bytes.is_some()
             || self.journal_fsync_interval.is_some()
             || self.drain_rate.is_some();
-        if journal_set {
-            let _ = writeln!(out, "\n[journal]");
-        }
-        if let Some(dir) = &self.journal_dir {
-            let _ = writeln!(out, "dir = {}", quote(dir));
-        }
-        if let Some(max_bytes) = self.journal_max_bytes {
-            let _ = writeln!(out, "max_bytes = {max_bytes}");
-        }
-        if let Some(fsync_interval) = &self.journal_fsync_interval {
-            let _ = writeln!(out, "fsync_interval = {}", quote(fsync_interval));
-        }
-        if let Some(drain_rate) = self.drain_rate {
-            let _ = writeln!(out, "drain_rate = {drain_rate}");
-        }
-        for target in &self.targets {
-            let _ = writeln!(out, "\n[[targets]]\nname = {}", quote(&target.name));
-            let _ = writeln!(out, "address = {}", quote(&target.address));
-            let _ = writeln!(out, "role = {}", quote(&target.role));
-        }
+        let file = AgentFile {
+            agent_id: &self.agent_id,
+            province: &self.province,
+            mqtt: AgentMqtt {
+                url: &self.mqtt_url,
+                ca_file: self.ca_file.as_deref(),
+                keep_alive: &self.keep_alive,
+            },
+            probe: Probe {
+                interval: &self.interval,
+                count: self.count,
+                timeout: &self.timeout,
+                down_after: self.down_after,
+            },
+            heartbeat: Heartbeat {
+                interval: &self.heartbeat,
+            },
+            journal: journal_set.then_some(Journal {
+                dir: self.journal_dir.as_deref(),
+                max_bytes: self.journal_max_bytes,
+                fsync_interval: self.journal_fsync_interval.as_deref(),
+                drain_rate: self.drain_rate,
+            }),
+            targets: &self.targets,
+        };
+        let mut out = write(&file);
         out.push_str(&self.extra_toml);
         out
     }
+}
+
+/// The agent's file as the `toml` crate writes it.
+#[derive(Serialize)]
+struct AgentFile<'a> {
+    agent_id: &'a str,
+    province: &'a str,
+    mqtt: AgentMqtt<'a>,
+    probe: Probe<'a>,
+    heartbeat: Heartbeat<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<Journal<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    targets: &'a [TargetConfig],
+}
+
+#[derive(Serialize)]
+struct AgentMqtt<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a str>,
+    keep_alive: &'a str,
+}
+
+#[derive(Serialize)]
+struct Probe<'a> {
+    interval: &'a str,
+    count: u32,
+    timeout: &'a str,
+    down_after: u32,
+}
+
+#[derive(Serialize)]
+struct Heartbeat<'a> {
+    interval: &'a str,
+}
+
+#[derive(Serialize)]
+struct Journal<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fsync_interval: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drain_rate: Option<u32>,
 }
 
 /// The collector's config file.
@@ -132,22 +174,33 @@ pub struct CollectorConfig {
 }
 
 /// The collector's `[influx]` section; a key left `None` is not written (the collector's default).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct InfluxConfig {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// `v1` or `v2`.
     pub api: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_points: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flush_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gzip: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
 }
 
@@ -173,44 +226,26 @@ impl InfluxConfig {
             ..Self::default()
         }
     }
-
-    fn write_toml(&self, out: &mut String) {
-        let _ = writeln!(out, "\n[influx]\nurl = {}", quote(&self.url));
-        let _ = writeln!(out, "api = {}", quote(&self.api));
-        let strings = [
-            ("org", &self.org),
-            ("bucket", &self.bucket),
-            ("token", &self.token),
-            ("database", &self.database),
-            ("retention_policy", &self.retention_policy),
-            ("username", &self.username),
-            ("password", &self.password),
-            ("flush_interval", &self.flush_interval),
-            ("timeout", &self.timeout),
-        ];
-        for (key, value) in strings {
-            if let Some(value) = value {
-                let _ = writeln!(out, "{key} = {}", quote(value));
-            }
-        }
-        if let Some(batch_points) = self.batch_points {
-            let _ = writeln!(out, "batch_points = {batch_points}");
-        }
-        if let Some(gzip) = self.gzip {
-            let _ = writeln!(out, "gzip = {gzip}");
-        }
-    }
 }
 
 /// The collector's `[delivery]` section; a key left `None` takes the collector's default.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DeliveryConfig {
     /// `late_after` (default "2m").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub late_after: Option<String>,
     /// `clock_tolerance` (default "30s").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_tolerance: Option<String>,
     /// `ack_interval` (default "1s").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack_interval: Option<String>,
+}
+
+impl DeliveryConfig {
+    fn is_empty(&self) -> bool {
+        self.late_after.is_none() && self.clock_tolerance.is_none() && self.ack_interval.is_none()
+    }
 }
 
 impl CollectorConfig {
@@ -235,64 +270,85 @@ impl CollectorConfig {
     }
 
     pub fn to_toml(&self) -> String {
-        let mut out = String::new();
-        if let Some(inventory) = &self.inventory {
-            let _ = writeln!(out, "inventory = {}\n", quote(inventory));
-        }
-        let _ = writeln!(out, "[mqtt]\nurl = {}", quote(&self.mqtt_url));
-        if let Some(ca_file) = &self.ca_file {
-            let _ = writeln!(out, "ca_file = {}", quote(ca_file));
-        }
-        let _ = writeln!(out, "client_id = {}", quote(&self.client_id));
-        if let Some(province) = &self.province {
-            let _ = writeln!(out, "province = {}", quote(province));
-        }
-        let _ = writeln!(out, "\n[store]\npath = {}", quote(&self.store_path));
-        let _ = writeln!(out, "\n[http]\nlisten = {}", quote(&self.http_listen));
-        if let Some(token) = &self.http_token {
-            let _ = writeln!(out, "token = {}", quote(token));
-        }
-        let _ = writeln!(out, "\n[silence]\nafter = {}", quote(&self.silence_after));
-        let delivery = [
-            ("late_after", &self.delivery.late_after),
-            ("clock_tolerance", &self.delivery.clock_tolerance),
-            ("ack_interval", &self.delivery.ack_interval),
-        ];
-        if delivery.iter().any(|(_, value)| value.is_some()) {
-            let _ = writeln!(out, "\n[delivery]");
-            for (key, value) in delivery {
-                if let Some(value) = value {
-                    let _ = writeln!(out, "{key} = {}", quote(value));
-                }
-            }
-        }
-        if let Some(influx) = &self.influx {
-            influx.write_toml(&mut out);
-        }
+        let file = CollectorFile {
+            inventory: self.inventory.as_deref(),
+            mqtt: CollectorMqtt {
+                url: &self.mqtt_url,
+                ca_file: self.ca_file.as_deref(),
+                client_id: &self.client_id,
+                province: self.province.as_deref(),
+            },
+            store: Store {
+                path: &self.store_path,
+            },
+            http: Http {
+                listen: &self.http_listen,
+                token: self.http_token.as_deref(),
+            },
+            silence: Silence {
+                after: &self.silence_after,
+            },
+            delivery: &self.delivery,
+            influx: self.influx.as_ref(),
+        };
+        let mut out = write(&file);
         out.push('\n');
         out.push_str(&self.extra_toml);
         out
     }
 }
 
-/// A TOML basic string.
+/// The collector's file as the `toml` crate writes it.
+#[derive(Serialize)]
+struct CollectorFile<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inventory: Option<&'a str>,
+    mqtt: CollectorMqtt<'a>,
+    store: Store<'a>,
+    http: Http<'a>,
+    silence: Silence<'a>,
+    #[serde(skip_serializing_if = "DeliveryConfig::is_empty")]
+    delivery: &'a DeliveryConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    influx: Option<&'a InfluxConfig>,
+}
+
+#[derive(Serialize)]
+struct CollectorMqtt<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a str>,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    province: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Store<'a> {
+    path: &'a str,
+}
+
+#[derive(Serialize)]
+struct Http<'a> {
+    listen: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Silence<'a> {
+    after: &'a str,
+}
+
+/// A config file as TOML. The structs above hold only strings, small numbers and booleans, which
+/// always serialise.
+fn write(file: &impl Serialize) -> String {
+    toml::to_string(file).expect("a test config serialises as TOML")
+}
+
+/// A TOML string holding `value` exactly, for keys the tests add to a file by hand.
 pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(value.to_owned()).to_string()
 }
 
 #[cfg(test)]
@@ -302,6 +358,46 @@ mod tests {
     #[test]
     fn quoting_keeps_diacritics_and_escapes_metacharacters() {
         assert_eq!(quote("UBND xã Cẩm Tú"), "\"UBND xã Cẩm Tú\"");
-        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        for value in ["a\"b\\c\n", "it's", "x\ty\u{1}'\"", "UBND xã Cẩm Tú"] {
+            let line = format!("key = {}", quote(value));
+            let back: toml::Table = toml::from_str(&line).unwrap();
+            assert_eq!(back["key"].as_str(), Some(value), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_files_are_the_sections_the_daemons_read() {
+        let mut agent = AgentConfig::new("a-1", "thanh-hoa", "mqtt://127.0.0.1:1883");
+        agent.targets.push(TargetConfig {
+            name: "cổng \"xã\"".into(),
+            address: "10.0.0.1".into(),
+            role: "gateway".into(),
+        });
+        agent.drain_rate = Some(50);
+        let text = agent.to_toml();
+        let back: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(back["agent_id"].as_str(), Some("a-1"));
+        assert_eq!(back["mqtt"]["keep_alive"].as_str(), Some("5s"));
+        assert_eq!(back["probe"]["count"].as_integer(), Some(3));
+        assert_eq!(back["journal"]["drain_rate"].as_integer(), Some(50));
+        assert!(back["journal"].get("dir").is_none());
+        assert_eq!(back["targets"][0]["name"].as_str(), Some("cổng \"xã\""));
+
+        let store = std::path::Path::new("/tmp/events.db");
+        let mut collector = CollectorConfig::on_loopback("mqtt://127.0.0.1:1883", store).unwrap();
+        collector.influx = Some(InfluxConfig::v1("http://127.0.0.1:8086", "netmon"));
+        collector.extra_toml = "[alerts]\n".into();
+        let text = collector.to_toml();
+        // Tests splice keys in after these headers.
+        assert!(
+            text.starts_with("[mqtt]\n") && text.contains("\n[http]\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\n\n[alerts]\n"), "{text}");
+        let back: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(back["store"]["path"].as_str(), Some("/tmp/events.db"));
+        assert_eq!(back["influx"]["database"].as_str(), Some("netmon"));
+        assert!(back.get("delivery").is_none() && back.get("inventory").is_none());
+        assert!(back["http"].get("token").is_none());
     }
 }

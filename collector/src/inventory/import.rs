@@ -48,7 +48,11 @@ pub fn convert(
     if let Some(file) = contacts {
         read_contacts(file, &mut raw, &mut lines)?;
     }
-    let text = to_toml(&raw, sites.name, contacts.map(|c| c.name));
+    let text = to_toml(&raw, sites.name, contacts.map(|c| c.name)).map_err(|e| ConfigError {
+        file: sites.name.to_string(),
+        key: String::new(),
+        problem: format!("cannot write the inventory as TOML: {e}"),
+    })?;
     match load::parse(&text, "(converted)") {
         Ok(inventory) => Ok((text, inventory)),
         Err(e) => Err(locate(e, &lines, sites.name, contacts.map(|c| c.name))),

@@ -2,13 +2,15 @@
 //! kinds and channels still plain strings) and the writer that `inventory import` uses to turn
 //! them back into TOML in the layout of `deploy/examples/inventory.toml`. Validation is in
 //! `load.rs`.
+//!
+//! These structs derive `Serialize` although they are not the event contract: the one exception
+//! to "only the contract is serialisable", because `inventory import` writes a file for people
+//! to read and edit, and the `toml` crate escapes it correctly. Field order is the file's order.
 
-use std::fmt::Write as _;
-
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The file as written: four arrays of tables, each optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInventory {
     #[serde(default)]
@@ -22,7 +24,7 @@ pub struct RawInventory {
 }
 
 /// One `[[provinces]]` table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvince {
     pub id: String,
@@ -32,7 +34,7 @@ pub struct RawProvince {
 }
 
 /// One `[[communes]]` table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCommune {
     pub id: String,
@@ -43,27 +45,31 @@ pub struct RawCommune {
 }
 
 /// One `[[sites]]` table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSite {
     pub id: String,
     pub commune: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     pub name: String,
     #[serde(default = "default_kind")]
     pub kind: String,
-    pub parent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lat: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lon: Option<f64>,
     #[serde(default)]
     pub agents: Vec<String>,
     #[serde(default)]
     pub contacts: Vec<String>,
-    #[serde(default)]
+    /// Not written when empty (the CSV import has no thresholds column).
+    #[serde(default, skip_serializing_if = "RawThresholds::is_empty")]
     pub thresholds: RawThresholds,
 }
 
 /// A site's `thresholds = { … }`.
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawThresholds {
     pub loss_pct: Option<f64>,
@@ -72,14 +78,24 @@ pub struct RawThresholds {
     pub utilisation_pct: Option<f64>,
 }
 
+impl RawThresholds {
+    fn is_empty(&self) -> bool {
+        self.loss_pct.is_none()
+            && self.latency_ms.is_none()
+            && self.congestion_factor.is_none()
+            && self.utilisation_pct.is_none()
+    }
+}
+
 /// One `[[contacts]]` table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawContact {
     pub id: String,
     pub name: String,
     pub channel: String,
     pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
 }
 
@@ -87,106 +103,16 @@ fn default_kind() -> String {
     "other".into()
 }
 
-/// The inventory as TOML in the layout of `deploy/examples/inventory.toml`.
-pub fn to_toml(raw: &RawInventory, sites: &str, contacts: Option<&str>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# netmon site inventory, made by `netmon-collector inventory import`"
-    );
-    let _ = writeln!(
-        out,
-        "# from {sites}{}.",
-        contacts.map(|c| format!(" and {c}")).unwrap_or_default()
-    );
-    for p in &raw.provinces {
-        let _ = writeln!(
-            out,
-            "\n[[provinces]]\nid = {}\nname = {}",
-            quote(&p.id),
-            quote(&p.name)
-        );
-        let _ = writeln!(out, "contacts = {}", list(&p.contacts));
-    }
-    for c in &raw.communes {
-        let _ = writeln!(
-            out,
-            "\n[[communes]]\nid = {}\nprovince = {}",
-            quote(&c.id),
-            quote(&c.province)
-        );
-        let _ = writeln!(
-            out,
-            "name = {}\ncontacts = {}",
-            quote(&c.name),
-            list(&c.contacts)
-        );
-    }
-    for s in &raw.sites {
-        let _ = writeln!(
-            out,
-            "\n[[sites]]\nid = {}\ncommune = {}",
-            quote(&s.id),
-            quote(&s.commune)
-        );
-        if let Some(parent) = &s.parent {
-            let _ = writeln!(out, "parent = {}", quote(parent));
-        }
-        let _ = writeln!(out, "name = {}\nkind = {}", quote(&s.name), quote(&s.kind));
-        if let Some(lat) = s.lat {
-            let _ = writeln!(out, "lat = {lat:?}");
-        }
-        if let Some(lon) = s.lon {
-            let _ = writeln!(out, "lon = {lon:?}");
-        }
-        let _ = writeln!(
-            out,
-            "agents = {}\ncontacts = {}",
-            list(&s.agents),
-            list(&s.contacts)
-        );
-    }
-    for c in &raw.contacts {
-        let _ = writeln!(
-            out,
-            "\n[[contacts]]\nid = {}\nname = {}",
-            quote(&c.id),
-            quote(&c.name)
-        );
-        let _ = writeln!(
-            out,
-            "channel = {}\nto = {}",
-            quote(&c.channel),
-            quote(&c.to)
-        );
-        if let Some(lang) = &c.lang {
-            let _ = writeln!(out, "lang = {}", quote(lang));
-        }
-    }
-    out
-}
-
-fn list(ids: &[String]) -> String {
-    format!(
-        "[{}]",
-        ids.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
-    )
-}
-
-/// A TOML basic string (diacritics kept, metacharacters and control characters escaped).
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// The inventory as TOML in the layout of `deploy/examples/inventory.toml`: a header saying
+/// where it came from, then one table per province, commune, site and contact.
+pub fn to_toml(
+    raw: &RawInventory,
+    sites: &str,
+    contacts: Option<&str>,
+) -> Result<String, toml::ser::Error> {
+    let from = contacts.map(|c| format!(" and {c}")).unwrap_or_default();
+    Ok(format!(
+        "# netmon site inventory, made by `netmon-collector inventory import`\n# from {sites}{from}.\n\n{}",
+        toml::to_string(raw)?
+    ))
 }

@@ -243,10 +243,13 @@ fn bom_semicolons_quotes_and_vietnamese_headers_are_read() {
     let bad = format!("{sites}hue;Huế;phu-vinh;xã Phú Vinh;pv-2;thôn 2;thôn;;;;hue-pv-1;\r\n");
     let e = import::convert(csv("s.csv", &bad), Some(csv("c.csv", contacts))).unwrap_err();
     assert_eq!(e.key, "line 5, column agents", "{e}");
+    // Written by the toml crate: a name with double quotes becomes a literal string, and loads
+    // back as it was (asserted above on `inv`).
     assert!(
-        text.contains("name = \"UBND xã Phú Vinh; \\\"trụ sở\\\"\""),
+        text.contains("name = 'UBND xã Phú Vinh; \"trụ sở\"'"),
         "{text}"
     );
+    assert_eq!(parse(&text, "again.toml").unwrap(), inv);
 }
 
 #[test]
@@ -320,4 +323,36 @@ fn import_errors_name_the_csv_file_line_and_column() {
     )
     .unwrap_err();
     assert_eq!(e.key, "line 2, column site_name", "{e}");
+}
+
+/// Names with quotes of both kinds, backslashes and control characters read back unchanged.
+#[test]
+fn the_written_toml_escapes_what_it_must() {
+    use super::raw::{RawContact, RawInventory, RawProvince, to_toml};
+    let name = "a \"b\" 'c' \\d\te\u{1}f đ";
+    let raw = RawInventory {
+        provinces: vec![RawProvince {
+            id: "p".into(),
+            name: name.into(),
+            contacts: vec!["k".into()],
+        }],
+        contacts: vec![RawContact {
+            id: "k".into(),
+            name: name.into(),
+            channel: "telegram".into(),
+            to: "-100".into(),
+            lang: None,
+        }],
+        ..RawInventory::default()
+    };
+    let text = to_toml(&raw, "s.csv", None).unwrap();
+    assert!(
+        text.starts_with("# netmon site inventory, made by"),
+        "{text}"
+    );
+    // The loader refuses control characters in names, so read the raw file back.
+    let back: RawInventory = toml::from_str(&text).unwrap();
+    assert_eq!(back.provinces[0].name, name);
+    assert_eq!(back.contacts[0].name, name);
+    assert_eq!(back.contacts[0].lang, None);
 }
