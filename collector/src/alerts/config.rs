@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::check::{Check, ConfigError};
+
 /// The validated `[alerts]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertsConfig {
@@ -127,39 +129,16 @@ struct RawCoverage {
     had_5g_within: Option<String>,
 }
 
-/// Validates `[alerts]`; `err(key, problem)` makes the error naming the file.
-pub(crate) fn validate<E>(
-    raw: RawAlerts,
-    err: impl Fn(&str, String) -> E,
-    duration: impl Fn(&str) -> Result<Duration, String>,
-) -> Result<AlertsConfig, E> {
+/// Validates `[alerts]`; errors name the file of `c` and the key.
+pub(crate) fn validate(raw: RawAlerts, c: &Check<'_>) -> Result<AlertsConfig, ConfigError> {
     let d = AlertsConfig::default();
     let number = |key: &str, value: Option<f64>, default: f64, max: f64| {
-        let value = value.unwrap_or(default);
-        if value.is_finite() && value > 0.0 && value <= max {
-            Ok(value)
-        } else {
-            Err(err(
-                &format!("alerts.{key}"),
-                format!("expected a number above 0 and at most {max}, got {value}"),
-            ))
-        }
+        c.positive(&format!("alerts.{key}"), value, default, max)
     };
-    let span = |key: &str, value: Option<String>, default: Duration, min: Duration| {
-        let Some(text) = value else {
-            return Ok(default);
-        };
-        let value = duration(&text).map_err(|p| err(&format!("alerts.{key}"), p))?;
-        if value < min || value > Duration::from_secs(30 * 86_400) {
-            return Err(err(
-                &format!("alerts.{key}"),
-                format!(
-                    "expected between {} and 30days, got {text:?}",
-                    humantime::format_duration(min)
-                ),
-            ));
-        }
-        Ok(value)
+    let month = Duration::from_secs(30 * 86_400);
+    let span = |key: &str, value: Option<String>, default: Duration, min: Duration| match value {
+        None => Ok(default),
+        Some(text) => c.bounded(&format!("alerts.{key}"), &text, (min, month)),
     };
     let zero = Duration::ZERO;
     let second = Duration::from_secs(1);
@@ -211,7 +190,7 @@ pub(crate) fn validate<E>(
         reminder_every: match raw.reminder_every {
             None => d.reminder_every,
             Some(text) => {
-                let value = duration(&text).map_err(|p| err("alerts.reminder_every", p))?;
+                let value = c.duration("alerts.reminder_every", &text)?;
                 (!value.is_zero()).then_some(value)
             }
         },
@@ -244,28 +223,28 @@ pub(crate) fn validate<E>(
         },
     };
     if config.loss_clear_pct > config.loss_pct {
-        return Err(err(
+        return Err(c.err(
             "alerts.loss_clear_pct",
             format!("expected at most alerts.loss_pct ({})", config.loss_pct),
         ));
     }
     if config.latency_clear_ms > config.latency_ms {
-        return Err(err(
+        return Err(c.err(
             "alerts.latency_clear_ms",
             format!("expected at most alerts.latency_ms ({})", config.latency_ms),
         ));
     }
     if config.congestion_factor <= 1.0 {
-        return Err(err(
+        return Err(c.err(
             "alerts.congestion_factor",
             "expected a factor above 1".into(),
         ));
     }
     if !(2..=100).contains(&config.flap_changes) {
-        return Err(err("alerts.flap_changes", "expected 2 to 100".into()));
+        return Err(c.err("alerts.flap_changes", "expected 2 to 100".into()));
     }
     if !(1..=1000).contains(&config.max_attempts) {
-        return Err(err("alerts.max_attempts", "expected 1 to 1000".into()));
+        return Err(c.err("alerts.max_attempts", "expected 1 to 1000".into()));
     }
     Ok(config)
 }
@@ -278,8 +257,7 @@ mod tests {
 
     fn load(text: &str) -> Result<AlertsConfig, String> {
         let raw: RawAlerts = toml::from_str(text).map_err(|e| e.to_string())?;
-        let duration = |t: &str| humantime::parse_duration(t).map_err(|e| e.to_string());
-        validate(raw, |key, problem| format!("{key}: {problem}"), duration)
+        validate(raw, &Check { file: "c.toml" }).map_err(|e| format!("{}: {}", e.key, e.problem))
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub mod check;
 pub use crate::alerts::AlertsConfig;
 use crate::influx::InfluxConfig;
 use crate::notify::NotifyConfig;
+use check::Check;
 pub use check::ConfigError;
-use check::duration;
 
 /// Environment variables that override the file: `NETMON_<SECTION>__<KEY>`.
 const ENV_PREFIX: &str = "NETMON_";
@@ -330,26 +330,23 @@ impl Config {
 }
 
 fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
-    let err = |key: &str, problem: String| ConfigError {
-        file: file.display().to_string(),
-        key: key.into(),
-        problem,
-    };
+    let file_name = file.display().to_string();
+    let c = Check { file: &file_name };
     let BrokerUrl { tls, host, port } =
-        BrokerUrl::parse(&raw.mqtt.url).map_err(|p| err("mqtt.url", p))?;
+        BrokerUrl::parse(&raw.mqtt.url).map_err(|p| c.err("mqtt.url", p))?;
     let client_cert = match (&raw.mqtt.client_cert, &raw.mqtt.client_key) {
         (Some(cert_file), Some(key_file)) => Some(ClientCert {
             cert_file,
             key_file,
         }),
         (Some(_), None) => {
-            return Err(err(
+            return Err(c.err(
                 "mqtt.client_key",
                 "is required with mqtt.client_cert".into(),
             ));
         }
         (None, Some(_)) => {
-            return Err(err(
+            return Err(c.err(
                 "mqtt.client_cert",
                 "is required with mqtt.client_key".into(),
             ));
@@ -360,7 +357,7 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         // Trust anchors from `mqtt.ca_file`, else the system store; the client certificate for
         // a broker that requires one (`require_certificate true`).
         let config = tls_config(raw.mqtt.ca_file.as_deref(), client_cert)
-            .map_err(|e| err(&format!("mqtt.{}", e.key()), e.problem().to_owned()))?;
+            .map_err(|e| c.err(&format!("mqtt.{}", e.key()), e.problem().to_owned()))?;
         Some(config)
     } else {
         for (key, set) in [
@@ -368,14 +365,14 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
             ("mqtt.client_cert", client_cert.is_some()),
         ] {
             if set {
-                return Err(err(key, "is only used with an mqtts:// url".into()));
+                return Err(c.err(key, "is only used with an mqtts:// url".into()));
             }
         }
         None
     };
     let client_id = raw.mqtt.client_id;
     if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
-        return Err(err(
+        return Err(c.err(
             "mqtt.client_id",
             format!("expected 1-128 printable characters, got {client_id:?}"),
         ));
@@ -385,29 +382,26 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         .province
         .map(ProvinceId::new)
         .transpose()
-        .map_err(|e| err("mqtt.province", e.to_string()))?;
+        .map_err(|e| c.err("mqtt.province", e.to_string()))?;
     let credentials = match (raw.mqtt.username, raw.mqtt.password) {
         (Some(user), password) => Some((user, password.unwrap_or_default())),
         (None, Some(_)) => {
-            return Err(err("mqtt.password", "given without mqtt.username".into()));
+            return Err(c.err("mqtt.password", "given without mqtt.username".into()));
         }
         (None, None) => None,
     };
-    let keep_alive = duration(&raw.mqtt.keep_alive).map_err(|p| err("mqtt.keep_alive", p))?;
+    let keep_alive = c.duration("mqtt.keep_alive", &raw.mqtt.keep_alive)?;
     if keep_alive.subsec_nanos() != 0 || !(1..=65_535).contains(&keep_alive.as_secs()) {
-        return Err(err(
+        return Err(c.err(
             "mqtt.keep_alive",
             "expected whole seconds between 1s and 65535s".into(),
         ));
     }
     if raw.store.path.as_os_str().is_empty() {
-        return Err(err(
-            "store.path",
-            "expected a file path, got nothing".into(),
-        ));
+        return Err(c.err("store.path", "expected a file path, got nothing".into()));
     }
     let listen = raw.http.listen.parse::<SocketAddr>().map_err(|_| {
-        err(
+        c.err(
             "http.listen",
             format!(
                 "expected an address and port such as 127.0.0.1:8080, got {:?}",
@@ -415,59 +409,41 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
             ),
         )
     })?;
-    let after = duration(&raw.silence.after).map_err(|p| err("silence.after", p))?;
+    let after = c.duration("silence.after", &raw.silence.after)?;
     if after < Duration::from_secs(1) {
-        return Err(err("silence.after", "expected at least 1s".into()));
+        return Err(c.err("silence.after", "expected at least 1s".into()));
     }
     let day = Duration::from_secs(86_400);
-    let bounded = |key: &str, text: &str, min: Duration, max: Duration| {
-        let value = duration(text).map_err(|p| err(key, p))?;
-        if value < min || value > max {
-            return Err(err(
-                key,
-                format!(
-                    "expected between {} and {}, got {text:?}",
-                    humantime::format_duration(min),
-                    humantime::format_duration(max)
-                ),
-            ));
-        }
-        Ok(value)
-    };
     let d = &raw.delivery;
     let delivery = DeliveryConfig {
-        late_after: bounded(
+        late_after: c.bounded(
             "delivery.late_after",
             &d.late_after,
-            Duration::from_secs(1),
-            day,
+            (Duration::from_secs(1), day),
         )?,
-        clock_tolerance: bounded(
+        clock_tolerance: c.bounded(
             "delivery.clock_tolerance",
             &d.clock_tolerance,
-            Duration::from_secs(1),
-            day,
+            (Duration::from_secs(1), day),
         )?,
-        ack_interval: bounded(
+        ack_interval: c.bounded(
             "delivery.ack_interval",
             &d.ack_interval,
-            Duration::from_millis(10),
-            Duration::from_secs(600),
+            (Duration::from_millis(10), Duration::from_secs(600)),
         )?,
     };
     let influx = raw
         .influx
-        .map(crate::influx::config::validate)
-        .transpose()
-        .map_err(|(key, problem)| err(key, problem))?;
+        .map(|raw| crate::influx::config::validate(raw, &c))
+        .transpose()?;
     let inventory = match raw.inventory {
         Some(path) if path.as_os_str().is_empty() => {
-            return Err(err("inventory", "expected a file path, got nothing".into()));
+            return Err(c.err("inventory", "expected a file path, got nothing".into()));
         }
         Some(path) => {
             let path = file.parent().unwrap_or(Path::new(".")).join(path);
             if !path.is_file() {
-                return Err(err(
+                return Err(c.err(
                     "inventory",
                     format!(
                         "expected an inventory file, {} does not exist",
@@ -479,29 +455,28 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         }
         None => None,
     };
-    let alerts = crate::alerts::config::validate(raw.alerts, err, duration)?;
+    let alerts = crate::alerts::config::validate(raw.alerts, &c)?;
     let missed = raw.silence.missed.unwrap_or(4.0);
     if !(missed == 0.0 || (2.0..=1000.0).contains(&missed)) {
-        return Err(err(
+        return Err(c.err(
             "silence.missed",
             format!("expected 0 (off) or 2 to 1000 usual gaps, got {missed}"),
         ));
     }
     let min_quiet = match &raw.silence.min_quiet {
-        Some(text) => duration(text).map_err(|p| err("silence.min_quiet", p))?,
+        Some(text) => c.duration("silence.min_quiet", text)?,
         None => Duration::from_secs(4),
     };
     if min_quiet < Duration::from_secs(1) {
-        return Err(err("silence.min_quiet", "expected at least 1s".into()));
+        return Err(c.err("silence.min_quiet", "expected at least 1s".into()));
     }
     let notify =
-        crate::notify::config::validate(raw.notify, file.parent().unwrap_or(Path::new(".")))
-            .map_err(|(key, problem)| err(key, problem))?;
+        crate::notify::config::validate(raw.notify, file.parent().unwrap_or(Path::new(".")), &c)?;
     let secret = |key: &str, token: Option<String>| match token {
         Some(token)
             if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) =>
         {
-            Err(err(
+            Err(c.err(
                 key,
                 "expected at least 16 characters without spaces (e.g. `openssl rand -hex 24`)"
                     .into(),
@@ -511,21 +486,19 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     };
     let token = secret("http.token", raw.http.token)?;
     let read_token = secret("http.read_token", raw.http.read_token)?;
-    let header_timeout = bounded(
+    let header_timeout = c.bounded(
         "http.header_timeout",
         raw.http.header_timeout.as_deref().unwrap_or("5s"),
-        Duration::from_secs(1),
-        Duration::from_secs(60),
+        (Duration::from_secs(1), Duration::from_secs(60)),
     )?;
-    let request_timeout = bounded(
+    let request_timeout = c.bounded(
         "http.request_timeout",
         raw.http.request_timeout.as_deref().unwrap_or("10s"),
-        Duration::from_secs(1),
-        Duration::from_secs(300),
+        (Duration::from_secs(1), Duration::from_secs(300)),
     )?;
     let max_connections = raw.http.max_connections.unwrap_or(256);
     if !(1..=16_384).contains(&max_connections) {
-        return Err(err(
+        return Err(c.err(
             "http.max_connections",
             format!("expected 1 to 16384 connections, got {max_connections}"),
         ));

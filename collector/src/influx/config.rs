@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::check::{Check, ConfigError};
+
 /// Which write endpoint the server speaks.
 #[derive(Clone, PartialEq, Eq)]
 pub enum InfluxApi {
@@ -118,14 +120,14 @@ fn default_timeout() -> String {
     "10s".into()
 }
 
-/// Validates the section; errors are `(key, problem)`.
-pub(crate) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, String)> {
+/// Validates the section; errors name the file of `c` and the key.
+pub(crate) fn validate(raw: RawInflux, c: &Check<'_>) -> Result<InfluxConfig, ConfigError> {
     let url = raw.url.trim_end_matches('/').to_string();
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
     if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
-        return Err((
+        return Err(c.err(
             "influx.url",
             format!(
                 "expected http(s)://host[:port][/path] such as http://127.0.0.1:8086, got {:?}",
@@ -136,7 +138,7 @@ pub(crate) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, St
     // Credentials in the URL would be logged with it and sent as Basic auth behind the
     // operator's back: they belong in `token` or `username`/`password`.
     if rest.is_some_and(|r| r.split('/').next().is_some_and(|host| host.contains('@'))) {
-        return Err((
+        return Err(c.err(
             "influx.url",
             "must not hold credentials (user:password@): set influx.token, or influx.username \
              and influx.password"
@@ -146,25 +148,26 @@ pub(crate) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, St
     let given = |v: Option<String>| v.filter(|s| !s.is_empty());
     let api = match raw.api.as_str() {
         "v2" => InfluxApi::V2 {
-            org: given(raw.org).ok_or(("influx.org", "required with api = \"v2\"".into()))?,
+            org: given(raw.org)
+                .ok_or_else(|| c.err("influx.org", "required with api = \"v2\"".into()))?,
             bucket: given(raw.bucket)
-                .ok_or(("influx.bucket", "required with api = \"v2\"".into()))?,
+                .ok_or_else(|| c.err("influx.bucket", "required with api = \"v2\"".into()))?,
             token: given(raw.token),
         },
         "v1" => InfluxApi::V1 {
             database: given(raw.database)
-                .ok_or(("influx.database", "required with api = \"v1\"".into()))?,
+                .ok_or_else(|| c.err("influx.database", "required with api = \"v1\"".into()))?,
             retention_policy: given(raw.retention_policy),
             credentials: match (given(raw.username), raw.password) {
                 (Some(user), password) => Some((user, password.unwrap_or_default())),
                 (None, Some(_)) => {
-                    return Err(("influx.password", "given without influx.username".into()));
+                    return Err(c.err("influx.password", "given without influx.username".into()));
                 }
                 (None, None) => None,
             },
         },
         other => {
-            return Err((
+            return Err(c.err(
                 "influx.api",
                 format!("expected \"v1\" or \"v2\", got {other:?}"),
             ));
@@ -173,45 +176,28 @@ pub(crate) fn validate(raw: RawInflux) -> Result<InfluxConfig, (&'static str, St
     let batch_points = usize::try_from(raw.batch_points)
         .ok()
         .filter(|n| (1..=1_000_000).contains(n))
-        .ok_or((
-            "influx.batch_points",
-            format!("expected 1 to 1000000, got {}", raw.batch_points),
-        ))?;
-    let within = |key: &'static str, text: &str, min: Duration, max: Duration| {
-        let value = humantime::parse_duration(text).map_err(|e| {
-            (
-                key,
-                format!("expected a duration such as \"1s\", got {text:?} ({e})"),
+        .ok_or_else(|| {
+            c.err(
+                "influx.batch_points",
+                format!("expected 1 to 1000000, got {}", raw.batch_points),
             )
         })?;
-        if value < min || value > max {
-            return Err((
-                key,
-                format!(
-                    "expected between {} and {}, got {text:?}",
-                    humantime::format_duration(min),
-                    humantime::format_duration(max)
-                ),
-            ));
-        }
-        Ok(value)
-    };
     Ok(InfluxConfig {
         url,
         api,
         batch_points,
-        flush_interval: within(
+        flush_interval: c.bounded_like(
             "influx.flush_interval",
             &raw.flush_interval,
-            Duration::from_millis(10),
-            Duration::from_secs(3600),
+            "\"1s\"",
+            (Duration::from_millis(10), Duration::from_secs(3600)),
         )?,
         gzip: raw.gzip,
-        timeout: within(
+        timeout: c.bounded_like(
             "influx.timeout",
             &raw.timeout,
-            Duration::from_millis(100),
-            Duration::from_secs(600),
+            "\"1s\"",
+            (Duration::from_millis(100), Duration::from_secs(600)),
         )?,
     })
 }

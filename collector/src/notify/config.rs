@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::render::Templates;
+use crate::config::check::{Check, ConfigError};
 
 /// The validated `[notify]` sections; a channel whose section is absent cannot be used by a
 /// contact (the configuration check says so).
@@ -113,27 +114,30 @@ struct RawEmail {
     timeout: Option<String>,
 }
 
-type Problem = (&'static str, String);
-
 /// Validates the sections; relative paths are taken from `base` (the config file's directory).
-/// Errors are `(key, problem)`.
-pub(crate) fn validate(raw: RawNotify, base: &Path) -> Result<NotifyConfig, Problem> {
+/// Errors name the file of `c` and the key.
+pub(crate) fn validate(
+    raw: RawNotify,
+    base: &Path,
+    c: &Check<'_>,
+) -> Result<NotifyConfig, ConfigError> {
     let templates = match raw.templates {
         None => Templates::builtin(),
-        Some(dir) => {
-            Templates::load(&base.join(dir)).map_err(|e| ("notify.templates", e.to_string()))?
-        }
+        Some(dir) => Templates::load(&base.join(dir))
+            .map_err(|e| c.err("notify.templates", e.to_string()))?,
     };
     let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let webhook = raw
         .webhook
         .map(|w| {
-            Ok::<_, Problem>(WebhookConfig {
-                secret: given(w.secret).ok_or((
-                    "notify.webhook.secret",
-                    "required: the HMAC key receivers verify X-Netmon-Signature with".into(),
-                ))?,
-                timeout: timeout("notify.webhook.timeout", w.timeout)?,
+            Ok::<_, ConfigError>(WebhookConfig {
+                secret: given(w.secret).ok_or_else(|| {
+                    c.err(
+                        "notify.webhook.secret",
+                        "required: the HMAC key receivers verify X-Netmon-Signature with".into(),
+                    )
+                })?,
+                timeout: timeout(c, "notify.webhook.timeout", w.timeout)?,
             })
         })
         .transpose()?;
@@ -149,17 +153,19 @@ pub(crate) fn validate(raw: RawNotify, base: &Path) -> Result<NotifyConfig, Prob
                 .strip_prefix("https://")
                 .or_else(|| base_url.strip_prefix("http://"));
             if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
-                return Err((
+                return Err(c.err(
                     "notify.telegram.base_url",
                     format!("expected http(s)://host[:port][/path], got {base_url:?}"),
                 ));
             }
-            let bot_token = given(t.bot_token).ok_or((
-                "notify.telegram.bot_token",
-                "required: the token @BotFather gave (123456:ABC…)".into(),
-            ))?;
+            let bot_token = given(t.bot_token).ok_or_else(|| {
+                c.err(
+                    "notify.telegram.bot_token",
+                    "required: the token @BotFather gave (123456:ABC…)".into(),
+                )
+            })?;
             if bot_token.contains(['/', '?', '#', ' ']) {
-                return Err((
+                return Err(c.err(
                     "notify.telegram.bot_token",
                     "expected a token such as 123456:ABC-DEF (no '/', '?', '#' or spaces)".into(),
                 ));
@@ -167,11 +173,11 @@ pub(crate) fn validate(raw: RawNotify, base: &Path) -> Result<NotifyConfig, Prob
             Ok(TelegramConfig {
                 base_url,
                 bot_token,
-                timeout: timeout("notify.telegram.timeout", t.timeout)?,
+                timeout: timeout(c, "notify.telegram.timeout", t.timeout)?,
             })
         })
         .transpose()?;
-    let email = raw.email.map(|e| email(e, base)).transpose()?;
+    let email = raw.email.map(|e| email(e, base, c)).transpose()?;
     Ok(NotifyConfig {
         webhook,
         telegram,
@@ -180,17 +186,19 @@ pub(crate) fn validate(raw: RawNotify, base: &Path) -> Result<NotifyConfig, Prob
     })
 }
 
-fn email(e: RawEmail, base: &Path) -> Result<EmailConfig, Problem> {
-    let server = e.server.filter(|s| !s.trim().is_empty()).ok_or((
-        "notify.email.server",
-        "required: the SMTP server's host name".into(),
-    ))?;
+fn email(e: RawEmail, base: &Path, c: &Check<'_>) -> Result<EmailConfig, ConfigError> {
+    let server = e.server.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        c.err(
+            "notify.email.server",
+            "required: the SMTP server's host name".into(),
+        )
+    })?;
     let security = match e.security.as_deref().unwrap_or("starttls") {
         "starttls" => SmtpSecurity::StartTls,
         "tls" => SmtpSecurity::Tls,
         "none" => SmtpSecurity::None,
         other => {
-            return Err((
+            return Err(c.err(
                 "notify.email.security",
                 format!("expected \"starttls\", \"tls\" or \"none\", got {other:?}"),
             ));
@@ -202,27 +210,31 @@ fn email(e: RawEmail, base: &Path) -> Result<EmailConfig, Problem> {
             SmtpSecurity::Tls => 465,
             SmtpSecurity::None => 25,
         },
-        Some(p) => u16::try_from(p).ok().filter(|p| *p != 0).ok_or((
-            "notify.email.port",
-            format!("expected a port number 1-65535, got {p}"),
-        ))?,
+        Some(p) => u16::try_from(p).ok().filter(|p| *p != 0).ok_or_else(|| {
+            c.err(
+                "notify.email.port",
+                format!("expected a port number 1-65535, got {p}"),
+            )
+        })?,
     };
     let credentials = match (e.username, e.password) {
         (Some(user), password) => Some((user, password.unwrap_or_default())),
         (None, Some(_)) => {
-            return Err((
+            return Err(c.err(
                 "notify.email.password",
                 "given without notify.email.username".into(),
             ));
         }
         (None, None) => None,
     };
-    let from = e.from.ok_or((
-        "notify.email.from",
-        "required: the sender, such as \"netmon <netmon@example.vn>\"".into(),
-    ))?;
+    let from = e.from.ok_or_else(|| {
+        c.err(
+            "notify.email.from",
+            "required: the sender, such as \"netmon <netmon@example.vn>\"".into(),
+        )
+    })?;
     if let Err(problem) = from.parse::<lettre::message::Mailbox>() {
-        return Err((
+        return Err(c.err(
             "notify.email.from",
             format!(
                 "expected an address such as \"netmon <netmon@example.vn>\", got {from:?} ({problem})"
@@ -232,7 +244,7 @@ fn email(e: RawEmail, base: &Path) -> Result<EmailConfig, Problem> {
     let ca_file = match e.ca_file {
         None => None,
         Some(_) if security == SmtpSecurity::None => {
-            return Err((
+            return Err(c.err(
                 "notify.email.ca_file",
                 "is only used with security = \"starttls\" or \"tls\"".into(),
             ));
@@ -240,13 +252,13 @@ fn email(e: RawEmail, base: &Path) -> Result<EmailConfig, Problem> {
         Some(file) => {
             let file = base.join(file);
             let pem = std::fs::read(&file).map_err(|err| {
-                (
+                c.err(
                     "notify.email.ca_file",
                     format!("cannot read {}: {err}", file.display()),
                 )
             })?;
             lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|err| {
-                (
+                c.err(
                     "notify.email.ca_file",
                     format!("expected PEM certificates in {}: {err}", file.display()),
                 )
@@ -261,7 +273,7 @@ fn email(e: RawEmail, base: &Path) -> Result<EmailConfig, Problem> {
         credentials,
         from,
         ca_file,
-        timeout: timeout("notify.email.timeout", e.timeout)?,
+        timeout: timeout(c, "notify.email.timeout", e.timeout)?,
     })
 }
 
@@ -293,20 +305,16 @@ impl NotifyConfig {
 }
 
 /// A channel's timeout: default 10 s, between 1 s and 5 min.
-fn timeout(key: &'static str, text: Option<String>) -> Result<Duration, Problem> {
+fn timeout(c: &Check<'_>, key: &str, text: Option<String>) -> Result<Duration, ConfigError> {
     let Some(text) = text else {
         return Ok(Duration::from_secs(10));
     };
-    let value = humantime::parse_duration(&text).map_err(|e| {
-        (
-            key,
-            format!("expected a duration such as \"10s\", got {text:?} ({e})"),
-        )
-    })?;
-    if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&value) {
-        return Err((key, format!("expected between 1s and 5m, got {text:?}")));
-    }
-    Ok(value)
+    c.bounded_like(
+        key,
+        &text,
+        "\"10s\"",
+        (Duration::from_secs(1), Duration::from_secs(300)),
+    )
 }
 
 #[cfg(test)]
