@@ -1,44 +1,15 @@
 //! `netmon-agent`: the daemon on a commune router or village access point. It probes links with
-//! ICMP echo, turns the results into events, keeps them in an on-disk journal and publishes them
-//! over MQTT until the collector acknowledges them.
+//! ICMP echo, reads routers over SNMP and modems over their tools or AT commands, turns what it
+//! sees into events, keeps them in an on-disk journal and publishes them over MQTT until the
+//! collector acknowledges them.
 //!
-//! Layout — the daemon is a pipeline of tasks joined by bounded channels, pure logic kept apart
-//! from I/O:
-//! - [`config`]: TOML + `NETMON_*` environment → validated [`Config`];
-//! - [`probes`]: the ICMP echo engine ([`probes::icmp`], I/O) and round statistics
-//!   ([`probes::stats`], pure);
-//! - [`link`]: link state with hysteresis (pure): rounds in, `link_went_down`/`link_came_back` out;
-//! - [`scheduler`]: the probe task — a round per interval, results through [`link`], events out;
-//! - [`recorder`]: envelopes (boot id, gap-free `seq`, wall and monotonic time), `agent_started`,
-//!   heartbeats, `journal_overflowed`; appends every event to the journal before it is published;
-//! - [`journal`]: the on-disk, crash-safe, size-bounded journal (segments of checksummed records,
-//!   in-memory index, acknowledgement watermark); `journal/record.rs` and `journal/index.rs` are
-//!   its pure parts;
-//! - [`pacer`] (pure): the token bucket that paces a backlog (`journal.drain_rate`);
-//! - [`publisher`] and [`mqtt`]: journal → QoS 1 batches, acks → journal trims, retained status,
-//!   last will, reconnects;
-//! - [`cellular`]: cellular modems and 5G CPEs. Pure: the parsers of modem answers (mmcli, uqmi,
-//!   AT 27.007, Quectel) into the contract's [`netmon_events::Signal`], the quality class
-//!   ([`cellular::quality`]), one modem across readings ([`cellular::modem`]: samples, technology
-//!   and operator changes, service lost/restored, stopped answering/answers again) and the
-//!   `[[cellular]]` settings. I/O: tools run with a deadline ([`cellular::command`]), the serial
-//!   AT session ([`cellular::serial`]), one reading per source ([`cellular::reader`]), the task
-//!   with one loop per modem into the recorder's channel ([`cellular::poller`]) and
-//!   `netmon-agent cellular` ([`cellular::report`]);
-//! - [`output`]: what the CLI prints (`check`, `probe`, `journal`, with `--json`);
-//! - [`snmp`]: SNMP polling of the routers beside the agent (IF-MIB counters → rates,
-//!   utilisation, oper status, reboots); its task sends into the same recorder channel as the
-//!   scheduler, so its events share the journal;
-//! - [`spread`]: several polling loops of one kind with their first rounds spread over the
-//!   interval (SNMP devices, modems).
+//! A pipeline of tasks joined by bounded channels, pure logic kept apart from I/O: [`scheduler`]
+//! (probe rounds through [`link`]), [`snmp`] and [`cellular`] (one folder each: settings, pure
+//! parsing and state, I/O, report) send into the [`recorder`], which appends every event to the
+//! [`journal`] before the [`publisher`] sends it over [`mqtt`]; acknowledgements trim the
+//! journal. The code map, file by file, is in `ARCHITECTURE.md`.
 //!
-//! ```text
-//! scheduler ──mpsc──▶ recorder ──append──▶ journal ──select──▶ publisher ──▶ rumqttc client
-//!                                            ▲                   ▲   (events, QoS 1)  │
-//!                                            └──── trim ─────────┴── ack (watch) ── event loop task
-//! ```
-//!
-//! Shutdown stops the scheduler first; the recorder drains its channel, fsyncs the journal and
+//! Shutdown stops the sources first; the recorder drains its channel, fsyncs the journal and
 //! ends; the publisher sends what it may at once, publishes `offline` and disconnects; all within
 //! [`SHUTDOWN_GRACE`]. Whatever was not acknowledged stays in the journal for the next start.
 
