@@ -4,24 +4,23 @@
 //! Loading reads files (the config, and for `mqtts://` the CA file or else the system trust store)
 //! but binds no ports and opens no store.
 //!
-//! This module loads the file and validates the daemon's own sections (`mqtt`, `store`, `http`,
-//! `silence`, `delivery`); the features' sections are validated beside them (`alerts/config.rs`,
-//! `influx/config.rs`, `notify/config.rs`, the inventory in `inventory/load.rs`), with the error
-//! type and the duration parser of the leaf [`check`].
+//! This module loads the file and assembles [`Config`]; every section is validated beside the
+//! feature that uses it (`intake/config.rs`: `mqtt`, `silence`, `delivery`; `store/config.rs`,
+//! `http/config.rs`, `alerts/config.rs`, `influx/config.rs`, `notify/config.rs`, the inventory in
+//! `inventory/load.rs`), with the error type and the one `Check` helper of the leaf [`check`].
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use netmon_events::ProvinceId;
-use netmon_mqtt::{BrokerUrl, ClientCert, tls_config};
 use serde::Deserialize;
 
 pub mod check;
 pub use crate::alerts::AlertsConfig;
+pub use crate::http::config::HttpConfig;
 use crate::influx::InfluxConfig;
+pub use crate::intake::config::{DeliveryConfig, MqttConfig, SilenceConfig};
 use crate::notify::NotifyConfig;
+pub use crate::store::config::StoreConfig;
 use check::Check;
 pub use check::ConfigError;
 
@@ -54,237 +53,25 @@ pub struct Config {
     pub notify: NotifyConfig,
 }
 
-#[derive(Clone)]
-pub struct MqttConfig {
-    pub host: String,
-    pub port: u16,
-    /// `Some` for `mqtts://`: the rustls configuration to connect with.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    pub client_id: String,
-    /// Take only this province's topics; `None` takes all provinces.
-    pub province: Option<ProvinceId>,
-    pub credentials: Option<(String, String)>,
-    pub keep_alive: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub path: PathBuf,
-}
-
-#[derive(Clone)]
-pub struct HttpConfig {
-    pub listen: SocketAddr,
-    /// Bearer token required by the API's POST routes (acknowledge, silence); without one they
-    /// are refused.
-    pub token: Option<String>,
-    /// `http.read_token`: when set, the `GET /api/v1/…` routes need it (or `token`); `/healthz`
-    /// stays open. `None` leaves the reads open, as before.
-    pub read_token: Option<String>,
-    /// A connection must finish sending a request's headers within this (and an idle
-    /// keep-alive connection is closed after it).
-    pub header_timeout: Duration,
-    /// A request (its body read and its answer made) must be done within this, else 408.
-    pub request_timeout: Duration,
-    /// Connections served at once; further ones are closed as soon as they are accepted.
-    pub max_connections: usize,
-}
-
-impl std::fmt::Debug for MqttConfig {
-    /// Like the derived one, with the password left out.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MqttConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls.is_some())
-            .field("client_id", &self.client_id)
-            .field("province", &self.province)
-            .field("username", &self.credentials.as_ref().map(|(user, _)| user))
-            .field("keep_alive", &self.keep_alive)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for HttpConfig {
-    /// Like the derived one, saying only whether each token is set.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConfig")
-            .field("listen", &self.listen)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
-            .field("read_token", &self.read_token.as_ref().map(|_| "<set>"))
-            .field("header_timeout", &self.header_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("max_connections", &self.max_connections)
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SilenceConfig {
-    /// An online agent with no event for this long is declared silent.
-    pub after: Duration,
-    /// … or once quiet for this many of its usual gaps between messages (0 = off),
-    pub missed: f64,
-    /// … but not before this long.
-    pub min_quiet: Duration,
-}
-
-/// Acknowledged delivery and clock trust (`[delivery]`).
-#[derive(Debug, Clone)]
-pub struct DeliveryConfig {
-    /// An event received more than this after its (corrected) time is marked late.
-    pub late_after: Duration,
-    /// An agent wall time further than this from the monotonic estimate is corrected.
-    pub clock_tolerance: Duration,
-    /// At most one retained acknowledgement per agent in this interval.
-    pub ack_interval: Duration,
-}
-
-impl DeliveryConfig {
-    /// The clock settings as the pure clock module takes them.
-    pub fn policy(&self) -> crate::intake::clock::ClockPolicy {
-        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
-        crate::intake::clock::ClockPolicy {
-            tolerance: delta(self.clock_tolerance),
-            late_after: delta(self.late_after),
-        }
-    }
-}
-
 // No `Debug` on the raw sections that hold secrets (or hold sections that do): nothing can
 // print a password or a token by accident. The validated types redact theirs.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    mqtt: RawMqtt,
-    store: RawStore,
+    mqtt: crate::intake::config::RawMqtt,
+    store: crate::store::config::RawStore,
     #[serde(default)]
-    http: RawHttp,
+    http: crate::http::config::RawHttp,
     #[serde(default)]
-    silence: RawSilence,
+    silence: crate::intake::config::RawSilence,
     #[serde(default)]
-    delivery: RawDelivery,
+    delivery: crate::intake::config::RawDelivery,
     influx: Option<crate::influx::config::RawInflux>,
     inventory: Option<PathBuf>,
     #[serde(default)]
     alerts: crate::alerts::config::RawAlerts,
     #[serde(default)]
     notify: crate::notify::config::RawNotify,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDelivery {
-    #[serde(default = "default_late_after")]
-    late_after: String,
-    #[serde(default = "default_clock_tolerance")]
-    clock_tolerance: String,
-    #[serde(default = "default_ack_interval")]
-    ack_interval: String,
-}
-
-impl Default for RawDelivery {
-    fn default() -> Self {
-        Self {
-            late_after: default_late_after(),
-            clock_tolerance: default_clock_tolerance(),
-            ack_interval: default_ack_interval(),
-        }
-    }
-}
-
-fn default_late_after() -> String {
-    "2m".into()
-}
-fn default_clock_tolerance() -> String {
-    "30s".into()
-}
-fn default_ack_interval() -> String {
-    "1s".into()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMqtt {
-    url: String,
-    #[serde(default = "default_client_id")]
-    client_id: String,
-    province: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    ca_file: Option<PathBuf>,
-    client_cert: Option<PathBuf>,
-    client_key: Option<PathBuf>,
-    #[serde(default = "default_keep_alive")]
-    keep_alive: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    path: PathBuf,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    #[serde(default = "default_listen")]
-    listen: String,
-    token: Option<String>,
-    read_token: Option<String>,
-    header_timeout: Option<String>,
-    request_timeout: Option<String>,
-    max_connections: Option<u32>,
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            token: None,
-            read_token: None,
-            header_timeout: None,
-            request_timeout: None,
-            max_connections: None,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSilence {
-    #[serde(default = "default_silence_after")]
-    after: String,
-    missed: Option<f64>,
-    min_quiet: Option<String>,
-}
-
-impl Default for RawSilence {
-    fn default() -> Self {
-        Self {
-            after: default_silence_after(),
-            missed: None,
-            min_quiet: None,
-        }
-    }
-}
-
-fn default_client_id() -> String {
-    "netmon-collector".into()
-}
-/// Long enough that pings and acknowledgements queued behind a flood of incoming events do not
-/// time the connection out (rumqttc sends nothing until it has handed on what it has read; with
-/// 5 s a collector behind 100,000 agents was disconnected every ~10 s, `docs/benchmarks.md`).
-/// The collector's session is persistent, so the keep-alive only bounds how soon a silently dead
-/// broker link is noticed; a restarted broker closes the connection at once.
-fn default_keep_alive() -> String {
-    "30s".into()
-}
-fn default_listen() -> String {
-    "127.0.0.1:8080".into()
-}
-fn default_silence_after() -> String {
-    "35s".into()
 }
 
 impl Config {
@@ -332,106 +119,10 @@ impl Config {
 fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     let file_name = file.display().to_string();
     let c = Check { file: &file_name };
-    let BrokerUrl { tls, host, port } =
-        BrokerUrl::parse(&raw.mqtt.url).map_err(|p| c.err("mqtt.url", p))?;
-    let client_cert = match (&raw.mqtt.client_cert, &raw.mqtt.client_key) {
-        (Some(cert_file), Some(key_file)) => Some(ClientCert {
-            cert_file,
-            key_file,
-        }),
-        (Some(_), None) => {
-            return Err(c.err(
-                "mqtt.client_key",
-                "is required with mqtt.client_cert".into(),
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(c.err(
-                "mqtt.client_cert",
-                "is required with mqtt.client_key".into(),
-            ));
-        }
-        (None, None) => None,
-    };
-    let tls = if tls {
-        // Trust anchors from `mqtt.ca_file`, else the system store; the client certificate for
-        // a broker that requires one (`require_certificate true`).
-        let config = tls_config(raw.mqtt.ca_file.as_deref(), client_cert)
-            .map_err(|e| c.err(&format!("mqtt.{}", e.key()), e.problem().to_owned()))?;
-        Some(config)
-    } else {
-        for (key, set) in [
-            ("mqtt.ca_file", raw.mqtt.ca_file.is_some()),
-            ("mqtt.client_cert", client_cert.is_some()),
-        ] {
-            if set {
-                return Err(c.err(key, "is only used with an mqtts:// url".into()));
-            }
-        }
-        None
-    };
-    let client_id = raw.mqtt.client_id;
-    if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
-        return Err(c.err(
-            "mqtt.client_id",
-            format!("expected 1-128 printable characters, got {client_id:?}"),
-        ));
-    }
-    let province = raw
-        .mqtt
-        .province
-        .map(ProvinceId::new)
-        .transpose()
-        .map_err(|e| c.err("mqtt.province", e.to_string()))?;
-    let credentials = match (raw.mqtt.username, raw.mqtt.password) {
-        (Some(user), password) => Some((user, password.unwrap_or_default())),
-        (None, Some(_)) => {
-            return Err(c.err("mqtt.password", "given without mqtt.username".into()));
-        }
-        (None, None) => None,
-    };
-    let keep_alive = c.duration("mqtt.keep_alive", &raw.mqtt.keep_alive)?;
-    if keep_alive.subsec_nanos() != 0 || !(1..=65_535).contains(&keep_alive.as_secs()) {
-        return Err(c.err(
-            "mqtt.keep_alive",
-            "expected whole seconds between 1s and 65535s".into(),
-        ));
-    }
-    if raw.store.path.as_os_str().is_empty() {
-        return Err(c.err("store.path", "expected a file path, got nothing".into()));
-    }
-    let listen = raw.http.listen.parse::<SocketAddr>().map_err(|_| {
-        c.err(
-            "http.listen",
-            format!(
-                "expected an address and port such as 127.0.0.1:8080, got {:?}",
-                raw.http.listen
-            ),
-        )
-    })?;
-    let after = c.duration("silence.after", &raw.silence.after)?;
-    if after < Duration::from_secs(1) {
-        return Err(c.err("silence.after", "expected at least 1s".into()));
-    }
-    let day = Duration::from_secs(86_400);
-    let d = &raw.delivery;
-    let delivery = DeliveryConfig {
-        late_after: c.bounded(
-            "delivery.late_after",
-            &d.late_after,
-            (Duration::from_secs(1), day),
-        )?,
-        clock_tolerance: c.bounded(
-            "delivery.clock_tolerance",
-            &d.clock_tolerance,
-            (Duration::from_secs(1), day),
-        )?,
-        ack_interval: c.bounded(
-            "delivery.ack_interval",
-            &d.ack_interval,
-            (Duration::from_millis(10), Duration::from_secs(600)),
-        )?,
-    };
+    let mqtt = crate::intake::config::mqtt(raw.mqtt, &c)?;
+    let store = crate::store::config::validate(raw.store, &c)?;
+    let delivery = crate::intake::config::delivery(&raw.delivery, &c)?;
+    let silence = crate::intake::config::silence(&raw.silence, &c)?;
     let influx = raw
         .influx
         .map(|raw| crate::influx::config::validate(raw, &c))
@@ -456,80 +147,15 @@ fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
         None => None,
     };
     let alerts = crate::alerts::config::validate(raw.alerts, &c)?;
-    let missed = raw.silence.missed.unwrap_or(4.0);
-    if !(missed == 0.0 || (2.0..=1000.0).contains(&missed)) {
-        return Err(c.err(
-            "silence.missed",
-            format!("expected 0 (off) or 2 to 1000 usual gaps, got {missed}"),
-        ));
-    }
-    let min_quiet = match &raw.silence.min_quiet {
-        Some(text) => c.duration("silence.min_quiet", text)?,
-        None => Duration::from_secs(4),
-    };
-    if min_quiet < Duration::from_secs(1) {
-        return Err(c.err("silence.min_quiet", "expected at least 1s".into()));
-    }
+    let http = crate::http::config::validate(raw.http, &c)?;
     let notify =
         crate::notify::config::validate(raw.notify, file.parent().unwrap_or(Path::new(".")), &c)?;
-    let secret = |key: &str, token: Option<String>| match token {
-        Some(token)
-            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            Err(c.err(
-                key,
-                "expected at least 16 characters without spaces (e.g. `openssl rand -hex 24`)"
-                    .into(),
-            ))
-        }
-        token => Ok(token),
-    };
-    let token = secret("http.token", raw.http.token)?;
-    let read_token = secret("http.read_token", raw.http.read_token)?;
-    let header_timeout = c.bounded(
-        "http.header_timeout",
-        raw.http.header_timeout.as_deref().unwrap_or("5s"),
-        (Duration::from_secs(1), Duration::from_secs(60)),
-    )?;
-    let request_timeout = c.bounded(
-        "http.request_timeout",
-        raw.http.request_timeout.as_deref().unwrap_or("10s"),
-        (Duration::from_secs(1), Duration::from_secs(300)),
-    )?;
-    let max_connections = raw.http.max_connections.unwrap_or(256);
-    if !(1..=16_384).contains(&max_connections) {
-        return Err(c.err(
-            "http.max_connections",
-            format!("expected 1 to 16384 connections, got {max_connections}"),
-        ));
-    }
     Ok(Config {
         file: file.to_path_buf(),
-        mqtt: MqttConfig {
-            host,
-            port,
-            tls,
-            client_id,
-            province,
-            credentials,
-            keep_alive,
-        },
-        store: StoreConfig {
-            path: raw.store.path,
-        },
-        http: HttpConfig {
-            listen,
-            token,
-            read_token,
-            header_timeout,
-            request_timeout,
-            max_connections: max_connections as usize,
-        },
-        silence: SilenceConfig {
-            after,
-            missed,
-            min_quiet,
-        },
+        mqtt,
+        store,
+        http,
+        silence,
         delivery,
         influx,
         alerts,
@@ -544,6 +170,7 @@ mod tests {
 
     use super::*;
     use crate::influx::InfluxApi;
+    use std::time::Duration;
 
     fn write(text: &str) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("netmon-config-{}", uuid::Uuid::new_v4()));

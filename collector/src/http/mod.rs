@@ -22,6 +22,7 @@
 //! `http.request_timeout` (408); the connection limits are in [`server`].
 
 mod auth;
+pub mod config;
 mod server;
 
 use std::sync::Arc;

@@ -40,8 +40,8 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-impl From<&crate::config::HttpConfig> for Limits {
-    fn from(http: &crate::config::HttpConfig) -> Self {
+impl From<&super::config::HttpConfig> for Limits {
+    fn from(http: &super::config::HttpConfig) -> Self {
         Self {
             header_timeout: http.header_timeout,
             request_timeout: http.request_timeout,

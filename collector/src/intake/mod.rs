@@ -15,6 +15,7 @@
 pub mod acks;
 pub mod boots;
 pub mod clock;
+pub mod config;
 pub mod recorder;
 pub mod watermark;
 
@@ -30,8 +31,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::MqttConfig;
 use crate::health::IntakeHealth;
+use config::MqttConfig;
 
 /// Capacity of the client's request channel (acknowledgements, subscriptions). Larger than the
 /// writer's batch, so acknowledging a whole batch never waits for the event loop.
