@@ -212,7 +212,7 @@ fn command(config: &Config, path: &str, body: &str) -> Result<(), Failure> {
     }
     let (status, answer) = daemon_client::post_json(address, path, token, body, TIMEOUT)
         .with_context(|| format!("asking the collector at {address} (is it running?)"))?;
-    if status == 200 {
+    if (200..300).contains(&status) {
         return Ok(());
     }
     let reason = serde_json::from_str::<Value>(&answer)
