@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertKind, Detection, Message};
 use crate::cellular::{Quality, Registration, Signal, Technology};
-use crate::envelope::time_ms;
 use crate::ids::BootId;
 use crate::interface::{Device, Interface, OperStatus};
+use crate::time_ms;
 
 /// Everything an agent or the collector records. Agent-made events come first; collector-made
 /// events (about an agent, or the alerts and notifications of the collector) follow.

@@ -27,6 +27,7 @@ pub mod ids;
 pub mod interface;
 pub mod payload;
 pub mod text;
+pub mod time_ms;
 pub mod topic;
 
 #[cfg(feature = "test-util")]
