@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cellular::quality::{Levels, Thresholds};
-use crate::config::{Check, ConfigError};
+use crate::config::check::{Check, ConfigError};
 
 /// Largest number of modems one agent reads.
 pub const MAX_MODEMS: usize = 16;

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{Check, ConfigError};
+use crate::config::check::{Check, ConfigError};
 
 /// Largest number of devices one agent polls.
 pub const MAX_DEVICES: usize = 256;

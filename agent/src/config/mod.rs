@@ -21,20 +21,12 @@ pub use crate::snmp::settings::{
     WatchedInterface,
 };
 
+pub mod check;
+pub(crate) use check::Check;
+pub use check::ConfigError;
+
 /// Largest number of targets one agent probes.
 pub const MAX_TARGETS: usize = 20_000;
-
-/// A configuration that cannot be used. Displays as `file: key: problem`; exit code 64.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {key}: {problem}")]
-pub struct ConfigError {
-    /// The configuration file, as given.
-    pub file: String,
-    /// The offending key (`probe.interval`, `targets[3].address`), or `-` for the file as a whole.
-    pub key: String,
-    /// What is wrong and what was expected.
-    pub problem: String,
-}
 
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,81 +305,6 @@ fn dotted(key: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// Validation helpers whose errors name `file` (shared by the sections' validators).
-pub(crate) struct Check<'a> {
-    pub(crate) file: &'a str,
-}
-
-impl Check<'_> {
-    pub(crate) fn err<T>(
-        &self,
-        key: impl Into<String>,
-        problem: impl Into<String>,
-    ) -> Result<T, ConfigError> {
-        Err(ConfigError {
-            file: self.file.into(),
-            key: key.into(),
-            problem: problem.into(),
-        })
-    }
-
-    fn required<T>(&self, key: &str, value: Option<T>) -> Result<T, ConfigError> {
-        match value {
-            Some(v) => Ok(v),
-            None => self.err(key, "is required"),
-        }
-    }
-
-    pub(crate) fn duration(
-        &self,
-        key: &str,
-        value: Option<String>,
-        default: Duration,
-        range: (Duration, Duration),
-    ) -> Result<Duration, ConfigError> {
-        let Some(text) = value else {
-            return Ok(default);
-        };
-        let Ok(d) = humantime::parse_duration(text.trim()) else {
-            return self.err(
-                key,
-                format!("expected a duration like \"1s\" or \"500ms\", got {text:?}"),
-            );
-        };
-        if d < range.0 || d > range.1 {
-            return self.err(
-                key,
-                format!(
-                    "expected a duration from {} to {}, got {text:?}",
-                    humantime::format_duration(range.0),
-                    humantime::format_duration(range.1)
-                ),
-            );
-        }
-        Ok(d)
-    }
-
-    pub(crate) fn integer(
-        &self,
-        key: &str,
-        value: Option<i64>,
-        default: u32,
-        range: (u32, u32),
-    ) -> Result<u32, ConfigError> {
-        let Some(n) = value else { return Ok(default) };
-        match u32::try_from(n) {
-            Ok(n) if (range.0..=range.1).contains(&n) => Ok(n),
-            _ => self.err(
-                key,
-                format!(
-                    "expected an integer from {} to {}, got {n}",
-                    range.0, range.1
-                ),
-            ),
-        }
-    }
 }
 
 fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
