@@ -10,12 +10,13 @@
 //!
 //! Fields are only ever added. Times are RFC 3339 UTC with milliseconds; absent values are `null`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use netmon_events::envelope::time_ms;
 use netmon_events::{DownReason, LinkRole};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::alerts::api::{AlertView, AlertsView, OutgoingView, SilenceView, alerts_json};
 
@@ -23,23 +24,25 @@ use crate::state::{LinkStatus, State};
 use crate::store::{StoredEvent, millis};
 
 /// The folded state: agents and links, each sorted by key. It holds no runtime counters, so a
-/// collector that replays the same store serves byte-identical JSON.
-#[derive(Debug, Serialize)]
+/// collector that replays the same store serves byte-identical JSON. Borrowed from a [`State`]
+/// when served; read back with owned strings (`StateView<'static>`) by `status`, whose table is
+/// built from these fields.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StateView<'a> {
     pub agents: Vec<AgentView<'a>>,
     pub links: Vec<LinkView<'a>>,
 }
 
 /// One agent, sorted by `agent`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AgentView<'a> {
-    pub agent: &'a str,
-    pub province: &'a str,
+    pub agent: Cow<'a, str>,
+    pub province: Cow<'a, str>,
     /// Boot id of the agent's newest event, and its highest seq within that boot.
-    pub boot: Option<&'a str>,
+    pub boot: Option<Cow<'a, str>>,
     pub last_seq: u64,
     /// From the agent's last `agent_started`.
-    pub version: Option<&'a str>,
+    pub version: Option<Cow<'a, str>>,
     /// True after any agent-made event, false after `agent_went_silent`.
     pub online: bool,
     /// When the collector received the agent's last event.
@@ -60,14 +63,14 @@ pub struct AgentView<'a> {
 }
 
 /// One agent's link to one target, sorted by `agent` then `address`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LinkView<'a> {
-    pub agent: &'a str,
+    pub agent: Cow<'a, str>,
     pub address: IpAddr,
-    pub name: &'a str,
+    pub name: Cow<'a, str>,
     pub role: LinkRole,
     /// `up`, `down` or `unknown` (no successful round yet).
-    pub status: &'static str,
+    pub status: Cow<'a, str>,
     /// When `status` last changed (for `down`: the first failed round).
     #[serde(with = "time_ms::option")]
     pub since: Option<DateTime<Utc>>,
@@ -83,7 +86,7 @@ pub struct LinkView<'a> {
 }
 
 /// An ended outage, in effective (possibly corrected) time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct OutageView {
     #[serde(with = "time_ms")]
     pub since: DateTime<Utc>,
@@ -99,11 +102,11 @@ impl<'a> StateView<'a> {
             .agents
             .iter()
             .map(|(id, a)| AgentView {
-                agent: id.as_str(),
-                province: a.province.as_str(),
-                boot: a.boot.as_ref().map(|b| b.as_str()),
+                agent: id.as_str().into(),
+                province: a.province.as_str().into(),
+                boot: a.boot.as_ref().map(|b| b.as_str().into()),
                 last_seq: a.last_seq,
-                version: a.version.as_deref(),
+                version: a.version.as_deref().map(Cow::Borrowed),
                 online: a.online,
                 last_seen: a.last_seen,
                 silent_since: a.silent_since,
@@ -117,11 +120,11 @@ impl<'a> StateView<'a> {
             .links
             .iter()
             .map(|(key, l)| LinkView {
-                agent: key.agent.as_str(),
+                agent: key.agent.as_str().into(),
                 address: key.address,
-                name: &l.name,
+                name: l.name.as_str().into(),
                 role: l.role,
-                status: status_name(l.status),
+                status: status_name(l.status).into(),
                 since: l.since,
                 last_rtt_ms: l.last_rtt_ms,
                 last_loss_pct: l.last_loss_pct,
@@ -292,5 +295,10 @@ mod tests {
         assert_eq!(json["agents"][0]["lag_ms"], 500);
         assert_eq!(json["agents"][0]["backlog"], serde_json::Value::Null);
         assert_eq!(json["agents"][0]["lost_events"], 0);
+        // `status` reads it back typed, and it serialises to the same bytes.
+        let text = state_json(&state);
+        let read: StateView<'static> = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.links[0].name, "Thôn Thọ Liên");
+        assert_eq!(serde_json::to_string(&read).unwrap(), text);
     }
 }

@@ -328,7 +328,7 @@ pub fn status(
     let token = config.http.read_token.as_deref();
     let asked =
         daemon_client::get_with_token(address, "/api/v1/state", token, Duration::from_secs(3));
-    let body = match asked {
+    let text = match asked {
         Ok(body) => {
             let reasons =
                 daemon_client::health(address, Duration::from_secs(3)).unwrap_or_default();
@@ -342,7 +342,13 @@ pub fn status(
                     writeln!(err, "  {reason}").context("writing output")?;
                 }
             }
-            body
+            if json {
+                format!("{}\n", body.trim_end())
+            } else {
+                let view: api::StateView =
+                    serde_json::from_str(&body).context("reading the collector's state")?;
+                table::status(&view, lang)
+            }
         }
         Err(e) => {
             writeln!(
@@ -353,15 +359,12 @@ pub fn status(
             .context("writing output")?;
             let mut state = state::State::default();
             replay_store(config, err, None, |event| state.apply(event))?;
-            api::state_json(&state)
+            if json {
+                format!("{}\n", api::state_json(&state))
+            } else {
+                table::status(&api::StateView::new(&state), lang)
+            }
         }
-    };
-    let text = if json {
-        format!("{}\n", body.trim_end())
-    } else {
-        let value: serde_json::Value =
-            serde_json::from_str(&body).context("the state is not JSON")?;
-        table::status(&value, lang)
     };
     out.write_all(text.as_bytes()).context("writing output")?;
     Ok(())

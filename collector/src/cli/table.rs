@@ -2,10 +2,11 @@
 //! [`super::time`]) and labels in Vietnamese (default) or English.
 
 use chrono::{DateTime, Utc};
-use netmon_events::Event;
+use netmon_events::{Event, LinkRole};
 use serde_json::Value;
 
 use super::time::local;
+use crate::api::StateView;
 use crate::intake::clock::ClockSource;
 use crate::store::StoredEvent;
 
@@ -236,16 +237,11 @@ fn serde_name(value: &impl serde::Serialize) -> String {
 }
 
 /// The agents and links tables of a `/api/v1/state` document.
-pub fn status(state: &Value, lang: Lang) -> String {
-    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
-    let time = |v: &Value| {
-        v.as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map_or("-".into(), |t| local(t.with_timezone(&Utc)))
-    };
-    let number =
-        |v: &Value, decimals: usize| v.as_f64().map_or("-".into(), |n| format!("{n:.decimals$}"));
-    let empty = Vec::new();
+pub fn status(state: &StateView, lang: Lang) -> String {
+    let text = |v: Option<&str>| v.unwrap_or("-").to_string();
+    let time = |t: Option<DateTime<Utc>>| t.map_or("-".into(), local);
+    let number = |n: Option<u64>| n.map_or("-".into(), |n| n.to_string());
+    let decimal = |n: Option<f64>| n.map_or("-".into(), |n| format!("{n:.1}"));
     let mut agents = Table::new(&[
         lang.pick("Trạm", "Agent"),
         lang.pick("Tỉnh", "Province"),
@@ -258,22 +254,18 @@ pub fn status(state: &Value, lang: Lang) -> String {
         lang.pick("Tồn", "Backlog"),
         lang.pick("Đã mất", "Lost"),
     ]);
-    for a in state["agents"].as_array().unwrap_or(&empty) {
-        let online = match a["online"].as_bool() {
-            Some(true) => lang.pick("có", "yes"),
-            _ => lang.pick("không", "no"),
-        };
+    for a in &state.agents {
         agents.row(vec![
-            text(&a["agent"]),
-            text(&a["province"]),
-            online.into(),
-            time(&a["last_seen"]),
-            text(&a["version"]),
-            number(&a["events"], 0),
-            number(&a["last_seq"], 0),
-            a["lag_ms"].as_i64().map_or("-".into(), lag),
-            number(&a["backlog"], 0),
-            number(&a["lost_events"], 0),
+            a.agent.to_string(),
+            a.province.to_string(),
+            lang.pick(["không", "có"], ["no", "yes"])[usize::from(a.online)].into(),
+            time(a.last_seen),
+            text(a.version.as_deref()),
+            a.events.to_string(),
+            a.last_seq.to_string(),
+            a.lag_ms.map_or("-".into(), lag),
+            number(a.backlog),
+            a.lost_events.to_string(),
         ]);
     }
     let mut links = Table::new(&[
@@ -285,23 +277,31 @@ pub fn status(state: &Value, lang: Lang) -> String {
         "RTT (ms)",
         lang.pick("Mất gói (%)", "Loss (%)"),
     ]);
-    for l in state["links"].as_array().unwrap_or(&empty) {
-        let status = match l["status"].as_str() {
-            Some("up") => lang.pick("đang hoạt động", "up"),
-            Some("down") => lang.pick("mất kết nối", "down"),
+    for l in &state.links {
+        let status = match &*l.status {
+            "up" => lang.pick("đang hoạt động", "up"),
+            "down" => lang.pick("mất kết nối", "down"),
             _ => lang.pick("chưa rõ", "unknown"),
         };
         links.row(vec![
-            text(&l["agent"]),
-            format!("{} ({})", text(&l["name"]), text(&l["address"])),
-            text(&l["role"]),
+            l.agent.to_string(),
+            format!("{} ({})", l.name, l.address),
+            role_name(l.role),
             status.into(),
-            time(&l["since"]),
-            number(&l["last_rtt_ms"], 1),
-            number(&l["last_loss_pct"], 1),
+            time(l.since),
+            decimal(l.last_rtt_ms),
+            decimal(l.last_loss_pct),
         ]);
     }
     format!("{}\n{}", agents.render(), links.render())
+}
+
+/// A role as the JSON names it (`gateway`, `commune`, ..).
+fn role_name(role: LinkRole) -> String {
+    serde_json::to_value(role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]
@@ -322,11 +322,12 @@ mod tests {
 
     #[test]
     fn status_tables_in_vietnamese_and_english() {
-        let state: Value = serde_json::from_str(
-            r#"{"agents":[{"agent":"a","province":"hue","online":false,"last_seen":null,"version":null,"events":2,
-                           "last_seq":7341,"lag_ms":185000,"backlog":12,"lost_events":0}],
+        let state: StateView = serde_json::from_str(
+            r#"{"agents":[{"agent":"a","province":"hue","boot":null,"online":false,"last_seen":null,"silent_since":null,
+                           "version":null,"events":2,"last_seq":7341,"lag_ms":185000,"backlog":12,"lost_events":0}],
                 "links":[{"agent":"a","address":"10.0.0.1","name":"UBND phường Phú Xuân","role":"commune","status":"down",
-                          "since":"2026-11-23T02:00:00.000Z","last_rtt_ms":null,"last_loss_pct":100.0}]}"#,
+                          "since":"2026-11-23T02:00:00.000Z","last_rtt_ms":null,"last_loss_pct":100.0,
+                          "last_round":null,"down_reason":"unreachable","last_outage":null}]}"#,
         )
         .unwrap();
         let vi = status(&state, Lang::Vi);
@@ -342,6 +343,7 @@ mod tests {
             "{en}"
         );
         assert!(en.contains("Lag") && en.contains("Last seq"), "{en}");
+        assert!(en.contains("commune") && en.contains(" 12 "), "{en}");
     }
 
     #[test]
