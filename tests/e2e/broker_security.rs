@@ -613,42 +613,25 @@ fn strangers_are_refused_and_the_plain_listener_is_loopback_only() {
     }
 
     // TLS needs the CA: without --cafile the handshake fails, plain MQTT on it gets nowhere.
-    let no_ca = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.tls.to_string(),
-            "--capath",
-            "/etc/ssl/certs",
-        ])
-        .args([
-            "-u",
-            "thanh-hoa/agent-a",
-            "-P",
-            "pw-agent-a",
-            "-t",
-            &topic,
-            "-m",
-            "x",
-        ])
-        .output()
-        .unwrap();
+    // (Not `broker.client`, which brings the CA.)
+    let tls_port = broker.tls.to_string();
+    let as_agent_a = |connection: &[&str]| {
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &tls_port])
+            .args(connection)
+            .args([
+                "-u",
+                "thanh-hoa/agent-a",
+                "-P",
+                password("thanh-hoa/agent-a"),
+            ])
+            .args(["-t", &topic, "-m", "x"])
+            .output()
+            .unwrap()
+    };
+    let no_ca = as_agent_a(&["--capath", "/etc/ssl/certs"]);
     assert!(!no_ca.status.success(), "{no_ca:?}");
-    let plain_on_tls = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &broker.tls.to_string()])
-        .args([
-            "-u",
-            "thanh-hoa/agent-a",
-            "-P",
-            "pw-agent-a",
-            "-t",
-            &topic,
-            "-m",
-            "x",
-        ])
-        .output()
-        .unwrap();
+    let plain_on_tls = as_agent_a(&[]);
     assert!(!plain_on_tls.status.success(), "{plain_on_tls:?}");
 
     // Where each listener is bound.
