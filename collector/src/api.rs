@@ -247,7 +247,7 @@ mod tests {
 
     use super::*;
     use crate::store::Origin;
-    use crate::testkit::stored;
+    use crate::store::testkit::stored;
 
     #[test]
     fn event_line_is_the_envelope_plus_store_keys() {

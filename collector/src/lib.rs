@@ -25,9 +25,6 @@ pub mod state;
 pub mod store;
 pub mod writer;
 
-#[cfg(test)]
-mod testkit;
-
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};

@@ -60,20 +60,23 @@ fn main() -> ExitCode {
                 &mut stderr.lock(),
             )
         }
-        Command::Inventory { action } => {
-            cli::inventory::run(action, Some(&config), &mut out, &mut std::io::stderr())
-        }
+        Command::Inventory { action } => netmon_collector::inventory::cli::run(
+            action,
+            Some(&config),
+            &mut out,
+            &mut std::io::stderr(),
+        ),
         Command::Alerts {
             action: None,
             open,
             json,
             lang,
             ..
-        } => cli::alerts::list(&config, open, json, lang, &mut out),
+        } => netmon_collector::alerts::cli::list(&config, open, json, lang, &mut out),
         Command::Alerts {
             action: Some(cli::AlertsAction::Ack { id, by, note }),
             ..
-        } => cli::alerts::acknowledge(&config, id, by, note, &mut out),
+        } => netmon_collector::alerts::cli::acknowledge(&config, id, by, note, &mut out),
         Command::Silence {
             site,
             until,
@@ -81,7 +84,15 @@ fn main() -> ExitCode {
             by,
             note,
             ..
-        } => cli::alerts::silence(&config, site, from.as_deref(), &until, by, note, &mut out),
+        } => netmon_collector::alerts::cli::silence(
+            &config,
+            site,
+            from.as_deref(),
+            &until,
+            by,
+            note,
+            &mut out,
+        ),
         Command::Report {
             kind:
                 cli::ReportKind::Coverage {
@@ -94,7 +105,7 @@ fn main() -> ExitCode {
                     ..
                 },
         } => {
-            let args = cli::report::CoverageArgs {
+            let args = netmon_collector::coverage::cli::CoverageArgs {
                 province: province.as_deref(),
                 commune: commune.as_deref(),
                 from: from.as_deref(),
@@ -103,7 +114,13 @@ fn main() -> ExitCode {
                 lang,
             };
             let now = chrono::Utc::now();
-            cli::report::coverage(&config, &args, now, &mut out, &mut std::io::stderr())
+            netmon_collector::coverage::cli::coverage(
+                &config,
+                &args,
+                now,
+                &mut out,
+                &mut std::io::stderr(),
+            )
         }
     };
     exit_code(result)

@@ -344,7 +344,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::testkit::stored;
+    use crate::store::testkit::stored;
 
     const ADDR: &str = "10.20.0.1";
 

@@ -26,6 +26,11 @@ use netmon_tests::{
 /// After a village cut's message (and its outbox drained): how long the test watches for a
 /// second, wrong, message. A quiet window after the awaited event, not a synchronisation.
 const QUIET_AFTER_VILLAGE_CUT: Duration = Duration::from_secs(3);
+/// How long the uplink test watches for a second message after the first: longer than the
+/// villages' agent-unreachable delay, which the parent's outage must suppress.
+const QUIET_AFTER_UPLINK_CUT: Duration = Duration::from_secs(10);
+/// How long it watches for anything after the recovery message: the villages' grace period.
+const QUIET_AFTER_RECOVERY: Duration = Duration::from_secs(25);
 
 const SECRET: &str = "bí-mật-của-tỉnh-thanh-hoa";
 const TOKEN: &str = "netmon-test-token-0123456789";
@@ -268,8 +273,10 @@ fn alerts_commune_uplink_cut_is_one_message_naming_the_villages() {
 
     let (uplink_webhook_ms, uplink_mail_ms) = cut_and_measure(&commune, "uplink", 0, 0);
     let (webhook_ms, mail_ms) = (uplink_webhook_ms, uplink_mail_ms);
-    // Anything else the cut might wrongly cause has arrived by now.
-    std::thread::sleep(Duration::from_secs(10));
+    // Watch a named quiet window for anything else the cut might wrongly cause.
+    quiet(QUIET_AFTER_UPLINK_CUT, || {
+        (commune.hook.hooked().len() > 1).then_some(())
+    });
     let hooked = commune.hook.hooked();
     assert_eq!(hooked.len(), 1, "one message for the commune: {hooked:#?}");
     let first = &hooked[0];
@@ -352,7 +359,9 @@ fn alerts_commune_uplink_cut_is_one_message_naming_the_villages() {
     assert_eq!(hooked.len(), 2, "a recovery message");
     assert_eq!(notices(&hooked[1]), vec!["resolved"]);
     commune.wait_all_online();
-    std::thread::sleep(Duration::from_secs(25));
+    quiet(QUIET_AFTER_RECOVERY, || {
+        (commune.hook.hooked().len() > 2).then_some(())
+    });
     let hooked = commune.hook.hooked();
     assert_eq!(hooked.len(), 2, "nothing after the recovery: {hooked:#?}");
     eprintln!("recovery: {}", hooked[1].body["text"]);

@@ -11,7 +11,7 @@ use netmon_events::{AlertKind, Detection};
 
 use super::book::{AlertKey, Book};
 use super::modem_conditions::{Active, Cleared, CoverageLoss, Modems, subject};
-use super::rules::Wanted;
+use super::wanted::Wanted;
 use crate::state::State;
 
 fn key(

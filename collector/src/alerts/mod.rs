@@ -18,12 +18,14 @@
 
 pub mod api;
 pub mod book;
+pub mod cli;
 pub mod config;
 pub mod coverage_rule;
 pub mod modem_conditions;
 pub mod outbox;
 pub mod rules;
 pub mod signals;
+pub mod wanted;
 pub use config::AlertsConfig;
 
 #[cfg(test)]

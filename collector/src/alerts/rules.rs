@@ -17,22 +17,10 @@ use super::book::{Alert, AlertKey, Book};
 use super::coverage_rule;
 use super::modem_conditions::Cleared;
 use super::signals::{Ended, Hysteresis, Limits, Reboot, Signals};
+pub use super::wanted::Wanted;
 use crate::alerts::AlertsConfig;
 use crate::inventory::Inventory;
 use crate::state::{LinkStatus, State};
-
-/// An alert that should be open now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Wanted {
-    pub key: AlertKey,
-    pub province: ProvinceId,
-    pub target: Option<Target>,
-    pub since: DateTime<Utc>,
-    pub detected_by: Detection,
-    pub value: Option<f64>,
-    pub threshold: Option<f64>,
-    pub late: bool,
-}
 
 /// A collector-made event and the agent and province it is filed under.
 #[derive(Debug, Clone, PartialEq)]

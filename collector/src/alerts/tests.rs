@@ -12,8 +12,8 @@ use crate::alerts::AlertsConfig;
 use crate::inventory::{Commune, Contact, Inventory, Province, Site, SiteKind};
 use crate::notify::view::NoticeView;
 use crate::state::State;
+use crate::store::testkit::base;
 use crate::store::{Origin, StoredEvent};
-use crate::testkit::base;
 
 /// A commune centre (agent `ubnd`) and three villages behind it (`v1`..`v3`), one contact.
 fn inventory() -> Inventory {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use netmon_events::Event;
 
@@ -15,15 +14,16 @@ use crate::store::{Query, Store};
 use crate::{api, intake, state};
 use table::Lang;
 
-pub mod alerts;
 pub mod daemon_client;
-pub mod inventory;
-pub mod report;
+pub mod failure;
+pub(crate) mod store_replay;
 pub mod table;
 pub mod time;
-pub use alerts::AlertsAction;
-pub use inventory::InventoryAction;
-pub use report::ReportKind;
+pub use crate::alerts::cli::AlertsAction;
+pub use crate::coverage::cli::ReportKind;
+pub use crate::inventory::cli::InventoryAction;
+pub use failure::Failure;
+pub(crate) use store_replay::{open_read_only, replay_store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -175,23 +175,12 @@ pub fn without_config(
     err: &mut impl Write,
 ) -> Result<(), Failure> {
     match command {
-        Command::Inventory { action } => inventory::run(action, None, out, err),
+        Command::Inventory { action } => crate::inventory::cli::run(action, None, out, err),
         Command::Alerts { .. } => Err(Failure::Usage(
             "alerts: --config FILE is required (the collector's configuration)".into(),
         )),
         other => Err(Failure::Usage(format!("{other:?}: needs --config"))),
     }
-}
-
-/// How a command failed: the caller maps it to an exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    /// Bad configuration or arguments: exit 64.
-    #[error("{0}")]
-    Usage(String),
-    /// Anything else: exit 1.
-    #[error("{0:#}")]
-    Runtime(#[from] anyhow::Error),
 }
 
 /// `replay influx`: progress on `progress_out` (a bar when `terminal`), a summary on `out`.
@@ -370,45 +359,6 @@ pub fn status(
     Ok(())
 }
 
-/// The stored events [`replay_store`] reads: all, or those of some types in a time range.
-type Selection<'a> = Option<(&'a [&'a str], DateTime<Utc>, DateTime<Utc>)>;
-
-/// Calls `f` with every stored event (of `select`) in store order (the store opened read-only);
-/// the rows that cannot be read are skipped and counted on `err`.
-fn replay_store(
-    config: &Config,
-    err: &mut impl Write,
-    select: Selection,
-    mut f: impl FnMut(&crate::store::StoredEvent),
-) -> Result<(), Failure> {
-    let store = open_read_only(config)?;
-    let mut unreadable = 0;
-    let mut each = |row: Result<_, _>| match row {
-        Ok(event) => f(&event),
-        Err(_) => unreadable += 1,
-    };
-    match select {
-        None => store.for_each(&mut each),
-        Some((types, from, to)) => store.for_each_of(types, from, to, &mut each),
-    }
-    .context("reading the store")?;
-    if unreadable > 0 {
-        writeln!(
-            err,
-            "{unreadable} stored events could not be read and were skipped"
-        )
-        .context("writing output")?;
-    }
-    Ok(())
-}
-
-fn open_read_only(config: &Config) -> Result<Store, Failure> {
-    let path = &config.store.path;
-    Store::open_read_only(path)
-        .with_context(|| format!("opening the store {} read-only", path.display()))
-        .map_err(Failure::Runtime)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -436,7 +386,7 @@ mod tests {
     #[test]
     fn replay_from_a_date_starts_at_vietnam_midnight() {
         use crate::store::{NewEvent, Origin};
-        let dir = crate::testkit::TempDir::new();
+        let dir = crate::store::testkit::temp_dir();
         let store = dir.path().join("events.db");
         let times = [
             "2026-10-31T16:59:59.999Z",

@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn events_table_marks_corrected_and_late_times() {
-        let mut event = crate::testkit::stored(
+        let mut event = crate::store::testkit::stored(
             1,
             crate::store::Origin::Agent,
             "a",

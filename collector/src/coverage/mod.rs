@@ -22,6 +22,7 @@ use netmon_events::{AgentId, Event, ProvinceId};
 use crate::inventory::Inventory;
 use crate::store::StoredEvent;
 
+pub mod cli;
 mod stream;
 mod tally;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use netmon_events::Quality;
 
 use super::*;
 use crate::store::Origin;
-use crate::testkit::{base, stored};
+use crate::store::testkit::{base, stored};
 
 /// A reading of `modem` at `secs` after the base time: technology, PLMN (`-` for none), quality,
 /// RSRP and SINR (`0` for absent). On 5G the values are the NR SS-values and the LTE anchor's

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
 use crate::config::check::Check;
+use crate::config::check::ConfigError;
 
 #[derive(Clone)]
 pub struct HttpConfig {

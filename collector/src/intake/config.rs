@@ -10,8 +10,8 @@ use netmon_events::ProvinceId;
 use netmon_mqtt::{BrokerUrl, ClientCert, tls_config};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
 use crate::config::check::Check;
+use crate::config::check::ConfigError;
 
 #[derive(Clone)]
 pub struct MqttConfig {

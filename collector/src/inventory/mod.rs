@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use netmon_events::{AgentId, Channel, ProvinceId};
 
 mod aliases;
+pub mod cli;
 pub mod import;
 mod load;
 mod raw;

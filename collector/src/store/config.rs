@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
 use crate::config::check::Check;
+use crate::config::check::ConfigError;
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {

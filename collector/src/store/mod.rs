@@ -11,6 +11,8 @@
 
 pub mod config;
 pub mod schema;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use std::path::Path;
 use std::time::Duration;

@@ -129,8 +129,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::store::testkit::{TempDir, envelope_json, temp_dir};
     use crate::store::{Query, Store};
-    use crate::testkit::{TempDir, envelope_json};
 
     /// The version-1 schema exactly as the first collector created it.
     const V1: &str = "
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_v1_file_is_readable_read_only_then_migrated_in_place() {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let path = v1_file(&dir);
         // The CLI reads a file the daemon has not migrated yet.
         let old = Store::open_read_only(&path).unwrap();
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_v2_file_gains_the_projections_table_and_keeps_its_events() {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let path = v1_file(&dir);
         // Bring it to v2 exactly as the previous build did (v1 → v2 script only).
         let conn = Connection::open(&path).unwrap();
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_newer_file_is_refused() {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let path = dir.path().join("new.db");
         Connection::open(&path)
             .unwrap()

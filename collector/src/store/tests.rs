@@ -1,8 +1,8 @@
-//! Tests of the event store on real SQLite files (a child module of `store.rs`).
+//! Tests of the event store on real SQLite files (a child module of `store`).
 #![allow(clippy::unwrap_used)]
 
+use super::testkit::{self, envelope_json, temp_dir};
 use super::*;
-use crate::testkit::{TempDir, envelope_json};
 
 fn new_event(agent: &str, seq: u64, event: &str) -> NewEvent {
     let envelope: Envelope =
@@ -22,7 +22,7 @@ const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":30,"backlog":0"#;
 
 #[test]
 fn duplicate_key_is_a_no_op_and_ids_follow_insert_order() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut store = Store::open(&dir.path().join("events.db")).unwrap();
     let first = store
         .append(
@@ -55,7 +55,7 @@ fn duplicate_key_is_a_no_op_and_ids_follow_insert_order() {
 
 #[test]
 fn store_is_wal_and_readable_read_only_while_writer_is_open() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let path = dir.path().join("events.db");
     let mut writer = Store::open(&path).unwrap();
     assert_eq!(writer.journal_mode().unwrap(), "wal");
@@ -72,7 +72,7 @@ fn store_is_wal_and_readable_read_only_while_writer_is_open() {
 
 #[test]
 fn read_only_open_works_after_the_writer_closed() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let path = dir.path().join("events.db");
     {
         let mut writer = Store::open(&path).unwrap();
@@ -85,7 +85,7 @@ fn read_only_open_works_after_the_writer_closed() {
 
 #[test]
 fn query_filters_and_limits_newest_first_returned_oldest_first() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut store = Store::open(&dir.path().join("events.db")).unwrap();
     let started = r#""type":"agent_started","version":"0.1.0","targets":1"#;
     store
@@ -130,7 +130,7 @@ fn query_filters_and_limits_newest_first_returned_oldest_first() {
 
 #[test]
 fn for_each_of_reads_only_the_types_in_the_time_range_in_store_order() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut store = Store::open(&dir.path().join("events.db")).unwrap();
     let started = r#""type":"agent_started","version":"0.1.0","targets":1"#;
     // Agent times base + seq s: seqs 1..=6, alternating heartbeats and starts.
@@ -138,7 +138,7 @@ fn for_each_of_reads_only_the_types_in_the_time_range_in_store_order() {
         .map(|seq| new_event("a", seq, if seq % 2 == 0 { started } else { HEARTBEAT }))
         .collect();
     store.append(&events, &[]).unwrap();
-    let base = crate::testkit::base();
+    let base = testkit::base();
     let mut seen = Vec::new();
     let n = store
         .for_each_of(
@@ -155,7 +155,7 @@ fn for_each_of_reads_only_the_types_in_the_time_range_in_store_order() {
 /// is refused on its own, recorded in `refusals`, and its neighbours are stored.
 #[test]
 fn an_event_the_store_cannot_hold_is_refused_alone() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut store = Store::open(&dir.path().join("events.db")).unwrap();
     let mut poison = new_event("a", 2, HEARTBEAT);
     poison.envelope.seq = 1 << 63;
@@ -184,7 +184,7 @@ fn an_event_the_store_cannot_hold_is_refused_alone() {
 /// Refused seqs count as known after a restart: the watermark passes them.
 #[test]
 fn refusals_are_seqs_above_the_watermark() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut store = Store::open(&dir.path().join("events.db")).unwrap();
     let a: AgentId = "a".parse().unwrap();
     let boot: BootId = "boot-1".parse().unwrap();
@@ -215,7 +215,7 @@ fn refusals_are_seqs_above_the_watermark() {
 /// batch fails and nothing is written, so it can be retried.
 #[test]
 fn a_store_that_cannot_write_fails_the_batch() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut store = Store::open(&dir.path().join("events.db")).unwrap();
     store.fail_writes(true);
     assert!(store.append(&[new_event("a", 1, HEARTBEAT)], &[]).is_err());

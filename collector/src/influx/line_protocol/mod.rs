@@ -314,7 +314,7 @@ mod tests {
 
     use super::*;
     use crate::store::Origin;
-    use crate::testkit::stored;
+    use crate::store::testkit::stored;
 
     pub(super) fn line(event: &str) -> String {
         String::from_utf8(point(&stored(7, Origin::Agent, "lang-a", 3, event), None).unwrap())

@@ -13,8 +13,8 @@ use crate::api::state_json;
 use crate::intake::clock::{ClockPolicy, ClockSource};
 use crate::intake::recorder::{Now, Recorder};
 use crate::state::{LinkStatus, Outage};
+use crate::store::testkit::{TempDir, base, temp_dir};
 use crate::store::{Query, Store};
-use crate::testkit::{TempDir, base};
 
 const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":1,"backlog":0"#;
 const STARTED: &str = r#""type":"agent_started","version":"0.1.0","targets":1"#;
@@ -89,7 +89,7 @@ fn overflowed(dropped: &str, first: u64, last: u64) -> String {
 
 #[test]
 fn watermark_in_order_gaps_overflow_restart_and_failed_commits() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     let send = |rec: &mut Recorder, second: i64, envelopes: Vec<String>| {
         rec.record(&[message(None, &envelopes)], at(second))
@@ -158,7 +158,7 @@ fn watermark_in_order_gaps_overflow_restart_and_failed_commits() {
 
 #[test]
 fn an_overflow_of_a_boot_never_seen_and_a_migrated_store_rebuild_the_same_watermarks() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     // Boot b0 was entirely dropped from the journal before anything of it was sent.
     rec.record(
@@ -195,7 +195,7 @@ fn t(text: &str) -> DateTime<Utc> {
 
 #[test]
 fn a_1970_clock_is_corrected_and_a_late_backlog_keeps_its_true_outage_times() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     // Boot b1 starts at 02:00:00 with its clock at 1970; its batches say so from the start.
     let old = |s: u64| format!("1970-01-01T00:00:{s:02}.000Z");
@@ -282,7 +282,7 @@ fn a_1970_clock_is_corrected_and_a_late_backlog_keeps_its_true_outage_times() {
     );
 
     // Replayed in b1's lifetime (no reboot), the same backlog shows the true outage.
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     rec.record(
         &[message(
@@ -319,7 +319,7 @@ fn a_1970_clock_is_corrected_and_a_late_backlog_keeps_its_true_outage_times() {
 
 #[test]
 fn without_a_sender_clock_an_implausible_time_becomes_the_receive_time() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     rec.record(
         &[message(
@@ -353,7 +353,7 @@ fn without_a_sender_clock_an_implausible_time_becomes_the_receive_time() {
 /// The replay test of `recorder_tests.rs` with corrected, late, out-of-order and lost events.
 #[test]
 fn replay_rebuilds_identical_state_with_corrected_late_and_lost_events() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     let old = |s: u64| format!("1970-01-01T00:{:02}:{:02}.000Z", s / 60, s % 60);
     let down = format!(
@@ -422,7 +422,7 @@ fn replay_rebuilds_identical_state_with_corrected_late_and_lost_events() {
 /// (recorded in `refusals`, counted) and the watermark passes them, after a restart too.
 #[test]
 fn a_refused_event_is_acknowledged_and_never_blocks_the_watermark() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir);
     let bad_loss = format!(
         r#""type":"probe_round_completed",{TARGET},"sent":3,"received":3,"rtt_min_ms":1.0,"rtt_avg_ms":1.0,"rtt_max_ms":1.0,"rtt_mdev_ms":0.0,"loss_pct":200.0"#

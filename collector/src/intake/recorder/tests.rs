@@ -10,8 +10,8 @@ use rumqttc::{Publish, QoS};
 use crate::api::{IntakeCounters, RejectedByReason, state_json};
 use crate::intake::clock::ClockPolicy;
 use crate::intake::recorder::{Now, Recorder};
+use crate::store::testkit::{TempDir, base, envelope_json, temp_dir};
 use crate::store::{Origin, Query, Store};
-use crate::testkit::{TempDir, base, envelope_json};
 
 const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":1,"backlog":0"#;
 const STARTED: &str = r#""type":"agent_started","version":"0.1.0","targets":1"#;
@@ -62,7 +62,7 @@ fn at(seconds: i64) -> Now {
 
 #[test]
 fn stores_good_events_and_refuses_the_rest_by_reason() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir, Some("thanh-hoa"));
     let good = batch("a", "b1", &[(1, STARTED), (2, HEARTBEAT)]);
     let mixed = format!(
@@ -124,7 +124,7 @@ fn stores_good_events_and_refuses_the_rest_by_reason() {
 
 #[test]
 fn last_will_makes_one_silence_event_and_only_for_an_online_agent() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir, None);
     let offline = r#"{"status":"offline"}"#;
     // Unknown agent: nothing to declare.
@@ -165,7 +165,7 @@ fn last_will_makes_one_silence_event_and_only_for_an_online_agent() {
 
 #[test]
 fn missed_heartbeats_after_the_grace_period() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir, None);
     rec.record(&[events("a", batch("a", "b1", &[(1, STARTED)]))], at(0))
         .unwrap();
@@ -195,7 +195,7 @@ fn missed_heartbeats_after_the_grace_period() {
 
 #[test]
 fn failed_commit_changes_nothing_and_the_retry_stores_everything_once() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir, None);
     rec.record(&[events("a", batch("a", "b1", &[(1, STARTED)]))], at(0))
         .unwrap();
@@ -223,7 +223,7 @@ fn failed_commit_changes_nothing_and_the_retry_stores_everything_once() {
 
 #[test]
 fn replaying_the_store_rebuilds_identical_state() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir, None);
     let target =
         r#""target":{"name":"Nhà văn hóa thôn Phước Chánh","address":"fd00::7","role":"gateway"}"#;
@@ -307,7 +307,7 @@ fn warnings_during(f: impl FnOnce()) -> Vec<String> {
 /// summary of the rest; every refusal is still counted, and a log line carries no escapes.
 #[test]
 fn refusal_logs_are_capped_across_topics() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut rec = recorder(&dir, None);
     let lines = warnings_during(|| {
         for second in 0..3 {

@@ -11,9 +11,9 @@ use clap::Subcommand;
 use netmon_events::{ProvinceId, Quality};
 use serde_json::{Value, json};
 
-use super::Failure;
-use super::table::{Lang, Table};
-use super::time::{self, local};
+use crate::cli::failure::Failure;
+use crate::cli::table::{Lang, Table};
+use crate::cli::time::{self, local};
 use crate::config::Config;
 use crate::coverage::{self, Coverage, Level, Report, Row, Scope, Summary};
 use crate::inventory::Inventory;
@@ -111,7 +111,7 @@ pub fn coverage(
     };
     let mut fold = Coverage::new(scope, inventory);
     let select = (coverage::TYPES, fold.reads_from(), to);
-    super::replay_store(config, err, Some(select), |event| fold.apply(event))?;
+    crate::cli::store_replay::replay_store(config, err, Some(select), |event| fold.apply(event))?;
     let report = fold.finish();
     if report.out_of_order > 0 {
         writeln!(

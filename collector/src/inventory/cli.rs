@@ -12,8 +12,8 @@ use clap::Subcommand;
 use netmon_events::AgentId;
 use serde_json::json;
 
-use super::Failure;
-use super::table::{Lang, Table};
+use crate::cli::failure::Failure;
+use crate::cli::table::{Lang, Table};
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::inventory::import::{self, CsvFile};
@@ -287,7 +287,7 @@ fn tables(
     if !unknown.is_empty() {
         let mut t = Table::new(&["agent", lang.pick("lần cuối", "last received")]);
         for (agent, time) in unknown {
-            t.row(vec![agent.to_string(), super::time::local(*time)]);
+            t.row(vec![agent.to_string(), crate::cli::time::local(*time)]);
         }
         text.push_str(&t.render());
     }

@@ -1,32 +1,20 @@
-//! Helpers shared by the unit tests: temporary directories and hand-written envelopes.
+//! Helpers shared by the collector's unit tests: temporary directories (`tempfile`) and stored
+//! events written as JSON fragments. Envelope and event builders shared with the agent's and the
+//! end-to-end tests are `netmon_events::testing`.
 #![allow(clippy::unwrap_used)]
-
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::store::{Origin, StoredEvent};
 
-/// A directory removed when dropped.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
+pub use tempfile::TempDir;
 
-impl TempDir {
-    pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("netmon-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("netmon-test-")
+        .tempdir()
+        .unwrap()
 }
 
 /// 2026-11-23T02:00:00Z, the start of every test timeline.

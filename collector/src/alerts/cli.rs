@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::Failure;
-use super::daemon_client;
-use super::table::{self, Lang, Table};
-use super::time;
+use crate::cli::daemon_client;
+use crate::cli::failure::Failure;
+use crate::cli::table::{self, Lang, Table};
+use crate::cli::time;
 use crate::config::Config;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
