@@ -31,8 +31,10 @@ pub struct Rtt {
 }
 
 /// The result of one round to one target.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RoundStats {
+    /// Echoes tried: sent, or failed to send.
+    pub attempted: u32,
     /// Echoes actually sent (send failures are not counted).
     pub sent: u32,
     pub received: u32,
@@ -42,6 +44,9 @@ pub struct RoundStats {
     pub loss_pct: f64,
     /// Why nothing came back; `Some` exactly when `received == 0`.
     pub failure: Option<DownReason>,
+    /// Every reply's round-trip time in whole microseconds, in echo order (`received` of them),
+    /// for the report window's distribution ([`super::window`]).
+    pub rtts_us: Vec<u32>,
 }
 
 impl RoundStats {
@@ -49,12 +54,14 @@ impl RoundStats {
     pub fn from_outcomes(outcomes: impl IntoIterator<Item = EchoOutcome>) -> RoundStats {
         let (mut attempted, mut sent, mut unreachable) = (0u32, 0u32, 0u32);
         let mut rtts_ms = Vec::new();
+        let mut rtts_us = Vec::new();
         for outcome in outcomes {
             attempted += 1;
             match outcome {
                 EchoOutcome::Replied(rtt) => {
                     sent += 1;
                     rtts_ms.push(rtt.as_secs_f64() * 1000.0);
+                    rtts_us.push(micros(rtt));
                 }
                 EchoOutcome::NoReply => sent += 1,
                 EchoOutcome::Unreachable => {
@@ -77,11 +84,13 @@ impl RoundStats {
             _ => None,
         };
         RoundStats {
+            attempted,
             sent,
             received,
             rtt: rtt_stats(&rtts_ms),
             loss_pct,
             failure,
+            rtts_us,
         }
     }
 
@@ -98,6 +107,11 @@ impl RoundStats {
             loss_pct: self.loss_pct,
         }
     }
+}
+
+/// A round-trip time in whole microseconds, to the nearest.
+fn micros(rtt: Duration) -> u32 {
+    u32::try_from(rtt.as_nanos().saturating_add(500) / 1000).unwrap_or(u32::MAX)
 }
 
 /// min/avg/max/mdev of round-trip times in ms, rounded to microseconds; `None` for no samples.
@@ -146,6 +160,10 @@ mod tests {
             (1.204, 1.5, 1.796, 0.296)
         );
         assert_eq!(s.failure, None);
+        assert_eq!(
+            (s.attempted, s.rtts_us.as_slice()),
+            (3, [1204, 1796].as_slice())
+        );
 
         // `ping -c 4` printing "rtt min/avg/max/mdev = 1.000/2.500/4.000/1.118 ms".
         let r = rtt_stats(&[1.0, 2.0, 3.0, 4.0]).unwrap();
