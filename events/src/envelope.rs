@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, Target};
+use crate::event::{DescribedTarget, Event, MAX_DESCRIBED_TARGETS, RTT_PERCENTILES, Target};
 use crate::ids::{AgentId, BootId};
 use crate::interface::{Device, Interface};
 
@@ -16,6 +16,9 @@ pub const MAX_NAME_LEN: usize = 256;
 
 /// Largest number of echoes one probe round may report.
 pub const MAX_ECHOES_PER_ROUND: u32 = 1000;
+
+/// Longest round-trip time accepted, in milliseconds (one hour).
+pub const MAX_RTT_MS: f64 = 3_600_000.0;
 
 /// Largest value of any integer of the contract (`seq`, `mono_ms`, counts, durations): what a
 /// signed 64-bit integer holds, so that every valid event can be stored (SQLite), written as a
@@ -53,6 +56,10 @@ pub enum InvalidEvent {
         field: &'static str,
         problem: String,
     },
+    /// A compact batch named a target by a key that neither its header, nor a
+    /// `targets_described` of the batch, nor the receiver's stored descriptions define.
+    #[error("unknown target key {key} for boot {boot}")]
+    UnknownTarget { key: u64, boot: BootId },
 }
 
 impl Envelope {
@@ -81,6 +88,7 @@ impl Envelope {
         }
         match &self.event {
             Event::AgentStarted { version, .. } => check_len("version", version, 64),
+            Event::TargetsDescribed { targets } => check_described(targets),
             Event::AgentHeartbeat { .. } | Event::AgentWentSilent { .. } => Ok(()),
             Event::ProbeRoundCompleted {
                 target,
@@ -93,18 +101,7 @@ impl Envelope {
                 loss_pct,
             } => {
                 check_target(target)?;
-                if *sent > MAX_ECHOES_PER_ROUND {
-                    return Err(field(
-                        "sent",
-                        format!("{sent} exceeds {MAX_ECHOES_PER_ROUND}"),
-                    ));
-                }
-                if received > sent {
-                    return Err(field("received", format!("{received} exceeds sent {sent}")));
-                }
-                if !(0.0..=100.0).contains(loss_pct) {
-                    return Err(field("loss_pct", format!("{loss_pct} is outside 0-100")));
-                }
+                check_echoes(*sent, *received, u64::from(MAX_ECHOES_PER_ROUND), *loss_pct)?;
                 let rtts = [
                     ("rtt_min_ms", rtt_min_ms),
                     ("rtt_avg_ms", rtt_avg_ms),
@@ -112,10 +109,8 @@ impl Envelope {
                     ("rtt_mdev_ms", rtt_mdev_ms),
                 ];
                 for (name, value) in rtts {
-                    if let Some(ms) = value
-                        && !(ms.is_finite() && *ms >= 0.0 && *ms <= 3_600_000.0)
-                    {
-                        return Err(field(name, format!("{ms} is not a duration in ms")));
+                    if let Some(ms) = value {
+                        check_rtt(name, *ms)?;
                     }
                 }
                 if (*received == 0) != rtt_avg_ms.is_none() {
@@ -125,6 +120,54 @@ impl Envelope {
                     ));
                 }
                 Ok(())
+            }
+            Event::ProbeWindowCompleted {
+                target,
+                window_ms,
+                rounds,
+                failed_rounds,
+                longest_failed_run,
+                down_ms,
+                sent,
+                received,
+                loss_pct,
+                rtt_min_ms,
+                rtt_avg_ms,
+                rtt_max_ms,
+                rtt_mdev_ms,
+                rtt_pct_ms,
+            } => {
+                check_target(target)?;
+                if *window_ms == 0 {
+                    return Err(field("window_ms", "must be at least 1".into()));
+                }
+                if down_ms > window_ms {
+                    return Err(field(
+                        "down_ms",
+                        format!("{down_ms} exceeds window_ms {window_ms}"),
+                    ));
+                }
+                if failed_rounds > rounds {
+                    return Err(field(
+                        "failed_rounds",
+                        format!("{failed_rounds} exceeds rounds {rounds}"),
+                    ));
+                }
+                if longest_failed_run > failed_rounds
+                    || (*failed_rounds > 0 && *longest_failed_run == 0)
+                {
+                    return Err(field(
+                        "longest_failed_run",
+                        format!("{longest_failed_run} does not fit failed_rounds {failed_rounds}"),
+                    ));
+                }
+                let max_sent = u64::from(*rounds) * u64::from(MAX_ECHOES_PER_ROUND);
+                check_echoes(*sent, *received, max_sent, *loss_pct)?;
+                check_window_rtts(
+                    *received,
+                    [rtt_min_ms, rtt_avg_ms, rtt_max_ms, rtt_mdev_ms],
+                    rtt_pct_ms.as_deref(),
+                )
             }
             Event::LinkWentDown { target, .. } | Event::LinkCameBack { target, .. } => {
                 check_target(target)
@@ -295,6 +338,118 @@ fn check_optional(
 
 fn check_target(target: &Target) -> Result<(), InvalidEvent> {
     check_len("target.name", &target.name, MAX_NAME_LEN)
+}
+
+/// The targets of a `targets_described` or of a compact batch's header: 1 to
+/// [`MAX_DESCRIBED_TARGETS`], keys unique and at least 1, names valid.
+pub fn check_described(targets: &[DescribedTarget]) -> Result<(), InvalidEvent> {
+    if targets.is_empty() || targets.len() > MAX_DESCRIBED_TARGETS {
+        return Err(field(
+            "targets",
+            format!(
+                "{} targets is outside 1-{MAX_DESCRIBED_TARGETS}",
+                targets.len()
+            ),
+        ));
+    }
+    for (i, described) in targets.iter().enumerate() {
+        if described.key == 0 {
+            return Err(field("targets.key", "keys start at 1, got 0".into()));
+        }
+        if targets[..i].iter().any(|d| d.key == described.key) {
+            return Err(field(
+                "targets.key",
+                format!("key {} is described twice", described.key),
+            ));
+        }
+        check_len("targets.name", &described.target.name, MAX_NAME_LEN)?;
+    }
+    Ok(())
+}
+
+/// `sent` at most `max_sent`, `received` at most `sent`, `loss_pct` 0-100.
+fn check_echoes(
+    sent: u32,
+    received: u32,
+    max_sent: u64,
+    loss_pct: f64,
+) -> Result<(), InvalidEvent> {
+    if u64::from(sent) > max_sent {
+        return Err(field("sent", format!("{sent} exceeds {max_sent}")));
+    }
+    if received > sent {
+        return Err(field("received", format!("{received} exceeds sent {sent}")));
+    }
+    if !(0.0..=100.0).contains(&loss_pct) {
+        return Err(field("loss_pct", format!("{loss_pct} is outside 0-100")));
+    }
+    Ok(())
+}
+
+fn check_rtt(name: &'static str, ms: f64) -> Result<(), InvalidEvent> {
+    if !(ms.is_finite() && (0.0..=MAX_RTT_MS).contains(&ms)) {
+        return Err(field(name, format!("{ms} is not a duration in ms")));
+    }
+    Ok(())
+}
+
+/// A window's RTTs: all present exactly when something was received, each a duration, min ≤ avg
+/// ≤ max, and [`RTT_PERCENTILES`] non-decreasing percentiles between min and max.
+fn check_window_rtts(
+    received: u32,
+    [min, avg, max, mdev]: [&Option<f64>; 4],
+    percentiles: Option<&[f64]>,
+) -> Result<(), InvalidEvent> {
+    let present = [
+        min.is_some(),
+        avg.is_some(),
+        max.is_some(),
+        mdev.is_some(),
+        percentiles.is_some(),
+    ];
+    if present.iter().any(|&p| p != (received > 0)) {
+        return Err(field(
+            "rtt_avg_ms",
+            "the RTT fields are all present exactly when received > 0".into(),
+        ));
+    }
+    let (Some(min), Some(avg), Some(max), Some(mdev), Some(percentiles)) =
+        (*min, *avg, *max, *mdev, percentiles)
+    else {
+        return Ok(());
+    };
+    for (name, ms) in [
+        ("rtt_min_ms", min),
+        ("rtt_avg_ms", avg),
+        ("rtt_max_ms", max),
+        ("rtt_mdev_ms", mdev),
+    ] {
+        check_rtt(name, ms)?;
+    }
+    if !(min <= avg && avg <= max) {
+        return Err(field(
+            "rtt_avg_ms",
+            format!("min {min} <= avg {avg} <= max {max} does not hold"),
+        ));
+    }
+    if percentiles.len() != RTT_PERCENTILES {
+        return Err(field(
+            "rtt_pct_ms",
+            format!("{} values, expected {RTT_PERCENTILES}", percentiles.len()),
+        ));
+    }
+    let mut previous = min;
+    for &ms in percentiles {
+        // NaN fails both comparisons.
+        if !(ms >= previous && ms <= max) {
+            return Err(field(
+                "rtt_pct_ms",
+                format!("{ms} is not between the previous value {previous} and max {max}"),
+            ));
+        }
+        previous = ms;
+    }
+    Ok(())
 }
 
 fn check_device(device: &Device) -> Result<(), InvalidEvent> {

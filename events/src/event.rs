@@ -24,6 +24,12 @@ pub enum Event {
         /// How many targets it probes.
         targets: u32,
     },
+    /// The targets of this boot and the keys that name them in compact batches, recorded right
+    /// after `agent_started`. A boot's targets never change (a new config is a new boot).
+    TargetsDescribed {
+        /// 1 to [`MAX_DESCRIBED_TARGETS`], keys unique (1, 2, 3 … in config order).
+        targets: Vec<DescribedTarget>,
+    },
     /// The agent is alive. Sent every `heartbeat.interval`.
     AgentHeartbeat {
         /// Seconds since the agent started.
@@ -48,6 +54,39 @@ pub enum Event {
         rtt_mdev_ms: Option<f64>,
         /// Lost echoes in percent, 0-100.
         loss_pct: f64,
+    },
+    /// The rounds to one target over one report window (`probe.report_every`), recorded at its
+    /// end: what agents send instead of `probe_round_completed` (see
+    /// `docs/adr/0014-probe-windows-and-compact-batches.md`). RTTs are over every echo of the
+    /// window, rounded to 0.01 ms; all of them are absent when nothing was received.
+    ProbeWindowCompleted {
+        target: Target,
+        /// Length of the window in milliseconds (agent's monotonic clock).
+        window_ms: u64,
+        /// Probe rounds in the window, those that failed, and the longest run of consecutive
+        /// failed rounds.
+        rounds: u32,
+        failed_rounds: u32,
+        longest_failed_run: u32,
+        /// Time of the window during which the agent held the link down, in milliseconds.
+        down_ms: u64,
+        /// Echoes sent and replies received over the window.
+        sent: u32,
+        received: u32,
+        /// Lost echoes in percent, 0-100, rounded to 0.01.
+        loss_pct: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_min_ms: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_avg_ms: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_max_ms: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_mdev_ms: Option<f64>,
+        /// The 10th, 20th … 90th percentiles of every echo's RTT (nearest rank): exactly
+        /// [`RTT_PERCENTILES`] values, non-decreasing, within `rtt_min_ms..=rtt_max_ms`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_pct_ms: Option<Vec<f64>>,
     },
     /// The agent is sure the link to `target` is down (see `docs/adr/0003-link-down-rule.md`).
     LinkWentDown {
@@ -297,6 +336,9 @@ impl Event {
             Event::AgentHeartbeat { uptime_s, backlog } => {
                 vec![("uptime_s", *uptime_s), ("backlog", *backlog)]
             }
+            Event::ProbeWindowCompleted {
+                window_ms, down_ms, ..
+            } => vec![("window_ms", *window_ms), ("down_ms", *down_ms)],
             Event::LinkCameBack { down_for_ms, .. }
             | Event::InterfaceCameBack { down_for_ms, .. } => vec![("down_for_ms", *down_for_ms)],
             Event::JournalOverflowed {
@@ -360,8 +402,10 @@ impl Event {
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::AgentStarted { .. } => "agent_started",
+            Event::TargetsDescribed { .. } => "targets_described",
             Event::AgentHeartbeat { .. } => "agent_heartbeat",
             Event::ProbeRoundCompleted { .. } => "probe_round_completed",
+            Event::ProbeWindowCompleted { .. } => "probe_window_completed",
             Event::LinkWentDown { .. } => "link_went_down",
             Event::LinkCameBack { .. } => "link_came_back",
             Event::JournalOverflowed { .. } => "journal_overflowed",
@@ -393,8 +437,10 @@ impl Event {
     /// Every `type` value, for validation of CLI filters and for documentation.
     pub const TYPE_NAMES: &'static [&'static str] = &[
         "agent_started",
+        "targets_described",
         "agent_heartbeat",
         "probe_round_completed",
+        "probe_window_completed",
         "link_went_down",
         "link_came_back",
         "journal_overflowed",
@@ -461,6 +507,7 @@ impl Event {
     pub fn target(&self) -> Option<&Target> {
         match self {
             Event::ProbeRoundCompleted { target, .. }
+            | Event::ProbeWindowCompleted { target, .. }
             | Event::LinkWentDown { target, .. }
             | Event::LinkCameBack { target, .. } => Some(target),
             _ => None,
@@ -475,6 +522,45 @@ pub struct Target {
     pub name: String,
     pub address: IpAddr,
     pub role: LinkRole,
+}
+
+/// Most targets one boot describes (`targets_described`, a compact batch's header).
+pub const MAX_DESCRIBED_TARGETS: usize = 256;
+
+/// How many percentiles `probe_window_completed` carries: the 10th, 20th … 90th.
+pub const RTT_PERCENTILES: usize = 9;
+
+/// A target of this boot with the key that names it in compact batches (`"target": 2`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DescribedTarget {
+    /// 1, 2, 3 … in the agent's config order; unique within a boot.
+    pub key: u16,
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+impl DescribedTarget {
+    /// `targets` keyed 1, 2, 3 … in their order, as an agent describes its config's targets.
+    /// Only the first [`MAX_DESCRIBED_TARGETS`] are kept (more would not be valid).
+    pub fn numbered(targets: &[Target]) -> Vec<DescribedTarget> {
+        (1..=MAX_DESCRIBED_TARGETS as u16)
+            .zip(targets)
+            .map(|(key, target)| DescribedTarget {
+                key,
+                target: target.clone(),
+            })
+            .collect()
+    }
+
+    /// The target named `key` in `targets`.
+    pub fn find(targets: &[DescribedTarget], key: u16) -> Option<&Target> {
+        targets.iter().find(|d| d.key == key).map(|d| &d.target)
+    }
+
+    /// The key of `target` in `targets` (the first, should two describe the same target).
+    pub fn key_of(targets: &[DescribedTarget], target: &Target) -> Option<u16> {
+        targets.iter().find(|d| &d.target == target).map(|d| d.key)
+    }
 }
 
 /// What a target stands for on the path from a village to the internet.

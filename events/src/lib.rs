@@ -36,7 +36,10 @@ pub mod testing;
 pub use alert::{AlertKind, Channel, Detection, Message, Notice, NoticeOf};
 pub use cellular::{Generation, Quality, Registration, Signal, Technology};
 pub use envelope::{Envelope, InvalidEvent, MAX_INT, SCHEMA_VERSION};
-pub use event::{DownReason, Event, LinkRole, SilenceReason, Target};
+pub use event::{
+    DescribedTarget, DownReason, Event, LinkRole, MAX_DESCRIBED_TARGETS, RTT_PERCENTILES,
+    SilenceReason, Target,
+};
 pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
 pub use interface::{Device, Interface, OperStatus};
 pub use payload::{

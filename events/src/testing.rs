@@ -5,7 +5,8 @@
 //!   near now (plausible to the collector);
 //! - [`envelope`]: one envelope at a fixed time ([`T0_MS`] + `seq` seconds), for tests that must
 //!   not depend on the clock (journals, golden sizes);
-//! - [`target`], [`started`], [`round`], [`round_rtt`], [`went_down`], [`came_back`]: events;
+//! - [`target`], [`started`], [`described`], [`round`], [`round_rtt`], [`window`],
+//!   [`window_rtt`], [`went_down`], [`came_back`]: events;
 //! - [`events_topic`]: the topic an agent publishes its events on.
 #![allow(clippy::unwrap_used)]
 
@@ -14,8 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AgentId, BootId, DownReason, Envelope, Event, LinkRole, SCHEMA_VERSION, Target, Topic,
-    TopicKind,
+    AgentId, BootId, DescribedTarget, DownReason, Envelope, Event, LinkRole, SCHEMA_VERSION,
+    Target, Topic, TopicKind,
 };
 
 /// Wall time of seq 0 of [`envelope`], in Unix milliseconds (2026-11-18T09:46:40Z).
@@ -106,6 +107,13 @@ pub fn started() -> Event {
     }
 }
 
+/// The description of `targets`, keyed 1, 2, 3 … in their order.
+pub fn described(targets: &[Target]) -> Event {
+    Event::TargetsDescribed {
+        targets: DescribedTarget::numbered(targets),
+    }
+}
+
 /// A round of 3 echoes with `received` answers, averaging 1.5 ms.
 pub fn round(target: &Target, received: u32) -> Event {
     round_rtt(target, received, 1.5)
@@ -126,6 +134,39 @@ pub fn round_rtt(target: &Target, received: u32, rtt: f64) -> Event {
     }
 }
 
+/// Echoes of one [`window`]: 60 rounds of 3.
+pub const WINDOW_ECHOES: u32 = 180;
+
+/// A one-minute window of 60 rounds of 3 echoes with `received` replies (of
+/// [`WINDOW_ECHOES`]), averaging 1.5 ms.
+pub fn window(target: &Target, received: u32) -> Event {
+    window_rtt(target, received, 1.5)
+}
+
+/// A one-minute window of 60 rounds of 3 echoes with `received` replies averaging `rtt` ms
+/// (between `rtt` ± 0.25 ms, percentiles 0.05 ms apart; no times when none came). The lost
+/// echoes are whole rounds, in one run; the link was never held down.
+pub fn window_rtt(target: &Target, received: u32, rtt: f64) -> Event {
+    let lost = WINDOW_ECHOES - received;
+    let rtt = (received > 0).then_some(rtt);
+    Event::ProbeWindowCompleted {
+        target: target.clone(),
+        window_ms: 60_000,
+        rounds: 60,
+        failed_rounds: lost / 3,
+        longest_failed_run: lost / 3,
+        down_ms: 0,
+        sent: WINDOW_ECHOES,
+        received,
+        loss_pct: (f64::from(lost) * 10_000.0 / f64::from(WINDOW_ECHOES)).round() / 100.0,
+        rtt_min_ms: rtt.map(|r| r - 0.25),
+        rtt_avg_ms: rtt,
+        rtt_max_ms: rtt.map(|r| r + 0.25),
+        rtt_mdev_ms: rtt.map(|_| 0.2),
+        rtt_pct_ms: rtt.map(|r| (-4..=4).map(|i| r + f64::from(i) * 0.05).collect()),
+    }
+}
+
 pub fn went_down(target: &Target, since: DateTime<Utc>) -> Event {
     Event::LinkWentDown {
         target: target.clone(),
@@ -141,5 +182,29 @@ pub fn came_back(target: &Target, down_since: DateTime<Utc>, down_for_ms: u64) -
         down_since,
         down_for_ms,
         reason: DownReason::NoReply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builders_make_valid_events() {
+        let t = target("UBND xã Cẩm Tú", "10.20.0.1");
+        let events = [
+            started(),
+            described(&[t.clone(), target("Cổng", "192.168.1.1")]),
+            round(&t, 0),
+            round(&t, 3),
+            window(&t, 0),
+            window(&t, 100),
+            window(&t, WINDOW_ECHOES),
+            window_rtt(&t, 1, 0.25),
+        ];
+        for (seq, event) in (1..).zip(events) {
+            let envelope = envelope("agent-a", "b1", seq, event);
+            assert_eq!(envelope.validate(), Ok(()), "{envelope:?}");
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use netmon_events::{
-    Ack, AgentStatus, BootAck, DownReason, Envelope, Event, LinkRole, MAX_INT, PayloadError,
-    Sender, Target, decode_batch, encode_batch, encode_batch_from,
+    Ack, AgentStatus, BootAck, DescribedTarget, DownReason, Envelope, Event, LinkRole, MAX_INT,
+    PayloadError, Sender, Target, decode_batch, encode_batch, encode_batch_from,
 };
 use serde_json::Value;
 
@@ -286,6 +286,8 @@ fn integers_beyond_what_the_store_holds_are_refused() {
         "previous_uptime_s",
         "silent_for_ms",
         "lost_for_ms",
+        "window_ms",
+        "down_ms",
     ];
     let mut checked = 0;
     for field in fields {
@@ -303,8 +305,9 @@ fn integers_beyond_what_the_store_holds_are_refused() {
                 checked += 1;
             }
         }
-        // At the bound itself the fields that are free (not seq ranges) still pass.
-        if !["first_seq", "last_seq", "count"].contains(&field) {
+        // At the bound itself the fields that are free (not seq ranges, not part of a window)
+        // still pass.
+        if !["first_seq", "last_seq", "count", "down_ms"].contains(&field) {
             for (name, json) in with_number(field, MAX_INT) {
                 let envelope: Envelope = serde_json::from_value(json).unwrap();
                 if envelope.event.is_collector_made() {
@@ -359,6 +362,8 @@ fn leap_seconds_are_refused() {
 fn names_with_hidden_characters_are_refused() {
     let cases = [
         ("probe_round_completed.json", "/target/name"),
+        ("probe_window_completed.json", "/target/name"),
+        ("targets_described.json", "/targets/1/name"),
         ("cellular_signal_sampled.json", "/operator"),
         ("cellular_signal_sampled.json", "/band"),
         ("cellular_signal_sampled.json", "/cell_id"),
@@ -394,4 +399,101 @@ fn names_with_hidden_characters_are_refused() {
             );
         }
     }
+}
+
+fn fixture(name: &str) -> Envelope {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A window's numbers must agree with each other: counts within counts, RTTs ordered, nine
+/// percentiles between min and max, all RTTs present exactly when something came back.
+#[test]
+fn probe_windows_are_checked() {
+    let good = fixture("probe_window_completed.json");
+    assert_eq!(good.validate(), Ok(()));
+    assert_eq!(
+        fixture("probe_window_completed_no_reply.json").validate(),
+        Ok(())
+    );
+    let eight = serde_json::json!([1.24, 1.3, 1.35, 1.39, 1.43, 1.48, 1.55, 1.66]);
+    let falling = serde_json::json!([1.24, 1.3, 1.35, 1.43, 1.39, 1.48, 1.55, 1.66, 1.92]);
+    let cases: [(&str, &str, Value); 15] = [
+        ("window_ms", "window_ms", 0.into()),
+        ("down_ms", "down_ms", 60_001.into()),
+        ("failed_rounds", "failed_rounds", 61.into()),
+        ("longest_failed_run", "longest_failed_run", 5.into()),
+        ("longest_failed_run", "longest_failed_run", 0.into()),
+        ("received", "received", 181.into()),
+        ("sent", "sent", 60_001.into()),
+        ("loss_pct", "loss_pct", 100.5.into()),
+        ("rtt_avg_ms", "rtt_min_ms", 1.6.into()),
+        ("rtt_avg_ms", "rtt_max_ms", 1.5.into()),
+        ("rtt_mdev_ms", "rtt_mdev_ms", (-0.1).into()),
+        ("rtt_avg_ms", "rtt_mdev_ms", Value::Null),
+        ("rtt_avg_ms", "received", 0.into()),
+        ("rtt_pct_ms", "rtt_pct_ms", eight),
+        ("rtt_pct_ms", "rtt_pct_ms", falling),
+    ];
+    let json = serde_json::to_value(&good).unwrap();
+    for (expected, key, value) in cases {
+        let mut bad = json.clone();
+        bad[key] = value;
+        let bad: Envelope = serde_json::from_value(bad).unwrap();
+        match bad.validate() {
+            Err(netmon_events::InvalidEvent::Field { field, .. }) => {
+                assert_eq!(field, expected, "{key} in {:?}", bad.event)
+            }
+            other => panic!("{key}: {other:?} for {:?}", bad.event),
+        }
+    }
+    let mut above = json;
+    above["rtt_pct_ms"][8] = 4.88.into();
+    let above: Envelope = serde_json::from_value(above).unwrap();
+    assert!(above.validate().is_err(), "a percentile above max passed");
+}
+
+#[test]
+fn target_descriptions_are_checked() {
+    let good = fixture("targets_described.json");
+    assert_eq!(good.validate(), Ok(()));
+    let Event::TargetsDescribed { targets } = &good.event else {
+        panic!("{:?}", good.event);
+    };
+    let many: Vec<DescribedTarget> = (1..=257)
+        .map(|key| DescribedTarget {
+            key,
+            target: targets[0].target.clone(),
+        })
+        .collect();
+    let mut twice = targets.clone();
+    twice[2].key = 1;
+    let mut zero = targets.clone();
+    zero[0].key = 0;
+    let mut hidden = targets.clone();
+    hidden[1].target.name = "UBND\u{202e}xã".into();
+    let cases = [
+        (Vec::new(), "outside 1-256"),
+        (many.clone(), "257 targets is outside 1-256"),
+        (twice, "key 1 is described twice"),
+        (zero, "keys start at 1"),
+        (hidden, "U+202E"),
+    ];
+    for (targets, expected) in cases {
+        let bad = Envelope {
+            event: Event::TargetsDescribed { targets },
+            ..good.clone()
+        };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains(expected), "{err:?} should say {expected:?}");
+    }
+    let most = Envelope {
+        event: Event::TargetsDescribed {
+            targets: many[..256].to_vec(),
+        },
+        ..good
+    };
+    assert_eq!(most.validate(), Ok(()));
 }
