@@ -7,8 +7,10 @@
 //! - [`alert`]: the types of the collector's alert and notification events;
 //! - [`cellular`]: the types of the cellular events (technology, registration, signal, quality);
 //! - [`interface`]: the types of the SNMP events (device, interface, oper status);
+//! - [`target`]: the probed targets and the keyed description of a boot's targets;
 //! - [`topic`]: the MQTT topic scheme, formatted and parsed in one place;
-//! - [`payload`]: how a batch of envelopes is encoded in one MQTT message, and the size bound;
+//! - [`payload`]: how a batch of envelopes is encoded in one MQTT message (the compact form of
+//!   [`payload::compact`] among them), and the size bound;
 //! - [`text`]: the one rule for every string of the contract (no control, bidirectional or
 //!   invisible characters), with the cleaning a modem reader applies and the escaping for tables.
 //!
@@ -26,6 +28,7 @@ pub mod event;
 pub mod ids;
 pub mod interface;
 pub mod payload;
+pub mod target;
 pub mod text;
 pub mod time_ms;
 pub mod topic;
@@ -43,7 +46,8 @@ pub use event::{
 pub use ids::{AgentId, BootId, InvalidId, ProvinceId};
 pub use interface::{Device, Interface, OperStatus};
 pub use payload::{
-    Ack, AgentStatus, Batch, BootAck, MAX_ACK_BOOTS, MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES,
-    PayloadError, Sender, decode_batch, encode_batch, encode_batch_from,
+    Ack, AgentStatus, Batch, BootAck, EncodeError, HeaderTargets, MAX_ACK_BOOTS, MAX_BATCH_EVENTS,
+    MAX_PAYLOAD_BYTES, PayloadError, Sender, TargetBook, decode_batch, decode_batch_with,
+    encode_batch, encode_batch_from, encode_compact,
 };
 pub use topic::{Topic, TopicKind};

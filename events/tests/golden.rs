@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use netmon_events::{
-    Ack, AgentStatus, BootAck, DescribedTarget, DownReason, Envelope, Event, LinkRole, MAX_INT,
-    PayloadError, Sender, Target, decode_batch, encode_batch, encode_batch_from,
+    Ack, AgentId, AgentStatus, BootAck, BootId, DescribedTarget, DownReason, Envelope, Event,
+    HeaderTargets, LinkRole, MAX_INT, PayloadError, Sender, Target, decode_batch,
+    decode_batch_with, encode_batch, encode_batch_from, encode_compact,
 };
 use serde_json::Value;
 
@@ -496,4 +498,62 @@ fn target_descriptions_are_checked() {
         ..good
     };
     assert_eq!(most.validate(), Ok(()));
+}
+
+/// The compact form of `fixtures/batches/compact.json` stands for the fixtures of its events: it
+/// decodes to exactly those envelopes, with or without its header's targets (the batch's
+/// `targets_described` resolves them), and the encoder writes it.
+#[test]
+fn the_compact_batch_fixture_expands_to_the_event_fixtures() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/batches/compact.json"),
+    )
+    .unwrap();
+    let expected: Vec<Envelope> = [
+        "targets_described.json",
+        "link_went_down.json",
+        "link_came_back.json",
+        "probe_window_completed.json",
+        "probe_window_completed_no_reply.json",
+    ]
+    .into_iter()
+    .map(fixture)
+    .collect();
+    let batch = decode_batch(text.as_bytes()).unwrap();
+    let sender = batch.sender.clone().unwrap();
+    assert_eq!(sender.mono_ms, 150_500);
+    let decoded: Vec<Envelope> = batch.events.into_iter().map(Result::unwrap).collect();
+    assert_eq!(decoded, expected);
+    // What the sender form of the same events decodes to.
+    let old = decode_batch(&encode_batch_from(&sender, &expected)).unwrap();
+    let old: Vec<Envelope> = old.events.into_iter().map(Result::unwrap).collect();
+    assert_eq!(decoded, old);
+
+    let Event::TargetsDescribed { targets } = &expected[0].event else {
+        panic!("{:?}", expected[0].event);
+    };
+    let written = encode_compact(&sender, &expected, targets, HeaderTargets::Include).unwrap();
+    let written: Value = serde_json::from_slice(&written).unwrap();
+    let original: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(written, original);
+
+    let mut bare = original;
+    bare.as_object_mut().unwrap().remove("targets");
+    let bare = serde_json::to_vec(&bare).unwrap();
+    // A receiver that knows nothing of the boot.
+    let book: HashMap<(AgentId, BootId), Vec<DescribedTarget>> = HashMap::new();
+    let decoded = decode_batch_with(&bare, &book).unwrap();
+    let decoded: Vec<Envelope> = decoded.events.into_iter().map(Result::unwrap).collect();
+    assert_eq!(decoded, expected);
+    // Without the header's targets and the batch's description, nothing resolves.
+    let mut undescribed: Value = serde_json::from_slice(&bare).unwrap();
+    undescribed["events"].as_array_mut().unwrap().remove(0);
+    let undescribed = serde_json::to_vec(&undescribed).unwrap();
+    let events = decode_batch(&undescribed).unwrap().events;
+    assert!(
+        events.iter().all(|e| e
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("unknown target key"))),
+        "{events:?}"
+    );
 }

@@ -1,15 +1,26 @@
 //! How envelopes are carried in MQTT messages.
 //!
-//! An `events` message is a [`Batch`]: either `{"sender":{"boot":…,"mono_ms":…},"events":[…]}`
-//! (what agents send: `sender` is the agent's clock at the moment of publishing, which lets the
-//! collector correct implausible wall times), or a plain JSON array of envelopes, or a single
-//! envelope object (so that a hand-written `mosquitto_pub -m '{…}'` works). A `status` message is
-//! an [`AgentStatus`]; an `ack` message is an [`Ack`].
+//! An `events` message is a [`Batch`] in one of four forms:
+//! - compact, what agents send since ADR 14 ([`compact`]): `{"agent":…,"boot":…,"v":1,
+//!   "sender":…,"targets":[…]?,"events":[…]}`, events of one boot that do not repeat `v`, `agent`
+//!   and `boot` and name their target by its key;
+//! - `{"sender":{"boot":…,"mono_ms":…},"events":[…]}`, what agents sent before: `sender` is the
+//!   agent's clock at the moment of publishing, which lets the collector correct implausible wall
+//!   times;
+//! - a plain JSON array of envelopes, or a single envelope object (so that a hand-written
+//!   `mosquitto_pub -m '{…}'` works).
+//!
+//! Whatever the form, decoding yields full envelopes. A `status` message is an [`AgentStatus`];
+//! an `ack` message is an [`Ack`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{Envelope, InvalidEvent};
 use crate::ids::BootId;
+
+pub mod compact;
+
+pub use compact::{EncodeError, HeaderTargets, TargetBook, encode_compact};
 
 /// Largest `events` payload a collector accepts, in bytes. Agents keep batches well below it.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -33,7 +44,11 @@ pub enum PayloadError {
         index: usize,
         source: Box<PayloadError>,
     },
-    /// The envelope decoded but failed validation; its key is kept so that the receiver can
+    /// A compact batch's header `targets` are not a valid description (count, keys, names).
+    #[error("compact batch header: {0}")]
+    Header(InvalidEvent),
+    /// The envelope decoded but failed validation, or (compact form) names a target key nobody
+    /// described ([`InvalidEvent::UnknownTarget`]); its key is kept so that the receiver can
     /// record it as refused (and acknowledge it: it can never become valid).
     #[error("event {index} of the batch (seq {seq}): {source}")]
     Invalid {
@@ -67,7 +82,10 @@ struct BatchOut<'a> {
     events: &'a [Envelope],
 }
 
+/// The fast path's shape: a well-formed batch of the sender form, and nothing else (a compact
+/// batch's `agent` sends it to the slow path, which tells the forms apart).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BatchIn {
     sender: Sender,
     events: Vec<Envelope>,
@@ -90,25 +108,23 @@ pub fn encode_batch_from(sender: &Sender, events: &[Envelope]) -> Vec<u8> {
     serde_json::to_vec(&BatchOut { sender, events }).unwrap_or_default()
 }
 
-/// Decodes and validates an `events` payload.
+/// Decodes and validates an `events` payload, knowing nothing of earlier boots: a compact
+/// batch's target keys resolve from its own header and `targets_described` only
+/// ([`decode_batch_with`] with a book that is always empty).
+pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
+    decode_batch_with(payload, &compact::NoBook)
+}
+
+/// Decodes and validates an `events` payload; the target keys of a compact batch resolve from
+/// its header `targets`, else from a `targets_described` among its events, else from `book`.
 ///
 /// The outer `Result` fails when the payload as a whole is unusable (too large, not JSON, not an
-/// array or object). Otherwise every element is decoded and validated on its own, so one bad event
-/// does not cost the good ones beside it.
-pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
+/// array or object, a compact header with invalid `targets`). Otherwise every element is decoded
+/// and validated on its own, so one bad event does not cost the good ones beside it.
+pub fn decode_batch_with(payload: &[u8], book: &dyn TargetBook) -> Result<Batch, PayloadError> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(PayloadError::TooLarge(payload.len()));
     }
-    let checked = |index: usize, envelope: Envelope| match envelope.validate() {
-        Ok(()) => Ok(envelope),
-        Err(source) => Err(PayloadError::Invalid {
-            index,
-            agent: envelope.agent,
-            boot: envelope.boot,
-            seq: envelope.seq,
-            source,
-        }),
-    };
     let all_checked = |sender, envelopes: Vec<Envelope>| {
         check_count(envelopes.len())?;
         Ok(Batch {
@@ -130,16 +146,13 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
                 .map(
                     |(index, item)| match serde_json::from_value::<Envelope>(item) {
                         Ok(envelope) => checked(index, envelope),
-                        Err(e) => Err(PayloadError::Element {
-                            index,
-                            source: Box::new(PayloadError::Json(e)),
-                        }),
+                        Err(e) => Err(element(index, e)),
                     },
                 )
                 .collect(),
         })
     };
-    // Fast paths: well-formed batches, decoded in one pass.
+    // Fast paths: well-formed batches of the old forms, decoded in one pass.
     if let Ok(batch) = serde_json::from_slice::<BatchIn>(payload) {
         return all_checked(Some(batch.sender), batch.events);
     }
@@ -148,6 +161,11 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
     }
     match serde_json::from_slice::<serde_json::Value>(payload)? {
         serde_json::Value::Array(items) => each_checked(None, items),
+        item @ serde_json::Value::Object(_)
+            if item.get("events").is_some() && item.get("agent").is_some() =>
+        {
+            compact::decode(item, book)
+        }
         item @ serde_json::Value::Object(_) if item.get("events").is_some() => {
             let batch = serde_json::from_value::<BatchRaw>(item)?;
             each_checked(Some(batch.sender), batch.events)
@@ -162,6 +180,28 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, PayloadError> {
         _ => Err(PayloadError::Json(serde::de::Error::custom(
             "expected a batch object, an array of envelopes or one envelope object",
         ))),
+    }
+}
+
+/// `envelope`, element `index` of a batch, if it is valid; else its refusal with its key.
+fn checked(index: usize, envelope: Envelope) -> Result<Envelope, PayloadError> {
+    match envelope.validate() {
+        Ok(()) => Ok(envelope),
+        Err(source) => Err(PayloadError::Invalid {
+            index,
+            agent: envelope.agent,
+            boot: envelope.boot,
+            seq: envelope.seq,
+            source,
+        }),
+    }
+}
+
+/// Element `index` of a batch that is not an envelope.
+fn element(index: usize, e: serde_json::Error) -> PayloadError {
+    PayloadError::Element {
+        index,
+        source: Box::new(PayloadError::Json(e)),
     }
 }
 
