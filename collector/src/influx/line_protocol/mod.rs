@@ -2,13 +2,16 @@
 //! issue, summarised here). No I/O, no clock: the same stored event always yields the same
 //! bytes, so a replay rewrites identical points (same series, timestamp and fields).
 //!
+//! `targets_described` has no point (the `probe` and `link` points name their target).
+//!
 //! Every point has tags `province` and `agent` and the event's *effective* time in milliseconds
 //! (`precision=ms`). Escaping of names (Vietnamese diacritics, spaces, commas, `=`, quotes,
 //! backslashes) is done by InfluxData's `influxdb-line-protocol` builder.
 //!
 //! | measurement | event | extra tags | fields |
 //! |---|---|---|---|
-//! | `probe` | probe_round_completed | `target`, `address`, `role` | `sent`i, `received`i, `loss_pct`, `rtt_{min,avg,max,mdev}_ms` (only when received > 0) |
+//! | `probe` | probe_round_completed (old agents) | `target`, `address`, `role` | `sent`i, `received`i, `loss_pct`, `rtt_{min,avg,max,mdev}_ms` (only when received > 0) |
+//! | `probe` | probe_window_completed | `target`, `address`, `role` | as a round, then `rtt_p10_ms` … `rtt_p90_ms` (the deciles of `rtt_pct_ms`, only when received > 0), `window_ms`i, `rounds`i, `failed_rounds`i, `longest_failed_run`i, `down_ms`i (`probe.rs`) |
 //! | `link` | link_went_down / link_came_back | `target`, `address`, `role` | `up`i (0/1), `reason` "…", `down_for_s` (came back only), `late` bool |
 //! | `agent` | agent_heartbeat | — | `uptime_s`i, `backlog`i |
 //! | `agent` | agent_started | — | `started`i (1), `version` "…" |
@@ -35,12 +38,14 @@ use crate::inventory::{Inventory, Site};
 use crate::store::StoredEvent;
 
 mod cellular;
+mod probe;
 
 /// One point: a single line of line protocol, ending in `\n`.
 pub type Point = Vec<u8>;
 
 /// The point for `event`; `None` for events that have no time series (alert bookkeeping,
-/// notifications). `inventory` adds the `commune`/`site` tags and the `lat`/`lon` fields.
+/// notifications, `targets_described`). `inventory` adds the `commune`/`site` tags and the
+/// `lat`/`lon` fields.
 pub fn point(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
     build(stored, inventory).map(one_line)
 }
@@ -75,33 +80,8 @@ fn build(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
     // The geomap's `lat`/`lon` fields, last on `link` and `agent` points.
     let place = |line: LineProtocolBuilder<Vec<u8>, AfterField>| coordinates(line, site);
     match &stored.envelope.event {
-        Event::ProbeRoundCompleted {
-            target,
-            sent,
-            received,
-            rtt_min_ms,
-            rtt_avg_ms,
-            rtt_max_ms,
-            rtt_mdev_ms,
-            loss_pct,
-        } => {
-            let mut line = target_tags(tags("probe"), target)
-                .field("sent", i64::from(*sent))
-                .field("received", i64::from(*received))
-                .field("loss_pct", *loss_pct);
-            if *received > 0 {
-                for (key, value) in [
-                    ("rtt_min_ms", rtt_min_ms),
-                    ("rtt_avg_ms", rtt_avg_ms),
-                    ("rtt_max_ms", rtt_max_ms),
-                    ("rtt_mdev_ms", rtt_mdev_ms),
-                ] {
-                    if let Some(v) = value.filter(|v| v.is_finite()) {
-                        line = line.field(key, v);
-                    }
-                }
-            }
-            Some(line.timestamp(ts).close_line().build())
+        event @ (Event::ProbeRoundCompleted { .. } | Event::ProbeWindowCompleted { .. }) => {
+            probe::point(event, tags("probe"), ts)
         }
         Event::LinkWentDown { target, reason, .. } => place(
             target_tags(tags("link"), target)
@@ -271,6 +251,8 @@ fn build(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
         | Event::NotificationQueued { .. }
         | Event::NotificationSent { .. }
         | Event::NotificationFailed { .. } => None,
+        // A boot's targets: the probe points carry every target's name, address and role.
+        Event::TargetsDescribed { .. } => None,
     }
 }
 
@@ -365,22 +347,6 @@ mod tests {
         let table = [
             (
                 format!(
-                    r#""type":"probe_round_completed",{target},"sent":3,"received":2,"rtt_min_ms":1.5,"rtt_avg_ms":2.25,"rtt_max_ms":3.0,"rtt_mdev_ms":0.5,"loss_pct":33.3"#
-                ),
-                format!(
-                    "probe,{tags},target=UBND\\ xã\\ Kiên\\ Thọ,address=10.30.0.1,role=commune sent=3i,received=2i,loss_pct=33.3,rtt_min_ms=1.5,rtt_avg_ms=2.25,rtt_max_ms=3,rtt_mdev_ms=0.5 {t}\n"
-                ),
-            ),
-            (
-                format!(
-                    r#""type":"probe_round_completed",{target},"sent":3,"received":0,"loss_pct":100.0"#
-                ),
-                format!(
-                    "probe,{tags},target=UBND\\ xã\\ Kiên\\ Thọ,address=10.30.0.1,role=commune sent=3i,received=0i,loss_pct=100 {t}\n"
-                ),
-            ),
-            (
-                format!(
                     r#""type":"link_went_down",{target},"since":"2026-11-23T02:00:03.000Z","reason":"no_reply","failed_rounds":3"#
                 ),
                 format!(
@@ -459,6 +425,18 @@ mod tests {
         for (event, expected) in table {
             assert_eq!(line(&event), expected, "for {event}");
         }
+    }
+
+    #[test]
+    fn targets_described_has_no_point() {
+        let event = stored(
+            7,
+            Origin::Agent,
+            "lang-a",
+            3,
+            r#""type":"targets_described","targets":[{"key":1,"name":"gw","address":"10.0.0.1","role":"gateway"}]"#,
+        );
+        assert_eq!(point(&event, None), None);
     }
 
     #[test]
