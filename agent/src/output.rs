@@ -384,6 +384,13 @@ pub fn check_summary(config: &Config) -> String {
         d(cut + p.interval),
         d(p.timeout)
     );
+    let _ = writeln!(
+        out,
+        "report:    one summary per target every {} ({} rounds: loss, RTT, percentiles, time \
+         down); link changes are sent at once",
+        d(p.report_every),
+        p.report_every.as_nanos() / p.interval.as_nanos().max(1)
+    );
     let _ = writeln!(out, "heartbeat: every {}", d(config.heartbeat.interval));
     let j = &config.journal;
     let _ = writeln!(

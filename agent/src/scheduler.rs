@@ -129,6 +129,7 @@ mod tests {
             count: 3,
             timeout: Duration::from_secs(1),
             down_after: 3,
+            report_every: Duration::from_secs(60),
         };
         let daemon = daemon_plan(&probe);
         assert_eq!(daemon.spread, Duration::from_millis(250));

@@ -71,6 +71,27 @@ impl Check<'_> {
         Ok(d)
     }
 
+    /// `value` (of `key`) must be a whole number of `unit` (the value of the key `unit.0`).
+    pub(crate) fn multiple_of(
+        &self,
+        key: &str,
+        value: Duration,
+        unit: (&str, Duration),
+    ) -> Result<(), ConfigError> {
+        let (unit_key, unit) = unit;
+        if !unit.is_zero() && value.as_nanos().is_multiple_of(unit.as_nanos()) {
+            return Ok(());
+        }
+        self.err(
+            key,
+            format!(
+                "expected a whole multiple of {unit_key} ({}), got {}",
+                humantime::format_duration(unit),
+                humantime::format_duration(value)
+            ),
+        )
+    }
+
     pub(crate) fn integer(
         &self,
         key: &str,

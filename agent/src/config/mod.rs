@@ -99,6 +99,8 @@ pub struct ProbeConfig {
     pub timeout: Duration,
     /// Consecutive failed rounds before a link is declared down.
     pub down_after: u32,
+    /// One `probe_window_completed` per target per this long: a whole number of intervals.
+    pub report_every: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,14 @@ pub struct JournalConfig {
     /// Events per second at most while sending a backlog (on top of live events).
     pub drain_rate: u32,
 }
+
+/// Default `probe.report_every` (and `snmp.report_every`): one summary a minute, as people read
+/// latency, loss and load (ADR 14).
+pub const DEFAULT_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Default `heartbeat.interval`: any event is a sign of life, and the MQTT keep-alive and last
+/// will report a dead connection; the heartbeat only fills long quiet stretches (ADR 14).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(300);
 
 /// Default `journal.dir`.
 pub const DEFAULT_JOURNAL_DIR: &str = "/var/lib/netmon-agent/journal";
@@ -169,6 +179,7 @@ struct RawProbe {
     count: Option<i64>,
     timeout: Option<String>,
     down_after: Option<i64>,
+    report_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,10 +365,21 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         (Duration::from_millis(10), interval),
     )?;
     let down_after = c.integer("probe.down_after", raw.probe.down_after, 3, (1, 1000))?;
+    let report_every = c.duration(
+        "probe.report_every",
+        raw.probe.report_every,
+        DEFAULT_REPORT_EVERY,
+        (Duration::from_secs(10), Duration::from_secs(3600)),
+    )?;
+    c.multiple_of(
+        "probe.report_every",
+        report_every,
+        ("probe.interval", interval),
+    )?;
     let heartbeat = c.duration(
         "heartbeat.interval",
         raw.heartbeat.interval,
-        Duration::from_secs(10),
+        DEFAULT_HEARTBEAT,
         (Duration::from_secs(1), Duration::from_secs(3600)),
     )?;
 
@@ -433,6 +455,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             count,
             timeout,
             down_after,
+            report_every,
         },
         heartbeat: HeartbeatConfig {
             interval: heartbeat,

@@ -4,9 +4,10 @@
 //! - `device_rebooted` when `sysUpTime` went backwards (a 497-day TimeTicks wrap excepted) or is
 //!   shorter than the time since the previous poll; that poll yields no rates (counters restart
 //!   with the device) and becomes the new baseline.
-//! - `interface_counters_sampled` for every watched interface from the second poll on, with the
-//!   rates of [`crate::snmp::rates`] and the utilisation of the configured capacity, else of the
-//!   speed the device reports.
+//! - from the second poll on, every watched interface's rates ([`crate::snmp::rates`]) and
+//!   utilisation of the configured capacity, else of the speed the device reports, folded into
+//!   its [`CounterWindow`]; [`DeviceState::report`] turns the windows into one
+//!   `interface_counters_sampled` per interface (every `snmp.report_every`).
 //! - `interface_went_down` when `ifOperStatus` leaves `up` (or a configured interface is first
 //!   seen not up), `interface_came_back` when it is `up` again, with how long it was not.
 //! - `device_stopped_answering` at the first failed poll, `device_answers_again` at the next
@@ -21,6 +22,7 @@ use netmon_mqtt::Backoff;
 use crate::config::{InterfaceKey, WatchedInterface};
 use crate::snmp::mib::{Row, Snapshot};
 use crate::snmp::rates::{self, Reading};
+use crate::snmp::window::CounterWindow;
 
 /// TimeTicks wrap at 2³² hundredths of a second (~497 days).
 const TICKS_WRAP: u64 = 1 << 32;
@@ -50,6 +52,8 @@ pub struct DeviceState {
     /// Monotonic ms of the first failed poll of the current silence.
     silent_since: Option<u64>,
     failures: u32,
+    /// The counters of the current report window, by ifIndex.
+    windows: BTreeMap<u32, CounterWindow>,
 }
 
 impl DeviceState {
@@ -65,6 +69,7 @@ impl DeviceState {
             interfaces: BTreeMap::new(),
             silent_since: None,
             failures: 0,
+            windows: BTreeMap::new(),
         }
     }
 
@@ -112,7 +117,17 @@ impl DeviceState {
             .collect()
     }
 
-    /// Folds in a successful poll read at `mono_ms`.
+    /// Ends the report window: one `interface_counters_sampled` per interface whose rates could
+    /// be measured in it (none for a window without two answers in a row).
+    pub fn report(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.windows)
+            .into_values()
+            .map(|window| window.to_event(&self.device))
+            .collect()
+    }
+
+    /// Folds in a successful poll read at `mono_ms`: its counters into the report windows, and
+    /// the events of what changed (answers again, reboot, interfaces down and back) returned.
     pub fn observe(&mut self, snapshot: &Snapshot, mono_ms: u64) -> Vec<Event> {
         let mut events = Vec::new();
         if let Some(since) = self.silent_since.take() {
@@ -158,21 +173,13 @@ impl DeviceState {
                 && !rebooted
                 && let Ok(r) = rates::rates(&prev.reading, &reading, speed_bps)
             {
-                events.push(Event::InterfaceCountersSampled {
-                    device: self.device.clone(),
-                    interface: interface.clone(),
-                    interval_ms: r.interval_ms,
-                    in_bps: r.in_bps,
-                    out_bps: r.out_bps,
-                    speed_bps,
-                    in_util_pct: rates::utilisation(r.in_bps, speed_bps),
-                    out_util_pct: rates::utilisation(r.out_bps, speed_bps),
-                    in_errors_ps: r.in_errors_ps,
-                    out_errors_ps: r.out_errors_ps,
-                    in_discards_ps: r.in_discards_ps,
-                    out_discards_ps: r.out_discards_ps,
-                    oper_status: status,
-                });
+                match self.windows.get_mut(&index) {
+                    Some(window) => window.add(interface.clone(), &r, speed_bps, status),
+                    None => {
+                        let window = CounterWindow::new(interface.clone(), &r, speed_bps, status);
+                        self.windows.insert(index, window);
+                    }
+                }
             }
             let down_since = match (&previous, up) {
                 (_, true) => {

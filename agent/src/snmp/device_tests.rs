@@ -49,8 +49,11 @@ fn wan(capacity_bps: Option<u64>) -> Vec<WatchedInterface> {
 fn samples_from_the_second_poll_with_configured_capacity() {
     let mut d = DeviceState::new("10.20.0.1".into(), wan(Some(8_000_000)));
     assert!(d.observe(&snapshot(100, 0, 1), 0).is_empty());
-    let events = d.observe(&snapshot(110, 10_000_000, 1), 10_000);
+    assert!(d.report().is_empty(), "one poll measures nothing");
+    assert!(d.observe(&snapshot(110, 10_000_000, 1), 10_000).is_empty());
+    let events = d.report();
     assert_eq!(kinds(&events), ["interface_counters_sampled"]);
+    assert!(d.report().is_empty(), "a report starts a new window");
     let Event::InterfaceCountersSampled {
         device,
         interface,
@@ -89,8 +92,9 @@ fn samples_from_the_second_poll_with_configured_capacity() {
 fn every_interface_without_a_watch_list_and_reported_speed() {
     let mut d = DeviceState::new("10.20.0.1".into(), Vec::new());
     d.observe(&snapshot(100, 0, 1), 0);
-    let events = d.observe(&snapshot(110, 1_250_000, 1), 10_000);
     // lan0 has no octet counters: no sample, and being down from the start is not news.
+    assert!(d.observe(&snapshot(110, 1_250_000, 1), 10_000).is_empty());
+    let events = d.report();
     assert_eq!(kinds(&events), ["interface_counters_sampled"]);
     let Event::InterfaceCountersSampled {
         speed_bps,
@@ -109,8 +113,13 @@ fn a_reboot_is_reported_once_and_never_a_spike() {
     let mut d = DeviceState::new("10.20.0.1".into(), wan(None));
     d.observe(&snapshot(864_000, 9_000_000_000, 1), 0);
     d.observe(&snapshot(864_010, 9_000_100_000, 1), 10_000);
+    assert_eq!(kinds(&d.report()), ["interface_counters_sampled"]);
     let events = d.observe(&snapshot(3, 500, 1), 20_000);
     assert_eq!(kinds(&events), ["device_rebooted"]);
+    assert!(
+        d.report().is_empty(),
+        "the reboot's interval is not measured"
+    );
     assert!(matches!(
         events[0],
         Event::DeviceRebooted {
@@ -120,7 +129,8 @@ fn a_reboot_is_reported_once_and_never_a_spike() {
         }
     ));
     // The next poll measures from the new baseline.
-    let events = d.observe(&snapshot(13, 1_250_500, 1), 30_000);
+    assert!(d.observe(&snapshot(13, 1_250_500, 1), 30_000).is_empty());
+    let events = d.report();
     assert_eq!(kinds(&events), ["interface_counters_sampled"]);
     let Event::InterfaceCountersSampled { in_bps, .. } = &events[0] else {
         panic!()
@@ -144,21 +154,25 @@ fn oper_status_changes_are_events_with_the_outage_length() {
     let mut d = DeviceState::new("10.20.0.1".into(), wan(None));
     d.observe(&snapshot(100, 0, 1), 0);
     let down = d.observe(&snapshot(110, 0, 2), 10_000);
-    assert_eq!(
-        kinds(&down),
-        ["interface_counters_sampled", "interface_went_down"]
-    );
+    assert_eq!(kinds(&down), ["interface_went_down"]);
     assert!(
-        d.observe(&snapshot(120, 0, 2), 20_000).len() == 1,
-        "still down: sample only"
+        d.observe(&snapshot(120, 0, 2), 20_000).is_empty(),
+        "still down: nothing new"
     );
     let back = d.observe(&snapshot(130, 0, 1), 42_000);
-    assert_eq!(
-        kinds(&back),
-        ["interface_counters_sampled", "interface_came_back"]
-    );
+    assert_eq!(kinds(&back), ["interface_came_back"]);
+    // The window's sample covers all three intervals, with the status of the latest poll.
+    let report = d.report();
     assert!(matches!(
-        back[1],
+        report[..],
+        [Event::InterfaceCountersSampled {
+            interval_ms: 42_000,
+            oper_status: OperStatus::Up,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        back[0],
         Event::InterfaceCameBack {
             down_for_ms: 32_000,
             ..

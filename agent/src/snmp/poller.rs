@@ -1,9 +1,11 @@
 //! The SNMP poller task: one loop per configured device, each on its own fixed-rate schedule
 //! (starts spread over the first interval), reading a [`Snapshot`] with its [`Client`], folding
 //! it into its [`DeviceState`] and sending the resulting events to the recorder — the same
-//! channel as the probe scheduler, so they go through the same journal. A device that stops
-//! answering is reported once and then polled with back-off; the other devices' loops are not
-//! affected by it.
+//! channel as the probe scheduler, so they go through the same journal. State changes (an
+//! interface down or back, a reboot, silence) go at once; the counters go once per report window
+//! (`report_every` from the first poll: the first poll at or after the window's end closes it,
+//! and so does shutdown). A device that stops answering is reported once and then polled with
+//! back-off; the other devices' loops are not affected by it.
 
 use std::time::Duration;
 
@@ -63,18 +65,19 @@ async fn poll_device(
 ) {
     let mut state = DeviceState::new(device.address.clone(), device.interfaces.clone());
     let mut next = tokio::time::Instant::now() + offset;
+    let mut report_at = next + device.report_every;
     let mut warned_missing = false;
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             () = tokio::time::sleep_until(next) => {}
         }
         let started = tokio::time::Instant::now();
         let result = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             result = read(&mut client, &clock) => result,
         };
-        let out = match result {
+        let mut out = match result {
             Ok((snapshot, mono_ms)) => {
                 if !warned_missing {
                     let missing = state.missing(&snapshot);
@@ -96,6 +99,12 @@ async fn poll_device(
                 state.failed(&error, clock.now().mono_ms)
             }
         };
+        if started >= report_at {
+            out.extend(state.report());
+            while report_at <= started {
+                report_at += device.report_every;
+            }
+        }
         for event in out {
             log(&event);
             if events.send(event).await.is_err() {
@@ -103,6 +112,12 @@ async fn poll_device(
             }
         }
         next = started + state.next_delay(device.interval);
+    }
+    // The partial window at shutdown.
+    for event in state.report() {
+        if events.send(event).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -85,13 +85,11 @@ async fn read_device(
         }
         match read(client, clock).await {
             Ok((snapshot, mono_ms)) => {
-                let events = state.observe(&snapshot, mono_ms);
+                state.observe(&snapshot, mono_ms);
                 report.uptime_s = snapshot.uptime_ticks.map(|t| u64::from(t) / 100);
                 report.missing = state.missing(&snapshot);
-                report.samples = events
-                    .into_iter()
-                    .filter(|e| matches!(e, Event::InterfaceCountersSampled { .. }))
-                    .collect();
+                // A window of the two polls: the rates over `sample`.
+                report.samples = state.report();
             }
             Err(e) => {
                 report.error = Some(format!("{e:#}"));

@@ -7,6 +7,7 @@
 //! timeout = "2s"            # per request
 //! retries = 2               # per request, after the first attempt, with back-off
 //! max_repetitions = 10      # GetBulk max-repetitions
+//! report_every = "1m"       # one interface_counters_sampled per interface per window
 //!
 //! [[snmp.devices]]
 //! address = "192.168.1.1"   # IP literal, optional :port (161)
@@ -41,6 +42,9 @@ pub struct SnmpConfig {
     pub retries: u32,
     /// GetBulk max-repetitions.
     pub max_repetitions: u32,
+    /// One `interface_counters_sampled` per interface per this long, with the rates over the
+    /// polls of the window; at least `snmp.interval` (each device's own is in [`SnmpDevice`]).
+    pub report_every: Duration,
 }
 
 /// One device to poll.
@@ -54,6 +58,9 @@ pub struct SnmpDevice {
     /// Empty: every interface.
     pub interfaces: Vec<WatchedInterface>,
     pub interval: Duration,
+    /// `snmp.report_every`, or `interval` when the device is polled less often than that (it
+    /// then reports at every poll).
+    pub report_every: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +141,7 @@ pub(crate) struct RawSnmp {
     timeout: Option<String>,
     retries: Option<i64>,
     max_repetitions: Option<i64>,
+    report_every: Option<String>,
     #[serde(default)]
     devices: Vec<RawDevice>,
 }
@@ -193,6 +201,23 @@ pub(crate) fn validate(file: &str, raw: RawSnmp) -> Result<SnmpConfig, ConfigErr
     )?;
     let retries = c.integer("snmp.retries", raw.retries, 2, (0, 10))?;
     let max_repetitions = c.integer("snmp.max_repetitions", raw.max_repetitions, 10, (1, 100))?;
+    // Unset, it is a minute, or snmp.interval when that is longer.
+    let report_every = c.duration(
+        "snmp.report_every",
+        raw.report_every,
+        crate::config::DEFAULT_REPORT_EVERY.max(interval),
+        (Duration::from_secs(1), Duration::from_secs(3600)),
+    )?;
+    if report_every < interval {
+        return c.err(
+            "snmp.report_every",
+            format!(
+                "expected at least snmp.interval ({}), got {}",
+                humantime::format_duration(interval),
+                humantime::format_duration(report_every)
+            ),
+        );
+    }
     if raw.devices.len() > MAX_DEVICES {
         return c.err(
             "snmp.devices",
@@ -353,6 +378,7 @@ pub(crate) fn validate(file: &str, raw: RawSnmp) -> Result<SnmpConfig, ConfigErr
             credentials,
             interfaces,
             interval: device_interval,
+            report_every: report_every.max(device_interval),
         });
     }
     Ok(SnmpConfig {
@@ -360,6 +386,7 @@ pub(crate) fn validate(file: &str, raw: RawSnmp) -> Result<SnmpConfig, ConfigErr
         timeout,
         retries,
         max_repetitions,
+        report_every,
     })
 }
 

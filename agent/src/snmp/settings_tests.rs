@@ -58,6 +58,36 @@ fn devices_are_read_with_defaults_and_overrides() {
 }
 
 #[test]
+fn report_windows_are_at_least_a_poll_long() {
+    let minute = Duration::from_secs(60);
+    // Default: a minute; a device polled every 5 minutes reports at every poll.
+    let c = load(
+        "[[snmp.devices]]\naddress = \"192.0.2.1\"\ncommunity = \"c\"\n\
+         [[snmp.devices]]\naddress = \"192.0.2.2\"\ncommunity = \"c\"\ninterval = \"5m\"\n",
+    )
+    .unwrap();
+    let windows: Vec<_> = c.snmp.devices.iter().map(|d| d.report_every).collect();
+    assert_eq!(
+        (c.snmp.report_every, windows),
+        (minute, vec![minute, 5 * minute])
+    );
+    // Unset with a poll interval above a minute: the poll interval.
+    let c = load("[snmp]\ninterval = \"2m\"\n").unwrap();
+    assert_eq!(c.snmp.report_every, 2 * minute);
+    // Set: as given, from snmp.interval up.
+    let c = load("[snmp]\nreport_every = \"10s\"\n").unwrap();
+    assert_eq!(c.snmp.report_every, Duration::from_secs(10));
+    let e = load("[snmp]\nreport_every = \"5s\"\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.problem.as_str()),
+        (
+            "snmp.report_every",
+            "expected at least snmp.interval (10s), got 5s"
+        )
+    );
+}
+
+#[test]
 fn errors_name_the_key() {
     let key = |snmp: &str| load(snmp).unwrap_err().key;
     assert_eq!(

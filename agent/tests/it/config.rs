@@ -66,7 +66,9 @@ fn valid_config_with_defaults() {
     assert_eq!(c.probe.count, 3);
     assert_eq!(c.probe.timeout, c.probe.interval);
     assert_eq!(c.probe.down_after, 3);
-    assert_eq!(c.heartbeat.interval, Duration::from_secs(10));
+    assert_eq!(c.probe.report_every, Duration::from_secs(60));
+    assert_eq!(c.heartbeat.interval, Duration::from_secs(300));
+    assert_eq!(c.snmp.report_every, Duration::from_secs(60));
     assert_eq!(c.targets.len(), 2);
     assert_eq!(c.targets[0].name, "UBND xã Cẩm Tú");
     assert_eq!(c.targets[1].role, LinkRole::Gateway);
@@ -91,6 +93,7 @@ interval = "2s"
 count = 5
 timeout = "1500ms"
 down_after = 4
+report_every = "30s"
 
 [heartbeat]
 interval = "30s""#,
@@ -112,9 +115,16 @@ interval = "30s""#,
             c.probe.interval,
             c.probe.count,
             c.probe.timeout,
-            c.probe.down_after
+            c.probe.down_after,
+            c.probe.report_every
         ),
-        (Duration::from_secs(2), 5, Duration::from_millis(1500), 4)
+        (
+            Duration::from_secs(2),
+            5,
+            Duration::from_millis(1500),
+            4,
+            Duration::from_secs(30)
+        )
     );
     assert_eq!(c.heartbeat.interval, Duration::from_secs(30));
 }
@@ -129,6 +139,22 @@ fn every_error_names_file_and_key() {
         (
             with("[probe]\ncount = \"three\""),
             "agent.toml: probe.count: expected an integer, got string \"three\"",
+        ),
+        (
+            with("[probe]\nreport_every = \"5s\""),
+            "agent.toml: probe.report_every: expected a duration from 10s to 1h, got \"5s\"",
+        ),
+        (
+            with("[probe]\ninterval = \"7s\""),
+            "agent.toml: probe.report_every: expected a whole multiple of probe.interval (7s), got 1m",
+        ),
+        (
+            with("[probe]\ninterval = \"400ms\"\nreport_every = \"10s 100ms\""),
+            "agent.toml: probe.report_every: expected a whole multiple of probe.interval (400ms), got 10s 100ms",
+        ),
+        (
+            with("[snmp]\ninterval = \"30s\"\nreport_every = \"20s\""),
+            "agent.toml: snmp.report_every: expected at least snmp.interval (30s), got 20s",
         ),
         (
             with("[probe]\ncount = 0"),
