@@ -214,6 +214,8 @@ pub struct RejectedByReason {
     pub agent_mismatch: u64,
     /// Out-of-range values (see `Envelope::validate`).
     pub invalid_event: u64,
+    /// A compact batch named a target by a key that no description of its boot gives.
+    pub unknown_target: u64,
     /// A collector-made type sent by an agent.
     pub forbidden_type: u64,
     /// Valid, but the store could not hold it; recorded in `refusals` and acknowledged.

@@ -171,7 +171,10 @@ impl State {
         let shift = stored.correction();
         let position = (&envelope.boot, envelope.seq);
         match &envelope.event {
-            Event::AgentStarted { .. } | Event::ProbeRoundCompleted { .. } if !current => {}
+            Event::AgentStarted { .. }
+            | Event::ProbeRoundCompleted { .. }
+            | Event::ProbeWindowCompleted { .. }
+                if !current => {}
             Event::LinkWentDown { .. } | Event::LinkCameBack { .. } if !current => {}
             Event::AgentStarted { version, .. } => {
                 agent.version = Some(version.clone());
@@ -202,6 +205,13 @@ impl State {
                 agent.online = false;
             }
             Event::ProbeRoundCompleted {
+                target,
+                received,
+                rtt_avg_ms,
+                loss_pct,
+                ..
+            }
+            | Event::ProbeWindowCompleted {
                 target,
                 received,
                 rtt_avg_ms,

@@ -32,6 +32,8 @@ pub use config::AlertsConfig;
 mod coverage_rule_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use std::sync::Arc;
 

@@ -120,6 +120,14 @@ pub struct LinkSignal {
     pub baseline_ms: Option<f64>,
 }
 
+/// One measurement of a working link: its loss, and its mean and floor RTT when replies came.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    loss_pct: f64,
+    /// (mean, floor) in milliseconds.
+    rtt: Option<(f64, f64)>,
+}
+
 /// What is measured about one interface (SNMP).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InterfaceSignal {
@@ -235,70 +243,43 @@ impl Signals {
                 ..
             } => {
                 self.silence.remove(agent);
-                let link = self
-                    .links
-                    .entry((agent.clone(), target.address))
-                    .or_default();
-                if link.down {
-                    return;
-                }
-                let tau = delta(config.smoothing);
-                let loss = link.loss.feed(time, *loss_pct, tau);
-                let late = stored.late;
-                link.high_loss.feed(
-                    time,
-                    loss,
-                    (
-                        loss >= limits.loss_pct(),
-                        loss < config.loss_clear_pct.min(limits.loss_pct()),
-                    ),
-                    (sustain, clear_after),
-                    late,
-                );
-                if *received == 0 {
-                    return;
-                }
-                let (Some(avg), Some(min)) = (*rtt_avg_ms, *rtt_min_ms) else {
-                    return;
-                };
-                let rtt = link.rtt.feed(time, avg, tau);
-                link.high_latency.feed(
-                    time,
+                let rtt = (*received > 0)
+                    .then_some(())
+                    .and(rtt_avg_ms.zip(*rtt_min_ms));
+                let sample = Measured {
+                    loss_pct: *loss_pct,
                     rtt,
-                    (
-                        rtt >= limits.latency_ms(),
-                        rtt < config.latency_clear_ms.min(limits.latency_ms()),
-                    ),
-                    (sustain, clear_after),
-                    late,
-                );
-                link.first_round.get_or_insert(time);
-                let baseline = match (link.baseline, link.baseline_at) {
-                    (Some(b), Some(at)) if min > b => {
-                        let dt = (time - at).num_milliseconds().max(0) as f64;
-                        let alpha = 1.0 - (-dt / BASELINE_RISE.num_milliseconds() as f64).exp();
-                        b + alpha * (min - b)
-                    }
-                    _ => min,
                 };
-                link.baseline = Some(baseline);
-                link.baseline_at = Some(time);
-                let warm = link
-                    .first_round
-                    .is_some_and(|t| time - t >= BASELINE_WARMUP);
-                if warm {
-                    let factor = limits.congestion_factor();
-                    let open = (baseline * factor).max(baseline + config.congestion_min_ms);
-                    let clear = baseline + (open - baseline) / 2.0;
-                    link.congestion.feed(
-                        time,
-                        rtt / baseline.max(0.001),
-                        (rtt >= open, rtt < clear),
-                        (sustain, clear_after),
-                        late,
-                    );
-                    link.baseline_ms = Some(baseline);
+                self.measured((agent, target), sample, stored, limits);
+            }
+            Event::ProbeWindowCompleted {
+                target,
+                received,
+                down_ms,
+                rtt_avg_ms,
+                rtt_min_ms,
+                rtt_pct_ms,
+                loss_pct,
+                ..
+            } => {
+                self.silence.remove(agent);
+                // A window in which the link was down is the outage's (a `link_down` alert), not
+                // a measurement of a working link.
+                if *down_ms > 0 {
+                    return;
                 }
+                // The floor of a window is its 10th percentile: the minimum of a minute's
+                // echoes would be one lucky reply, lower than any round's minimum of three.
+                let floor = rtt_pct_ms
+                    .as_deref()
+                    .and_then(|p| p.first().copied())
+                    .or(*rtt_min_ms);
+                let rtt = rtt_avg_ms.zip(floor).filter(|_| *received > 0);
+                let sample = Measured {
+                    loss_pct: *loss_pct,
+                    rtt,
+                };
+                self.measured((agent, target), sample, stored, limits);
             }
             Event::LinkWentDown { target, .. } | Event::LinkCameBack { target, .. } => {
                 let down = matches!(stored.envelope.event, Event::LinkWentDown { .. });
@@ -394,6 +375,81 @@ impl Signals {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// Folds one measurement of a working link (a round, or a window) into its smoothed loss and
+    /// RTT, its baseline and their hysteresis.
+    fn measured(
+        &mut self,
+        (agent, target): (&AgentId, &netmon_events::Target),
+        sample: Measured,
+        stored: &StoredEvent,
+        limits: Limits<'_>,
+    ) {
+        let time = stored.time;
+        let config = limits.global;
+        let (sustain, clear_after) = (delta(config.sustain), delta(config.clear_after));
+        let link = self
+            .links
+            .entry((agent.clone(), target.address))
+            .or_default();
+        if link.down {
+            return;
+        }
+        let tau = delta(config.smoothing);
+        let loss = link.loss.feed(time, sample.loss_pct, tau);
+        let late = stored.late;
+        link.high_loss.feed(
+            time,
+            loss,
+            (
+                loss >= limits.loss_pct(),
+                loss < config.loss_clear_pct.min(limits.loss_pct()),
+            ),
+            (sustain, clear_after),
+            late,
+        );
+        let Some((avg, min)) = sample.rtt else {
+            return;
+        };
+        let rtt = link.rtt.feed(time, avg, tau);
+        link.high_latency.feed(
+            time,
+            rtt,
+            (
+                rtt >= limits.latency_ms(),
+                rtt < config.latency_clear_ms.min(limits.latency_ms()),
+            ),
+            (sustain, clear_after),
+            late,
+        );
+        link.first_round.get_or_insert(time);
+        let baseline = match (link.baseline, link.baseline_at) {
+            (Some(b), Some(at)) if min > b => {
+                let dt = (time - at).num_milliseconds().max(0) as f64;
+                let alpha = 1.0 - (-dt / BASELINE_RISE.num_milliseconds() as f64).exp();
+                b + alpha * (min - b)
+            }
+            _ => min,
+        };
+        link.baseline = Some(baseline);
+        link.baseline_at = Some(time);
+        let warm = link
+            .first_round
+            .is_some_and(|t| time - t >= BASELINE_WARMUP);
+        if warm {
+            let factor = limits.congestion_factor();
+            let open = (baseline * factor).max(baseline + config.congestion_min_ms);
+            let clear = baseline + (open - baseline) / 2.0;
+            link.congestion.feed(
+                time,
+                rtt / baseline.max(0.001),
+                (rtt >= open, rtt < clear),
+                (sustain, clear_after),
+                late,
+            );
+            link.baseline_ms = Some(baseline);
         }
     }
 

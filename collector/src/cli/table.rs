@@ -164,6 +164,44 @@ pub fn summary(event: &Event, lang: Lang) -> String {
             )
         }
         (
+            Event::ProbeWindowCompleted {
+                target: t,
+                window_ms,
+                sent,
+                received,
+                rtt_pct_ms,
+                rtt_avg_ms,
+                loss_pct,
+                down_ms,
+                ..
+            },
+            _,
+        ) => {
+            // The median when the agent sent percentiles, else the mean.
+            let median = rtt_pct_ms.as_deref().and_then(|p| p.get(4).copied());
+            let rtt = match (median, rtt_avg_ms) {
+                (Some(ms), _) => format!("{} {ms:.1} ms", lang.pick("trung vị", "median")),
+                (None, Some(ms)) => format!("{ms:.1} ms"),
+                (None, None) => "-".into(),
+            };
+            let down = if *down_ms > 0 {
+                format!(", {} {}s", lang.pick("mất kết nối", "down"), down_ms / 1000)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {}s: {received}/{sent}, rtt {rtt}, {} {loss_pct:.1}%{down}",
+                target(t),
+                window_ms / 1000,
+                lang.pick("mất", "loss")
+            )
+        }
+        (Event::TargetsDescribed { targets }, _) => targets
+            .iter()
+            .map(|d| format!("{}={}", d.key, target(&d.target)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (
             Event::LinkWentDown {
                 target: t,
                 since,

@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(config.mqtt.province, None);
         assert_eq!(config.mqtt.keep_alive, Duration::from_secs(30));
         assert_eq!(config.http.listen, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(config.silence.after, Duration::from_secs(35));
+        assert_eq!(config.silence.after, Duration::from_secs(16 * 60));
         assert_eq!(config.delivery.late_after, Duration::from_secs(120));
         assert_eq!(config.delivery.clock_tolerance, Duration::from_secs(30));
         assert_eq!(config.delivery.ack_interval, Duration::from_secs(1));

@@ -150,8 +150,11 @@ fn default_client_id() -> String {
 fn default_keep_alive() -> String {
     "30s".into()
 }
+/// Above 3 × the agents' heartbeat interval (5 min): an agent with nothing else to send is not
+/// declared silent between heartbeats. An agent that probes is missed much sooner by its cadence
+/// (`silence.missed` × its usual gap, a report window), and a dead connection by its last will.
 fn default_silence_after() -> String {
-    "35s".into()
+    "16m".into()
 }
 
 /// Validates `[mqtt]`; reads the CA and client certificate files of an `mqtts://` url.

@@ -17,6 +17,7 @@ pub mod boots;
 pub mod clock;
 pub mod config;
 pub mod recorder;
+pub mod targets;
 pub mod watermark;
 
 use std::time::Duration;

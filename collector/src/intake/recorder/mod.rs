@@ -10,6 +10,8 @@
 
 mod alerting;
 #[cfg(test)]
+mod compact_tests;
+#[cfg(test)]
 mod delivery_tests;
 #[cfg(test)]
 mod tests;
@@ -20,8 +22,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use netmon_events::{
-    Ack, AgentId, AgentStatus, BootId, Envelope, Event, PayloadError, ProvinceId, SCHEMA_VERSION,
-    SilenceReason, Topic, TopicKind, decode_batch,
+    Ack, AgentId, AgentStatus, BootId, Envelope, Event, InvalidEvent, PayloadError, ProvinceId,
+    SCHEMA_VERSION, SilenceReason, Topic, TopicKind, decode_batch_with,
 };
 use rumqttc::Publish;
 use tracing::{debug, info, warn};
@@ -30,6 +32,7 @@ use crate::alerts::Alerting;
 use crate::api::IntakeCounters;
 use crate::intake::boots::{Boots, Draft};
 use crate::intake::clock::{ClockPolicy, ClockSource};
+use crate::intake::targets::KnownTargets;
 use crate::state::State;
 use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreError};
 
@@ -56,6 +59,8 @@ pub enum Rejection {
     Malformed,
     AgentMismatch,
     InvalidEvent,
+    /// A compact batch named a target by a key no description of its boot gives.
+    UnknownTarget,
     ForbiddenType,
     /// Valid, but the store cannot hold it (see `Appended::Refused`).
     Unstorable,
@@ -69,6 +74,7 @@ impl Rejection {
             Rejection::Malformed => "malformed",
             Rejection::AgentMismatch => "agent_mismatch",
             Rejection::InvalidEvent => "invalid_event",
+            Rejection::UnknownTarget => "unknown_target",
             Rejection::ForbiddenType => "forbidden_type",
             Rejection::Unstorable => "unstorable",
         }
@@ -99,6 +105,8 @@ pub struct Recorder {
     cadence: (f64, Duration),
     /// Agents heard since the collector started.
     live: std::collections::HashSet<AgentId>,
+    /// The targets each agent described for its recent boots (compact batches name them by key).
+    targets: KnownTargets,
 }
 
 /// Where one `events` message's outcome goes, within the batch being recorded.
@@ -143,11 +151,13 @@ impl Recorder {
         })?;
         store.save_boots(&moved)?;
         let mut state = State::default();
+        let mut targets = KnownTargets::default();
         let mut unreadable = 0u64;
         let replayed = store.for_each(|row| match row {
             Ok(event) => {
                 state.apply(&event);
                 alerting.apply(&event);
+                targets.apply(&event);
             }
             Err(e) => {
                 unreadable += 1;
@@ -170,6 +180,7 @@ impl Recorder {
             elapsed_ms = started.elapsed().as_millis() as u64,
             boot = %boot,
             watermarks_moved = moved.len(),
+            target_tables = targets.tables(),
             "state rebuilt from the event store"
         );
         Ok(Self {
@@ -187,6 +198,7 @@ impl Recorder {
             alerting,
             cadence: (0.0, Duration::MAX),
             live: Default::default(),
+            targets,
         })
     }
 
@@ -347,6 +359,7 @@ impl Recorder {
                     }
                     self.state.apply(&event);
                     self.alerting.apply(&event);
+                    self.targets.apply(&event);
                 }
                 Appended::Duplicate => self.counters.duplicates += 1,
             }
@@ -368,7 +381,7 @@ impl Recorder {
             draft,
         } = out;
         let name = topic.to_string();
-        let items = match decode_batch(payload) {
+        let items = match decode_batch_with(payload, &self.targets) {
             Ok(batch) => {
                 if let Some(sender) = &batch.sender {
                     draft.sender(&self.boots, &topic.agent, &topic.province, sender, now.wall);
@@ -385,12 +398,21 @@ impl Recorder {
                 Ok(envelope) => envelope,
                 Err(e @ PayloadError::Invalid { .. }) => {
                     let detail = e.to_string();
-                    if let PayloadError::Invalid {
-                        agent, boot, seq, ..
+                    let PayloadError::Invalid {
+                        agent,
+                        boot,
+                        seq,
+                        source,
+                        ..
                     } = e
-                        && agent == topic.agent
-                        && seq <= netmon_events::MAX_INT
-                    {
+                    else {
+                        continue;
+                    };
+                    let reason = match source {
+                        InvalidEvent::UnknownTarget { .. } => Rejection::UnknownTarget,
+                        _ => Rejection::InvalidEvent,
+                    };
+                    if agent == topic.agent && seq <= netmon_events::MAX_INT {
                         // It can never become valid: acknowledge it, so the agent stops
                         // resending it and everything after it.
                         let province = &topic.province;
@@ -399,12 +421,12 @@ impl Recorder {
                             agent,
                             boot,
                             seq,
-                            reason: Rejection::InvalidEvent.as_str(),
+                            reason: reason.as_str(),
                             detail: detail.clone(),
                             received: now.wall,
                         });
                     }
-                    self.refuse(&name, Rejection::InvalidEvent, &detail, now);
+                    self.refuse(&name, reason, &detail, now);
                     continue;
                 }
                 Err(e) => {
@@ -549,6 +571,7 @@ impl Recorder {
             Rejection::Malformed => &mut by.malformed,
             Rejection::AgentMismatch => &mut by.agent_mismatch,
             Rejection::InvalidEvent => &mut by.invalid_event,
+            Rejection::UnknownTarget => &mut by.unknown_target,
             Rejection::ForbiddenType => &mut by.forbidden_type,
             Rejection::Unstorable => &mut by.unstorable,
         } += 1;

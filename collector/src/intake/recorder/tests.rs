@@ -103,6 +103,7 @@ fn stores_good_events_and_refuses_the_rest_by_reason() {
                 malformed: 2,
                 agent_mismatch: 1,
                 invalid_event: 1,
+                unknown_target: 0,
                 forbidden_type: 1,
                 unstorable: 0,
             },
