@@ -369,7 +369,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         "probe.report_every",
         raw.probe.report_every,
         DEFAULT_REPORT_EVERY,
-        (Duration::from_secs(10), Duration::from_secs(3600)),
+        (interval, Duration::from_secs(3600)),
     )?;
     c.multiple_of(
         "probe.report_every",

@@ -141,8 +141,8 @@ fn every_error_names_file_and_key() {
             "agent.toml: probe.count: expected an integer, got string \"three\"",
         ),
         (
-            with("[probe]\nreport_every = \"5s\""),
-            "agent.toml: probe.report_every: expected a duration from 10s to 1h, got \"5s\"",
+            with("[probe]\nreport_every = \"500ms\""),
+            "agent.toml: probe.report_every: expected a duration from 1s to 1h, got \"500ms\"",
         ),
         (
             with("[probe]\ninterval = \"7s\""),
