@@ -2,7 +2,7 @@
 //! its own private server: InfluxDB 1.6 over the v1 API, VictoriaMetrics over the v2 API, an
 //! InfluxDB outage while events keep arriving, and `replay influx` into a fresh database. Every
 //! point is compared — measurement, tags, fields and millisecond timestamp — with the event in
-//! the store it came from (effective time `stored.time`).
+//! the store it came from (effective time `stored.time`); `targets_described` has no point.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -18,7 +18,7 @@ use netmon_tests::{
 };
 use serde_json::{Map, Value, json};
 
-use netmon_events::testing::{events_topic, round_rtt};
+use netmon_events::testing::{described, events_topic, round_rtt, window, window_rtt};
 
 const DB: &str = "netmon";
 const AGENT: &str = "thon-giang-trung";
@@ -72,8 +72,10 @@ fn target(name: &str, address: &str, role: LinkRole) -> Target {
     }
 }
 
-/// The known mix: agent started, rounds with and without replies on two targets (names with
-/// diacritics, a comma and spaces), the commune link down and back, a heartbeat.
+/// The known mix: agent started, its targets described, rounds with and without replies on two
+/// targets (names with diacritics, a comma and spaces), the commune link down and back, a
+/// heartbeat, and one-minute windows with and without replies (a real agent sends rounds or
+/// windows, by version; each is projected on its own).
 fn mix(agent: &str) -> Vec<Envelope> {
     let mut stream = Stream::new(agent, 10, 1000);
     let commune = target("UBND xã Kiên Thọ, Ngọc Lặc", "10.30.0.1", LinkRole::Commune);
@@ -82,6 +84,7 @@ fn mix(agent: &str) -> Vec<Envelope> {
         version: "0.1.0".into(),
         targets: 2,
     })];
+    out.push(stream.next(described(&[commune.clone(), gateway.clone()])));
     out.push(stream.next(round_rtt(&commune, 3, 12.5)));
     out.push(stream.next(round_rtt(&gateway, 2, 1.75)));
     out.push(stream.next(round_rtt(&commune, 0, 0.0)));
@@ -103,6 +106,12 @@ fn mix(agent: &str) -> Vec<Envelope> {
         uptime_s: 600,
         backlog: 12,
     }));
+    out.push(stream.next(window_rtt(&commune, 171, 14.5)));
+    let mut lost = window(&gateway, 0);
+    if let Event::ProbeWindowCompleted { down_ms, .. } = &mut lost {
+        *down_ms = 42_000;
+    }
+    out.push(stream.next(lost));
     out
 }
 
@@ -116,7 +125,8 @@ struct Point {
     time_ms: i64,
 }
 
-fn expected(stored: &StoredEvent) -> Point {
+/// `None` for the events that have no point (`targets_described`).
+fn expected(stored: &StoredEvent) -> Option<Point> {
     let mut tags = BTreeMap::new();
     tags.insert("province".into(), stored.province.clone().unwrap());
     tags.insert("agent".into(), stored.envelope.agent.to_string());
@@ -141,17 +151,44 @@ fn expected(stored: &StoredEvent) -> Point {
             loss_pct,
         } => {
             target_tags(target);
-            fields.insert("sent".into(), json!(sent));
-            fields.insert("received".into(), json!(received));
-            fields.insert("loss_pct".into(), json!(loss_pct));
-            if *received > 0 {
-                fields.insert("rtt_min_ms".into(), json!(rtt_min_ms.unwrap()));
-                fields.insert("rtt_avg_ms".into(), json!(rtt_avg_ms.unwrap()));
-                fields.insert("rtt_max_ms".into(), json!(rtt_max_ms.unwrap()));
-                fields.insert("rtt_mdev_ms".into(), json!(rtt_mdev_ms.unwrap()));
-            }
+            let rtts = [rtt_min_ms, rtt_avg_ms, rtt_max_ms, rtt_mdev_ms];
+            echo_fields(&mut fields, *sent, *received, *loss_pct, rtts);
             "probe"
         }
+        Event::ProbeWindowCompleted {
+            target,
+            window_ms,
+            rounds,
+            failed_rounds,
+            longest_failed_run,
+            down_ms,
+            sent,
+            received,
+            loss_pct,
+            rtt_min_ms,
+            rtt_avg_ms,
+            rtt_max_ms,
+            rtt_mdev_ms,
+            rtt_pct_ms,
+        } => {
+            target_tags(target);
+            let rtts = [rtt_min_ms, rtt_avg_ms, rtt_max_ms, rtt_mdev_ms];
+            echo_fields(&mut fields, *sent, *received, *loss_pct, rtts);
+            if *received > 0 {
+                let deciles = rtt_pct_ms.as_ref().unwrap();
+                assert_eq!(deciles.len(), 9, "{deciles:?}");
+                for (i, ms) in deciles.iter().enumerate() {
+                    fields.insert(format!("rtt_p{}_ms", (i + 1) * 10), json!(ms));
+                }
+            }
+            fields.insert("window_ms".into(), json!(window_ms));
+            fields.insert("rounds".into(), json!(rounds));
+            fields.insert("failed_rounds".into(), json!(failed_rounds));
+            fields.insert("longest_failed_run".into(), json!(longest_failed_run));
+            fields.insert("down_ms".into(), json!(down_ms));
+            "probe"
+        }
+        Event::TargetsDescribed { .. } => return None,
         Event::LinkWentDown { target, reason, .. } => {
             target_tags(target);
             fields.insert("up".into(), json!(0));
@@ -277,11 +314,30 @@ fn expected(stored: &StoredEvent) -> Point {
         }
         other => panic!("{} has no time series", other.type_name()),
     };
-    Point {
+    Some(Point {
         measurement,
         tags,
         fields: fields.into_iter().map(|(k, v)| (k, number(&v))).collect(),
         time_ms: stored.effective_time().unwrap().timestamp_millis(),
+    })
+}
+
+/// The fields of a round or a window: echoes, loss, and the RTTs when something came back.
+fn echo_fields(
+    fields: &mut BTreeMap<String, Value>,
+    sent: u32,
+    received: u32,
+    loss_pct: f64,
+    [min, avg, max, mdev]: [&Option<f64>; 4],
+) {
+    fields.insert("sent".into(), json!(sent));
+    fields.insert("received".into(), json!(received));
+    fields.insert("loss_pct".into(), json!(loss_pct));
+    if received > 0 {
+        fields.insert("rtt_min_ms".into(), json!(min.unwrap()));
+        fields.insert("rtt_avg_ms".into(), json!(avg.unwrap()));
+        fields.insert("rtt_max_ms".into(), json!(max.unwrap()));
+        fields.insert("rtt_mdev_ms".into(), json!(mdev.unwrap()));
     }
 }
 
@@ -363,7 +419,7 @@ fn assert_influx_matches(
     events: &[StoredEvent],
     timeout: Duration,
 ) {
-    let want = sorted(events.iter().map(expected).collect());
+    let want = sorted(events.iter().filter_map(expected).collect());
     let read = || {
         let mut got = Vec::new();
         for m in ["probe", "link", "agent", "journal"] {
@@ -417,6 +473,49 @@ fn influx_v1_points_match_the_stored_events() {
     let (_collector, events) =
         project_the_mix(&scratch, "influx-v1", InfluxConfig::v1(&influxd.url, DB));
     assert_influx_matches(&influxd, DB, AGENT, &events, Duration::from_secs(20));
+
+    // The windows are `probe` points beside the rounds, in the same series, told apart by
+    // their `rounds`; the median and the down time read by name.
+    let windows = influxd
+        .select(
+            DB,
+            &format!(
+                "SELECT \"target\", \"rtt_p50_ms\", \"received\", \"down_ms\" FROM \"probe\" \
+                 WHERE \"agent\" = '{AGENT}' AND \"rounds\" = 60"
+            ),
+        )
+        .unwrap();
+    let windows: Vec<_> = windows
+        .iter()
+        .map(|row| {
+            (
+                row["target"].as_str().unwrap().to_owned(),
+                row["rtt_p50_ms"].as_f64(),
+                row["received"].as_i64().unwrap(),
+                row["down_ms"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [
+            ("UBND xã Kiên Thọ, Ngọc Lặc".to_owned(), Some(14.5), 171, 0),
+            ("Trạm y tế thôn Giàng".to_owned(), None, 0, 42_000),
+        ]
+    );
+    let series = influxd
+        .query(
+            DB,
+            &format!("SHOW SERIES FROM \"probe\" WHERE \"agent\" = '{AGENT}'"),
+        )
+        .unwrap();
+    let series = series["results"][0]["series"][0]["values"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(
+        series, 2,
+        "one probe series per target, rounds and windows alike"
+    );
 }
 
 #[test]
@@ -433,8 +532,7 @@ fn influx_v2_into_victoria_metrics_matches() {
     // fields are not kept (they are left out on both sides), bools become 0/1.
     type Sample = (String, BTreeMap<String, String>, i64);
     let mut want: BTreeMap<Sample, f64> = BTreeMap::new();
-    for event in &events {
-        let point = expected(event);
+    for point in events.iter().filter_map(expected) {
         for (field, value) in &point.fields {
             let value = match value {
                 Value::Bool(b) => f64::from(u8::from(*b)),
@@ -615,6 +713,7 @@ fn replay_influx_into_a_new_database() {
         .unwrap()
         .into_iter()
         .filter(|e| !e.envelope.event.is_alerting())
+        .filter_map(|e| expected(&e))
         .collect();
     let mut total = 0;
     for m in ["probe", "link", "agent", "journal"] {
@@ -623,6 +722,10 @@ fn replay_influx_into_a_new_database() {
             .unwrap()
             .len();
     }
-    assert_eq!(total, all.len(), "points replayed vs events stored");
+    assert_eq!(
+        total,
+        all.len(),
+        "points replayed vs stored events that have one"
+    );
     assert_influx_matches(&influxd, fresh, AGENT, &events, Duration::from_secs(5));
 }
