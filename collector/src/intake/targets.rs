@@ -17,10 +17,13 @@ use crate::store::{Origin, StoredEvent};
 /// Boots per agent whose descriptions are kept.
 pub const BOOTS_PER_AGENT: usize = 8;
 
+/// One boot's target table (shared by the boots that described the same targets).
+type Table = Arc<[DescribedTarget]>;
+
 /// Per agent, its newest boots' target tables, oldest first.
 #[derive(Debug, Clone, Default)]
 pub struct KnownTargets {
-    agents: HashMap<AgentId, VecDeque<(BootId, Arc<[DescribedTarget]>)>>,
+    agents: HashMap<AgentId, VecDeque<(BootId, Table)>>,
 }
 
 impl KnownTargets {
@@ -34,7 +37,7 @@ impl KnownTargets {
         }
         let envelope = &stored.envelope;
         let boots = self.agents.entry(envelope.agent.clone()).or_default();
-        let table: Arc<[DescribedTarget]> = match boots.iter().find(|(_, t)| **t == **targets) {
+        let table: Table = match boots.iter().find(|(_, t)| **t == **targets) {
             Some((_, same)) => Arc::clone(same),
             None => targets.as_slice().into(),
         };
