@@ -75,6 +75,7 @@ province = "thanh-hoa"
 url = "mqtt://127.0.0.1:{port}"
 [probe]
 interval = "1h"
+report_every = "1h"
 [heartbeat]
 interval = "1h"
 [journal]

@@ -4,10 +4,11 @@
 //! collector acknowledges them.
 //!
 //! A pipeline of tasks joined by bounded channels, pure logic kept apart from I/O: [`scheduler`]
-//! (probe rounds through [`link`]), [`snmp`] and [`cellular`] (one folder each: settings, pure
-//! parsing and state, I/O, report) send into the [`recorder`], which appends every event to the
-//! [`journal`] before the [`publisher`] sends it over [`mqtt`]; acknowledgements trim the
-//! journal. The code map, file by file, is in `ARCHITECTURE.md`.
+//! (probe rounds through [`link`] and report windows, [`probes::window`]), [`snmp`] and
+//! [`cellular`] (one folder each: settings, pure parsing and state, I/O, report) send into the
+//! [`recorder`], which appends every event to the [`journal`] before the [`publisher`] sends it
+//! over [`mqtt`] as compact batches (the target table in the header as [`headers`] decides);
+//! acknowledgements trim the journal. The code map, file by file, is in `ARCHITECTURE.md`.
 //!
 //! Shutdown stops the sources first; the recorder drains its channel, fsyncs the journal and
 //! ends; the publisher sends what it may at once, publishes `offline` and disconnects; all within
@@ -15,6 +16,7 @@
 
 pub mod cellular;
 pub mod config;
+pub mod headers;
 pub mod journal;
 pub mod link;
 pub mod mqtt;
@@ -31,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use netmon_events::BootId;
+use netmon_events::{BootId, DescribedTarget};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,6 +41,7 @@ use tracing::{error, info, warn};
 
 pub use config::{Config, ConfigError};
 
+use crate::headers::Headers;
 use crate::journal::Journal;
 use crate::probes::{IcmpProber, RoundStats};
 use crate::publisher::{Publisher, Signals};
@@ -84,6 +87,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
 
+    // This boot's targets and their keys, as `targets_described` says and compact batches use.
+    let described = DescribedTarget::numbered(&config.targets);
     let scheduler = Scheduler {
         probe: config.probe,
         targets: config.targets.clone(),
@@ -117,6 +122,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         heartbeat: config.heartbeat.interval,
         fsync_interval: config.journal.fsync_interval,
         targets: u32::try_from(config.targets.len()).unwrap_or(u32::MAX),
+        described: described.clone(),
         journal: journal.clone(),
     };
     let recorder_done = drained.clone().drop_guard();
@@ -135,6 +141,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         topics: topics.clone(),
         online: mqtt::online(&boot),
         journal: journal.clone(),
+        headers: Headers::new(boot.clone(), described),
         boot,
         clock,
         drain_rate: config.journal.drain_rate,

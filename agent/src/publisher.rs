@@ -7,10 +7,14 @@
 //! have arrived, and the collector's unique key absorbs duplicates. Until the collector's retained
 //! ack arrives, only the persisted watermark counts.
 //!
-//! Events go out in journal order as QoS 1 batches (≤ [`BATCH_EVENTS`] events, ≤ [`BATCH_BYTES`])
-//! carrying the sender's clock (`encode_batch_from`), paced by the [`Pacer`]: events recorded while
-//! connected go out at once, a backlog drains at `journal.drain_rate` events per second on top.
-//! Each ack raises the watermark and deletes the segments it fully covers.
+//! Events go out in journal order as QoS 1 compact batches (ADR 14, `encode_compact`): one boot's
+//! events per message (≤ [`BATCH_EVENTS`] events, ≤ [`BATCH_BYTES`] of journal records, plus the
+//! header's target table when [`Headers`] says the collector may not have it), carrying the
+//! sender's clock, paced by the [`Pacer`]: events recorded while connected go out at once — after
+//! [`GATHER`], so that what is recorded together (a window's summaries for every target, a
+//! round's link changes) goes in one message — and a backlog drains at `journal.drain_rate`
+//! events per second on top. Each ack raises the watermark and deletes the segments it fully
+//! covers.
 //!
 //! At shutdown (after the recorder has ended) it sends what the pacer allows at once, then
 //! publishes `offline` and disconnects; whatever is left stays in the journal for the next start.
@@ -19,13 +23,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use netmon_events::{Ack, AgentStatus, BootId, Sender, encode_batch_from};
+use netmon_events::{
+    Ack, AgentStatus, BootId, Envelope, Sender, encode_batch_from, encode_compact,
+};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::headers::Headers;
 use crate::journal::Journal;
 use crate::mqtt::Topics;
 use crate::pacer::{MAX_HOLD, Pacer};
@@ -37,8 +44,13 @@ pub const BATCH_EVENTS: usize = 100;
 /// Largest size of one MQTT message, in bytes (the collector accepts up to 256 KiB).
 pub const BATCH_BYTES: usize = 64 * 1024;
 
-/// Room kept in a batch for the `sender` object around the events.
+/// Room kept in a batch for the header (agent, boot, `v`, `sender`) around the events. The
+/// target table, when the header carries it, comes on top: at most 256 targets of a few hundred
+/// bytes, which keeps a message far below the collector's 256 KiB.
 const BATCH_OVERHEAD: usize = 256;
+
+/// How long live events wait for the events recorded with them before they are sent.
+pub const GATHER: Duration = Duration::from_millis(50);
 
 /// What the publisher task owns.
 #[derive(Debug)]
@@ -47,6 +59,8 @@ pub struct Publisher {
     pub topics: Topics,
     pub online: Vec<u8>,
     pub journal: Arc<Journal>,
+    /// Which target table each batch carries.
+    pub headers: Headers,
     /// This process's boot and clock, for the `sender` of each batch.
     pub boot: BootId,
     pub clock: Clock,
@@ -73,6 +87,7 @@ pub async fn run_publisher(publisher: Publisher, signals: Signals) -> anyhow::Re
         topics,
         online,
         journal,
+        mut headers,
         boot,
         clock,
         drain_rate,
@@ -88,6 +103,7 @@ pub async fn run_publisher(publisher: Publisher, signals: Signals) -> anyhow::Re
     let mut seen = journal.next_ordinal();
     let mut pacer = Pacer::new(drain_rate, Instant::now().into_std());
     let mut held_since: Option<Instant> = None;
+    let mut gathering_since: Option<Instant> = None;
     let mut published = 0u64;
     let (mut acks_open, mut connection_open) = (true, true);
     let mut ack_arrived = false;
@@ -132,9 +148,16 @@ pub async fn run_publisher(publisher: Publisher, signals: Signals) -> anyhow::Re
             let pending = journal.pending(cursor, BATCH_EVENTS) as u64;
             if pending == 0 {
                 held_since = None;
+                gathering_since = None;
                 break;
             }
             let now = Instant::now();
+            let gathering = *gathering_since.get_or_insert(now);
+            if pending < BATCH_EVENTS as u64 && now < gathering + GATHER && !drained.is_cancelled()
+            {
+                wake = Some(gathering + GATHER);
+                break;
+            }
             let available = pacer.available(now.into_std());
             let held = *held_since.get_or_insert(now);
             let take = if available >= pending {
@@ -150,7 +173,7 @@ pub async fn run_publisher(publisher: Publisher, signals: Signals) -> anyhow::Re
             };
             held_since = None;
             let selected = journal
-                .select(cursor, take as usize, BATCH_BYTES - BATCH_OVERHEAD)
+                .select_boot(cursor, take as usize, BATCH_BYTES - BATCH_OVERHEAD)
                 .context("reading the journal")?;
             cursor = selected.next;
             if selected.events.is_empty() {
@@ -160,7 +183,7 @@ pub async fn run_publisher(publisher: Publisher, signals: Signals) -> anyhow::Re
                 boot: boot.clone(),
                 mono_ms: clock.now().mono_ms,
             };
-            let payload = encode_batch_from(&sender, &selected.events);
+            let payload = encode(&journal, &mut headers, &sender, &selected.events);
             let publish = client.publish(&topics.events, QoS::AtLeastOnce, false, payload);
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
@@ -223,6 +246,27 @@ pub async fn run_publisher(publisher: Publisher, signals: Signals) -> anyhow::Re
         r = finish => r.context("disconnecting")?,
     }
     Ok(())
+}
+
+/// One boot's events as a compact batch, with the target table [`Headers`] decides on. Should the
+/// encoder refuse them (it cannot for events the journal holds), the full form carries them.
+fn encode(
+    journal: &Journal,
+    headers: &mut Headers,
+    sender: &Sender,
+    events: &[Envelope],
+) -> Vec<u8> {
+    let acked = events
+        .first()
+        .and_then(|e| journal.watermark().seq_for(&e.boot));
+    let targets = headers.for_batch(events, acked);
+    match encode_compact(sender, events, &targets.table, targets.header) {
+        Ok(payload) => payload,
+        Err(error) => {
+            warn!(%error, "sending a batch in the full form");
+            encode_batch_from(sender, events)
+        }
+    }
 }
 
 /// Applies one message from the `ack` topic; a malformed one is logged and ignored.

@@ -1,8 +1,9 @@
 //! The recorder: gives every event its envelope (schema version, agent, boot, gap-free `seq`,
 //! wall time, monotonic time) and appends it to the journal, before anything is published. It
-//! records `agent_started` first, `agent_heartbeat` every heartbeat interval (with the journal's
-//! backlog), and a `journal_overflowed` for every range of unacknowledged events an append had to
-//! drop. It also fsyncs the journal every `journal.fsync_interval` and when it ends.
+//! records `agent_started` first and `targets_described` second (seq [`DESCRIPTION_SEQ`]: the
+//! boot's targets and the keys compact batches name them by), `agent_heartbeat` every heartbeat
+//! interval (with the journal's backlog), and a `journal_overflowed` for every range of
+//! unacknowledged events an append had to drop. It also fsyncs the journal every `journal.fsync_interval` and when it ends.
 //!
 //! [`Recorder`] is the pure part (times are passed in); [`Clock`] reads the clocks;
 //! [`run_recorder`] is the task. A journal that cannot be written ends the task with an error
@@ -15,13 +16,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use netmon_events::{AgentId, BootId, Envelope, Event, SCHEMA_VERSION};
+use netmon_events::{AgentId, BootId, DescribedTarget, Envelope, Event, SCHEMA_VERSION};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::debug;
 
 use crate::journal::Journal;
 use crate::link::RoundTime;
+
+/// The seq of a boot's `targets_described`: recorded right after `agent_started`, before any
+/// `journal_overflowed` their appends cause.
+pub const DESCRIPTION_SEQ: u64 = 2;
 
 /// Assigns envelopes: `seq` counts from 1 without gaps for one boot.
 #[derive(Debug)]
@@ -95,18 +100,21 @@ pub struct RecorderTask {
     pub clock: Clock,
     pub heartbeat: Duration,
     pub fsync_interval: Duration,
+    /// How many targets the agent probes.
     pub targets: u32,
+    /// The body of `targets_described`: the targets keyed 1, 2, 3 … in config order.
+    pub described: Vec<DescribedTarget>,
     pub journal: Arc<Journal>,
 }
 
-/// Records `event` (and a `journal_overflowed` for every range the append dropped) in the journal.
-fn record(
+/// Records `events` in order, then a `journal_overflowed` for every range their appends dropped.
+fn record<const N: usize>(
     recorder: &mut Recorder,
     clock: &Clock,
     journal: &Journal,
-    event: Event,
+    events: [Event; N],
 ) -> anyhow::Result<()> {
-    let mut queue = VecDeque::from([event]);
+    let mut queue = VecDeque::from(events);
     while let Some(event) = queue.pop_front() {
         let now = clock.now();
         let envelope = recorder.record(event, now.wall, now.mono_ms);
@@ -141,6 +149,7 @@ pub async fn run_recorder(
         heartbeat,
         fsync_interval,
         targets,
+        described,
         journal,
     } = task;
     let version = env!("CARGO_PKG_VERSION").to_owned();
@@ -148,7 +157,10 @@ pub async fn run_recorder(
         &mut recorder,
         &clock,
         &journal,
-        Event::AgentStarted { version, targets },
+        [
+            Event::AgentStarted { version, targets },
+            Event::TargetsDescribed { targets: described },
+        ],
     )?;
     let start = tokio::time::Instant::now();
     let mut beats = tokio::time::interval_at(start + heartbeat, heartbeat);
@@ -170,7 +182,7 @@ pub async fn run_recorder(
                 continue;
             }
         };
-        record(&mut recorder, &clock, &journal, event)?;
+        record(&mut recorder, &clock, &journal, [event])?;
     }
     journal.sync().context("syncing the journal at shutdown")
 }
@@ -213,12 +225,18 @@ mod tests {
         let (journal, _) = Journal::open(&dir, 1 << 20).unwrap();
         let journal = Arc::new(journal);
         let (tx, rx) = mpsc::channel(8);
+        let targets = [
+            netmon_events::testing::target("Cổng thôn", "192.168.1.1"),
+            netmon_events::testing::target("UBND xã", "10.20.0.1"),
+            netmon_events::testing::target("Tỉnh", "10.36.0.10"),
+        ];
         let task = RecorderTask {
             recorder: Recorder::new("a".parse().unwrap(), "b".parse().unwrap()),
             clock: Clock::start(),
             heartbeat: Duration::from_secs(10),
             fsync_interval: Duration::from_secs(1),
             targets: 3,
+            described: DescribedTarget::numbered(&targets),
             journal: journal.clone(),
         };
         let handle = tokio::spawn(run_recorder(task, rx));
@@ -238,6 +256,7 @@ mod tests {
             kinds,
             [
                 "agent_started",
+                "targets_described",
                 "agent_heartbeat",
                 "agent_heartbeat",
                 "agent_heartbeat"
@@ -245,16 +264,23 @@ mod tests {
         );
         assert_eq!(
             events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
+            [1, 2, 3, 4, 5]
         );
         assert!(matches!(
             events[0].event,
             Event::AgentStarted { targets: 3, .. }
         ));
-        // The first beat counts agent_started as backlog (nothing is acknowledged).
-        assert!(matches!(
+        assert_eq!(events[1].seq, DESCRIPTION_SEQ);
+        assert_eq!(
             events[1].event,
-            Event::AgentHeartbeat { backlog: 1, .. }
+            Event::TargetsDescribed {
+                targets: DescribedTarget::numbered(&targets)
+            }
+        );
+        // The first beat counts both as backlog (nothing is acknowledged).
+        assert!(matches!(
+            events[2].event,
+            Event::AgentHeartbeat { backlog: 2, .. }
         ));
         drop(journal);
         std::fs::remove_dir_all(&dir).unwrap();

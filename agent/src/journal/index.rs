@@ -270,11 +270,33 @@ impl Index {
     /// more than `max_bytes` of record bytes unless a single record is larger. Also returns where
     /// to continue.
     pub fn select(&self, from: u64, max_events: usize, max_bytes: usize) -> (Vec<Entry>, u64) {
+        self.select_where(from, max_events, max_bytes, false)
+    }
+
+    /// Like [`Index::select`], but only records of one boot: the selection ends before the
+    /// first record of another boot than the first selected (a compact batch is one boot's).
+    pub fn select_boot(&self, from: u64, max_events: usize, max_bytes: usize) -> (Vec<Entry>, u64) {
+        self.select_where(from, max_events, max_bytes, true)
+    }
+
+    fn select_where(
+        &self,
+        from: u64,
+        max_events: usize,
+        max_bytes: usize,
+        one_boot: bool,
+    ) -> (Vec<Entry>, u64) {
         let mut taken: Vec<Entry> = Vec::new();
         let mut bytes = 0usize;
         let mut next = from;
         for e in self.entries.range(self.position(from)..) {
             if taken.len() >= max_events {
+                break;
+            }
+            if one_boot
+                && taken.first().is_some_and(|first| first.boot != e.boot)
+                && !self.is_acked(e)
+            {
                 break;
             }
             if self.is_acked(e) {
@@ -453,6 +475,29 @@ mod tests {
         let (taken, next) = index.select(10, 100, 10);
         assert!(taken.is_empty());
         assert_eq!(next, 10);
+    }
+
+    #[test]
+    fn select_boot_stops_before_the_next_boot() {
+        let mut index = index();
+        index.acknowledge(&ack(&[("a", 2)]));
+        // a:3..=6 then b:1..: one boot at a time, continuing where it stopped.
+        let (taken, next) = index.select_boot(0, 100, 10_000);
+        assert_eq!(
+            taken.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [3, 4, 5, 6]
+        );
+        let (taken, next) = index.select_boot(next, 100, 10_000);
+        assert_eq!(
+            taken.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(taken.iter().all(|e| index.boot_of(e) == Some(&boot("b"))));
+        assert_eq!(index.select_boot(next, 100, 10_000).0, []);
+        // Acknowledged records of the first boot are skipped, not a boundary.
+        index.acknowledge(&ack(&[("a", 6)]));
+        let (taken, _) = index.select_boot(0, 2, 10_000);
+        assert_eq!(taken.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
     }
 
     /// The audit's input: a `journal_overflowed` record of boot b declaring `1000..=900` of boot

@@ -403,8 +403,33 @@ impl Journal {
         max_events: usize,
         max_bytes: usize,
     ) -> Result<Selected, JournalError> {
+        self.read_selected(from, max_events, max_bytes, false)
+    }
+
+    /// Like [`Journal::select`], but the events of one boot only: the selection ends before
+    /// the next boot's first event (a compact batch holds one boot's events).
+    pub fn select_boot(
+        &self,
+        from: u64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Selected, JournalError> {
+        self.read_selected(from, max_events, max_bytes, true)
+    }
+
+    fn read_selected(
+        &self,
+        from: u64,
+        max_events: usize,
+        max_bytes: usize,
+        one_boot: bool,
+    ) -> Result<Selected, JournalError> {
         let mut inner = self.lock();
-        let (entries, next) = inner.index.select(from, max_events, max_bytes);
+        let (entries, next) = if one_boot {
+            inner.index.select_boot(from, max_events, max_bytes)
+        } else {
+            inner.index.select(from, max_events, max_bytes)
+        };
         let mut events = Vec::with_capacity(entries.len());
         let mut buf = Vec::new();
         for entry in entries {

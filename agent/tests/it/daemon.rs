@@ -7,119 +7,47 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use netmon_agent::Config;
-use netmon_events::{Ack, AgentStatus, BootAck, BootId, Envelope, Event, decode_batch};
-use rumqttc::{AsyncClient, Event as MqttEvent, EventLoop, MqttOptions, Packet, QoS};
-use tokio_util::sync::CancellationToken;
+use netmon_events::{AgentStatus, Event};
 
-use netmon_harness::{LocalBroker, Scratch, poll_until_async};
-
-/// An agent config for `broker` with its journal in `journal`; `probe_interval` paces the events.
-fn agent_config(dir: &Scratch, port: u16, journal: &Path, probe_interval: &str) -> Config {
-    let path = dir
-        .write(
-            "agent.toml",
-            format!(
-                r#"
-agent_id = "hue-phu-vinh-01"
-province = "hue"
-[mqtt]
-url = "mqtt://127.0.0.1:{port}"
-[probe]
-interval = "{probe_interval}"
-count = 2
-[heartbeat]
-interval = "1s"
-[journal]
-dir = "{}"
-max_bytes = 262144
-fsync_interval = "100ms"
-[[targets]]
-name = "UBND xã Phú Vinh"
-address = "127.80.0.1"
-role = "commune"
-[[targets]]
-name = "Nhà văn hoá thôn"
-address = "127.80.0.2"
-role = "gateway"
-"#,
-                journal.display()
-            ),
-        )
-        .unwrap();
-    Config::load_with_env(&path, Some(Default::default())).unwrap()
-}
-
-/// A client subscribed to `netmon/v1/#` (subscribed when this returns: nothing is missed).
-async fn observer(port: u16) -> (AsyncClient, EventLoop) {
-    let mut options = MqttOptions::new("test-observer", "127.0.0.1", port);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    let (observer, mut observed) = AsyncClient::new(options, 16);
-    observer
-        .subscribe("netmon/v1/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    loop {
-        if let MqttEvent::Incoming(Packet::SubAck(_)) = observed.poll().await.unwrap() {
-            return (observer, observed);
-        }
-    }
-}
+use crate::observe::{Agent, Setup, targets, until_journal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_status_and_gap_free_events_and_stops_cleanly() {
-    let dir = Scratch::new("daemon").unwrap();
-    let broker = LocalBroker::start("mosquitto", &dir).unwrap();
-    let config = agent_config(&dir, broker.port, &dir.path().join("journal"), "200ms");
-    let (_observer, mut observed) = observer(broker.port).await;
-
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(netmon_agent::run(config, shutdown.clone()));
-    let mut events: Vec<Envelope> = Vec::new();
-    let mut statuses: Vec<AgentStatus> = Vec::new();
-    let mut stopping = false;
+    let mut setup = Setup::start("daemon").await;
+    let config = setup.config(
+        "",
+        "[probe]\ninterval = \"200ms\"\ncount = 2\nreport_every = \"10s\"\n[heartbeat]\ninterval = \"1s\"\n",
+        &targets(2, 0),
+    );
+    let observer = &mut setup.observer;
+    let agent = Agent::start(config);
+    let online = tokio::time::timeout(Duration::from_secs(10), observer.next_status())
+        .await
+        .expect("online within 10 s");
+    assert!(matches!(online, AgentStatus::Online { .. }), "{online:?}");
+    let mut events = Vec::new();
     let collect = async {
-        loop {
-            let MqttEvent::Incoming(Packet::Publish(p)) = observed.poll().await.unwrap() else {
-                continue;
-            };
-            if p.topic == "netmon/v1/hue/hue-phu-vinh-01/status" {
-                statuses.push(AgentStatus::from_json(&p.payload).unwrap());
-                if statuses.last() == Some(&AgentStatus::Offline) {
-                    return;
-                }
-            } else {
-                assert_eq!(p.topic, "netmon/v1/hue/hue-phu-vinh-01/events");
-                for e in decode_batch(&p.payload).unwrap().events {
-                    events.push(e.unwrap());
-                }
-                let rounds = events
-                    .iter()
-                    .filter(|e| matches!(e.event, Event::ProbeRoundCompleted { .. }))
-                    .count();
-                let beats = events
-                    .iter()
-                    .filter(|e| matches!(e.event, Event::AgentHeartbeat { .. }))
-                    .count();
-                if rounds >= 6 && beats >= 1 && !stopping {
-                    stopping = true;
-                    shutdown.cancel();
-                }
+        while let Some(message) = observer.next().await {
+            events.extend(message.events);
+            let beats = events
+                .iter()
+                .filter(|e| matches!(e.event, Event::AgentHeartbeat { .. }))
+                .count();
+            if beats >= 1 {
+                agent.shutdown.cancel();
             }
         }
     };
     tokio::time::timeout(Duration::from_secs(20), collect)
         .await
-        .expect("the agent published rounds, a heartbeat and, at shutdown, offline within 20 s");
-    tokio::time::timeout(Duration::from_secs(10), agent)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+        .expect("the agent published its start, a heartbeat and, at shutdown, offline within 20 s");
+    agent.stopped().await;
 
-    assert!(
-        matches!(statuses.first(), Some(AgentStatus::Online { .. })),
-        "{statuses:?}"
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.type_name()).collect();
+    assert_eq!(
+        kinds[..2],
+        ["agent_started", "targets_described"],
+        "{kinds:?}"
     );
     assert!(matches!(
         events[0].event,
@@ -133,54 +61,34 @@ async fn publishes_status_and_gap_free_events_and_stops_cleanly() {
         (1..=seqs.len() as u64).collect::<Vec<_>>(),
         "gap-free from 1"
     );
-    for e in &events {
-        if let Event::ProbeRoundCompleted { sent, received, .. } = e.event {
-            assert_eq!((sent, received), (2, 2), "loopback answers every echo");
-        }
-    }
-}
-
-const EVENTS: &str = "netmon/v1/hue/hue-phu-vinh-01/events";
-const STATUS: &str = "netmon/v1/hue/hue-phu-vinh-01/status";
-const ACK: &str = "netmon/v1/hue/hue-phu-vinh-01/ack";
-
-/// What the observer saw on the events topic: the batch's sender boot and its events.
-async fn next_batch(observed: &mut EventLoop) -> Option<(Option<BootId>, Vec<Envelope>)> {
-    loop {
-        let MqttEvent::Incoming(Packet::Publish(p)) = observed.poll().await.unwrap() else {
-            continue;
-        };
-        if p.topic == STATUS {
-            if AgentStatus::from_json(&p.payload).unwrap() == AgentStatus::Offline {
-                return None;
-            }
-            continue;
-        }
-        if p.topic != EVENTS {
-            continue;
-        }
-        let batch = decode_batch(&p.payload).unwrap();
-        let sender = batch.sender.map(|s| s.boot);
-        return Some((
-            sender,
-            batch.events.into_iter().map(Result::unwrap).collect(),
-        ));
-    }
-}
-
-/// Polls the read-only journal view until `check` holds (bounded: 10 s).
-async fn until_journal(
-    dir: &Path,
-    what: &str,
-    check: impl Fn(&netmon_agent::journal::Inspection) -> bool,
-) {
-    let held = poll_until_async(Duration::from_secs(10), || async {
-        let inspection = netmon_agent::journal::inspect(dir).ok()?;
-        check(&inspection).then_some(())
-    })
-    .await;
-    if held.is_none() {
-        panic!("{what}: {:?}", netmon_agent::journal::inspect(dir));
+    assert!(!kinds.contains(&"probe_round_completed"), "{kinds:?}");
+    // Stopped inside the first window: its partial summaries, one per target.
+    let windows: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ProbeWindowCompleted {
+                target,
+                window_ms,
+                rounds,
+                sent,
+                received,
+                ..
+            } => Some((target.address, *window_ms, *rounds, *sent, *received)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert_ne!(windows[0].0, windows[1].0);
+    for (_, window_ms, rounds, sent, received) in windows {
+        assert!(
+            window_ms < 10_000 && rounds >= 1,
+            "{window_ms} ms, {rounds} rounds"
+        );
+        assert_eq!(
+            (sent, received),
+            (2 * rounds, 2 * rounds),
+            "loopback answers every echo"
+        );
     }
 }
 
@@ -195,23 +103,26 @@ fn segment_files(dir: &Path) -> BTreeSet<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_trim_the_journal_and_a_restart_resends_what_was_not_acknowledged() {
     const ACKED: u64 = 60;
-    let dir = Scratch::new("daemon-ack").unwrap();
-    let broker = LocalBroker::start("mosquitto", &dir).unwrap();
-    let journal = dir.path().join("journal");
-    // 2 targets every 100 ms: 20 events/s; 16 KiB segments hold ~45 events each.
-    let config = agent_config(&dir, broker.port, &journal, "100ms");
-    let (observer, mut observed) = observer(broker.port).await;
+    let mut setup = Setup::start("daemon-ack").await;
+    // 100 targets with long names, a window every 10 s: ~70 KB of events per window; 16 KiB
+    // segments hold ~23 of them.
+    let config = setup.config(
+        "max_bytes = 262144",
+        "[probe]\ncount = 1\nreport_every = \"10s\"\n[heartbeat]\ninterval = \"1s\"\n",
+        &targets(100, 180),
+    );
+    let journal = setup.journal.clone();
+    let observer = &mut setup.observer;
 
     // First run: wait for more than ACKED events, acknowledge up to ACKED (retained, as the
     // collector does), check the journal trims, stop.
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(netmon_agent::run(config.clone(), shutdown.clone()));
+    let agent = Agent::start(config.clone());
     let mut first_boot = None;
     let mut seen = 0u64;
     tokio::time::timeout(Duration::from_secs(20), async {
         while seen < ACKED + 30 {
-            let (_, events) = next_batch(&mut observed).await.unwrap();
-            for e in events {
+            let message = observer.next().await.unwrap();
+            for e in message.events {
                 first_boot.get_or_insert(e.boot.clone());
                 seen = seen.max(e.seq);
             }
@@ -221,26 +132,7 @@ async fn acks_trim_the_journal_and_a_restart_resends_what_was_not_acknowledged()
     .expect("the agent published 90 events within 20 s");
     let first_boot = first_boot.unwrap();
     let oldest_segment = segment_files(&journal).into_iter().next().unwrap();
-    let ack = Ack {
-        acks: vec![BootAck {
-            boot: first_boot.clone(),
-            seq: ACKED,
-        }],
-    };
-    observer
-        .publish(ACK, QoS::AtLeastOnce, true, ack.to_json())
-        .await
-        .unwrap();
-    // The observer's requests go out while its event loop is polled: until the broker has it.
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let MqttEvent::Incoming(Packet::PubAck(_)) = observed.poll().await.unwrap() {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the broker took the retained ack");
+    observer.acknowledge(&first_boot, ACKED).await;
     let wanted = Some((first_boot.clone(), ACKED + 1));
     until_journal(
         &journal,
@@ -252,17 +144,13 @@ async fn acks_trim_the_journal_and_a_restart_resends_what_was_not_acknowledged()
         !oldest_segment.exists(),
         "the segment holding seq 1 is deleted once acknowledged"
     );
-    shutdown.cancel();
+    agent.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), async {
-        while next_batch(&mut observed).await.is_some() {}
+        while observer.next().await.is_some() {}
     })
     .await
     .expect("offline after shutdown");
-    tokio::time::timeout(Duration::from_secs(10), agent)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    agent.stopped().await;
     let left = netmon_agent::journal::inspect(&journal).unwrap();
     let Some((boot, last)) = left.backlog.newest.clone() else {
         panic!("events above the watermark stay in the journal: {left:?}");
@@ -271,23 +159,29 @@ async fn acks_trim_the_journal_and_a_restart_resends_what_was_not_acknowledged()
     assert_eq!(left.backlog.oldest, Some((first_boot.clone(), ACKED + 1)));
 
     // Second run on the same journal: it resends exactly the first boot's unacknowledged events,
-    // first, in order, in batches sent by the new boot.
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(netmon_agent::run(config, shutdown.clone()));
+    // first, in order, in batches sent by the new boot, each carrying its own target table (the
+    // earlier boot's description is acknowledged: the header rebuilds one from the events).
+    let agent = Agent::start(config);
     let mut resent: Vec<u64> = Vec::new();
     let mut second_boot = None;
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let (sender, events) = next_batch(&mut observed).await.unwrap();
-            let sender = sender.expect("agents send the sender's clock");
-            assert_ne!(sender, first_boot);
-            second_boot.get_or_insert(sender);
-            for e in events {
+            let message = observer.next().await.unwrap();
+            assert_ne!(message.sender, first_boot);
+            second_boot.get_or_insert(message.sender.clone());
+            let first_of_boot = message.events[0].boot == first_boot;
+            if first_of_boot && message.events.iter().any(|e| e.event.target().is_some()) {
+                assert!(
+                    message.header_targets.is_some(),
+                    "an earlier boot's batch carries a table"
+                );
+            }
+            for e in message.events {
                 if e.boot == first_boot {
-                    assert!(second_boot.is_some());
                     resent.push(e.seq);
                 } else {
                     assert_eq!(Some(&e.boot), second_boot.as_ref());
+                    assert!(!first_of_boot, "a batch holds one boot's events");
                     assert_eq!(
                         resent.last(),
                         Some(&last),
@@ -306,10 +200,5 @@ async fn acks_trim_the_journal_and_a_restart_resends_what_was_not_acknowledged()
         (ACKED + 1..=last).collect::<Vec<_>>(),
         "exactly the unacknowledged events, in order"
     );
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), agent)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    agent.stopped().await;
 }

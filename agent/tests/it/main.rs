@@ -1,6 +1,6 @@
 //! Integration tests of the agent library: modem-answer parsers, configuration files, the ICMP
 //! engine on loopback, the serial AT session on a pseudo-terminal, and the daemon against a real
-//! Mosquitto broker.
+//! Mosquitto broker (`daemon`, `windows`; what they share in `observe`).
 #![allow(clippy::unwrap_used)]
 
 mod cellular;
@@ -9,4 +9,6 @@ mod daemon;
 mod icmp;
 mod journal;
 mod journal_hostile;
+mod observe;
 mod serial;
+mod windows;
