@@ -18,6 +18,8 @@ import time
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
+# A 30-day month, in seconds: what a rate in B/s comes to per agent-month.
+MONTH_S = 30 * 86400
 
 
 def log(msg):
@@ -262,6 +264,12 @@ def ratio(ours, peer):
     if peer is None or ours is None or peer == 0 or peer != peer or ours != ours:
         return "n/a"
     return f"{ours / peer:.2f}×"
+
+
+def per_month(bytes_per_s):
+    """A rate over a 30-day month, in decimal MB (GB from 1 GB on)."""
+    value = bytes_per_s * MONTH_S
+    return f"{value / 1e9:.2f} GB" if value >= 1e9 else f"{value / 1e6:.1f} MB"
 
 
 def verdict(ok):

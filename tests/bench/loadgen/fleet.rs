@@ -38,6 +38,8 @@ struct Outage {
 /// One simulated agent.
 #[derive(Debug, Clone)]
 pub struct SimAgent {
+    /// Its number in the fleet.
+    pub index: u64,
     pub id: AgentId,
     pub boot: BootId,
     /// Its `events` topic.
@@ -98,6 +100,7 @@ impl SimAgent {
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
+            index,
             id,
             boot,
             topic,
@@ -129,9 +132,24 @@ impl SimAgent {
         )
     }
 
+    /// Its targets, in config order.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// The next number of its random sequence.
+    pub fn random(&mut self) -> u64 {
+        next(&mut self.rng)
+    }
+
+    /// Its monotonic clock at wall time `now`, ms.
+    pub fn mono_ms(&self, now: DateTime<Utc>) -> u64 {
+        u64::try_from((now - self.booted).num_milliseconds()).unwrap_or(0)
+    }
+
     /// Appends to `out` the events of one probe interval ending at `now`.
     pub fn round(&mut self, now: DateTime<Utc>, mix: &Mix, out: &mut Vec<Envelope>) {
-        let mono_ms = u64::try_from((now - self.booted).num_milliseconds()).unwrap_or(0);
+        let mono_ms = self.mono_ms(now);
         if self.rounds == 0 {
             let targets = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
             let version = env!("CARGO_PKG_VERSION").to_string();
@@ -224,7 +242,14 @@ impl SimAgent {
         }
     }
 
-    fn push(&mut self, now: DateTime<Utc>, mono_ms: u64, event: Event, out: &mut Vec<Envelope>) {
+    /// Records `event` at `now` (the next seq) into `out`.
+    pub fn push(
+        &mut self,
+        now: DateTime<Utc>,
+        mono_ms: u64,
+        event: Event,
+        out: &mut Vec<Envelope>,
+    ) {
         self.seq += 1;
         out.push(Envelope {
             v: SCHEMA_VERSION,

@@ -1,22 +1,35 @@
 //! `netmon-loadgen`: simulates a fleet of agents publishing to an MQTT broker, for the collector
-//! ingest benchmark (`tests/bench/ingest.py`).
+//! ingest benchmark (`tests/bench/ingest.py`) and the offered-load figures of
+//! `tests/bench/offered.py`.
 //!
 //! N agents (`fleet.rs`), each with its own id, boot and gap-free seq, are spread over C MQTT
-//! connections (agent i on connection i mod C). Agent i's rounds are due at
-//! `start + round × interval + i × interval / N`, so the load is even over the interval. Events
-//! go out as the real agent sends them: a batch `{"sender":…,"events":[…]}` (`encode_batch_from`)
-//! on `netmon/v1/{province}/{agent}/events`, QoS 1, one message per event (`--per-message event`:
-//! a connected agent publishes each round as it completes) or one per agent and interval
-//! (`--per-message round`). Each event's wall `time` is stamped just before it is published, so
-//! the store's `received − time` is the lag publish → stored.
+//! connections (agent i on connection i mod C; `connection.rs` runs each one's schedule). Agent
+//! i's ticks are due at `start + k × period + i × period / N`, so the load is even. Two formats:
+//!
+//! - `--format rounds` (what agents sent before ADR 14): per probe interval one
+//!   `probe_round_completed` per target and a heartbeat every `--heartbeat-every` rounds, as a
+//!   batch `{"sender":…,"events":[…]}` (`encode_batch_from`), one message per event
+//!   (`--per-message event`: a connected agent publishes each round as it completes) or one per
+//!   agent and interval (`--per-message round`);
+//! - `--format windows` (ADR 14, `windows.rs`): boot batches first, then per report window
+//!   (`--report-every-ms`) one `probe_window_completed` per target and every `--heartbeat-ms` a
+//!   heartbeat with them, in compact batches (`encode_compact`); link changes as they happen.
+//!
+//! Both publish on `netmon/v1/{province}/{agent}/events`, QoS 1, and stamp each event's wall
+//! `time` just before publishing, so the store's `received − time` is the lag publish → stored.
+//! Outages come once every `--flap-every` probe rounds per agent on average.
 //!
 //! Bounded: generation stops at `--seconds` or `--max-events`, whichever comes first; waiting for
 //! the broker's acknowledgements is bounded too. `--interval-ms 0` publishes as fast as the broker
-//! takes it. `--store PATH` appends the same fleet's history straight to a store (`bulk.rs`).
-//! Prints one JSON summary on stdout; progress on stderr.
+//! takes it (rounds format). `--dry-run` runs the same schedule on a simulated clock without a
+//! broker, only counting. `--store PATH` appends the same fleet's history straight to a store
+//! (`bulk.rs`). Prints one JSON summary on stdout (events, messages, topic + payload bytes, boot
+//! batches apart from the steady stream); progress on stderr.
 
 mod bulk;
+mod connection;
 mod fleet;
+mod windows;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,13 +38,22 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use chrono::{SubsecRound, Utc};
 use clap::{Parser, ValueEnum};
+use connection::{Part, Plan, Tally};
 use fleet::{Mix, SimAgent};
-use netmon_events::{BootId, ProvinceId, Sender, encode_batch_from};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use netmon_events::ProvinceId;
 use tokio::time::Instant;
+use windows::WindowMix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum PerMessage {
+pub enum Format {
+    /// `probe_round_completed` every probe interval, full envelopes (before ADR 14).
+    Rounds,
+    /// `probe_window_completed` every report window, compact batches (ADR 14).
+    Windows,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PerMessage {
     /// One message per event, as a connected agent publishes.
     Event,
     /// One message per agent and interval (all of its events of that round).
@@ -50,8 +72,13 @@ struct Args {
     /// Broker host (loopback only).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    #[arg(long, required_unless_present = "store")]
+    #[arg(long, required_unless_present_any = ["store", "dry_run"])]
     port: Option<u16>,
+    /// No broker: run the schedule on a simulated clock and only count what would be sent.
+    #[arg(long, conflicts_with_all = ["port", "store"])]
+    dry_run: bool,
+    #[arg(long, value_enum, default_value_t = Format::Rounds)]
+    format: Format,
     #[arg(long, default_value = "bench")]
     province: String,
     /// Agent ids are `{prefix}-{index:06}`.
@@ -67,9 +94,20 @@ struct Args {
     /// Probe interval of every agent, ms (0: as fast as the broker takes it).
     #[arg(long, default_value_t = 10_000)]
     interval_ms: u64,
-    /// A heartbeat every this many rounds (0: none).
+    /// A heartbeat every this many rounds (0: none). Rounds format.
     #[arg(long, default_value_t = 1)]
     heartbeat_every: u64,
+    /// One report window, ms: a whole number of probe intervals. Windows format.
+    #[arg(long, default_value_t = 60_000)]
+    report_every_ms: u64,
+    /// A heartbeat every this many ms (0: none): a whole number of report windows. Windows
+    /// format.
+    #[arg(long, default_value_t = 300_000)]
+    heartbeat_ms: u64,
+    /// Windows format: the boot batches are spread over this many ms before the steady
+    /// schedule starts.
+    #[arg(long, default_value_t = 10_000)]
+    boot_spread_ms: u64,
     /// One outage per agent every this many rounds on average (0: none).
     #[arg(long, default_value_t = 360)]
     flap_every: u64,
@@ -83,17 +121,19 @@ struct Args {
     max_events: u64,
 }
 
-/// What one connection did.
+/// What all connections did so far.
 #[derive(Debug, Default)]
-struct Counts {
-    messages: AtomicU64,
-    events: AtomicU64,
-    acked: AtomicU64,
-    errors: AtomicU64,
+pub struct Counts {
+    pub messages: AtomicU64,
+    pub events: AtomicU64,
+    /// Topic + payload of every message.
+    pub bytes: AtomicU64,
+    pub acked: AtomicU64,
+    pub errors: AtomicU64,
     /// How far behind its schedule the generator fell at worst, ms.
-    max_late_ms: AtomicU64,
-    first_ms: AtomicU64,
-    last_ms: AtomicU64,
+    pub max_late_ms: AtomicU64,
+    pub first_ms: AtomicU64,
+    pub last_ms: AtomicU64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -126,13 +166,51 @@ fn mix(args: &Args) -> Mix {
     }
 }
 
+/// The windows format's mix, checked: windows of whole rounds, heartbeats of whole windows.
+fn window_mix(args: &Args) -> anyhow::Result<WindowMix> {
+    let (round, report, beat) = (args.interval_ms, args.report_every_ms, args.heartbeat_ms);
+    if round == 0 || report == 0 || !report.is_multiple_of(round) {
+        bail!("--report-every-ms {report} must be a whole number of --interval-ms {round}");
+    }
+    if !beat.is_multiple_of(report) {
+        bail!("--heartbeat-ms {beat} must be a whole number of --report-every-ms {report}");
+    }
+    Ok(WindowMix {
+        rounds: u32::try_from(report / round).context("rounds per window")?,
+        round_ms: round,
+        heartbeat_every: beat / report,
+        flap_every: args.flap_every,
+        down_after: 3,
+        outage_rounds: 5,
+    })
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let province = ProvinceId::new(args.province.clone())?;
     let now = Utc::now().trunc_subsecs(3);
     let mix = mix(&args);
-    let interval = Duration::from_millis(args.interval_ms);
+    let windows = window_mix(&args).or_else(|e| match args.format {
+        Format::Windows => Err(e),
+        Format::Rounds => Ok(WindowMix {
+            rounds: 1,
+            round_ms: 1,
+            heartbeat_every: 0,
+            flap_every: 0,
+            down_after: 3,
+            outage_rounds: 5,
+        }),
+    })?;
+    let period = Duration::from_millis(match args.format {
+        Format::Rounds => args.interval_ms,
+        Format::Windows => args.report_every_ms,
+    });
+    let boot_spread = match args.format {
+        Format::Rounds => Duration::ZERO,
+        Format::Windows => Duration::from_millis(args.boot_spread_ms),
+    };
     let per_conn_max = args.max_events.div_ceil(args.connections);
-    let start = Instant::now() + Duration::from_millis(500);
+    let boot_start = Instant::now() + Duration::from_millis(500);
+    let start = boot_start + boot_spread;
     let deadline = start + Duration::from_secs(args.seconds);
     let counts: Arc<Counts> = Arc::default();
     let mut tasks = Vec::new();
@@ -140,7 +218,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut agents = Vec::new();
         let mut index = conn;
         while index < args.agents {
-            let phase = interval.mul_f64(index as f64 / args.agents as f64);
+            let phase = period.mul_f64(index as f64 / args.agents as f64);
             let agent = SimAgent::new(&args.prefix, index, &province, args.targets as usize, now)?;
             agents.push((phase, agent));
             index += args.connections;
@@ -149,18 +227,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
             client_id: format!("{}-loadgen-{conn}", args.prefix),
             host: args.host.clone(),
             port: args.port.unwrap_or(1883),
-            interval,
+            format: args.format,
+            period,
+            boot_start,
+            boot_spread,
             start,
             deadline,
             max_events: per_conn_max,
             mix,
+            windows,
             per_message: args.per_message,
+            dry_run: args.dry_run,
         };
-        tasks.push(tokio::spawn(connection(plan, agents, counts.clone())));
+        tasks.push(tokio::spawn(connection::connection(
+            plan,
+            agents,
+            counts.clone(),
+        )));
     }
-    let mut last_seqs = 0u64;
+    let mut all = Tally::default();
     for task in tasks {
-        last_seqs += task.await.context("connection task")??;
+        let tally = task.await.context("connection task")??;
+        all.seq_total += tally.seq_total;
+        for (mine, theirs) in [(&mut all.boot, tally.boot), (&mut all.steady, tally.steady)] {
+            mine.messages += theirs.messages;
+            mine.events += theirs.events;
+            mine.bytes += theirs.bytes;
+        }
+        for (kind, n) in tally.types {
+            *all.types.entry(kind).or_default() += n;
+        }
     }
     let done_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
     let c = &counts;
@@ -170,16 +266,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let events = c.events.load(Ordering::Relaxed);
     let secs = (last.saturating_sub(first)) as f64 / 1000.0;
+    let part =
+        |p: Part| serde_json::json!({"messages": p.messages, "events": p.events, "bytes": p.bytes});
     let summary = serde_json::json!({
         "agents": args.agents,
         "connections": args.connections,
         "targets": args.targets,
+        "format": format!("{:?}", args.format).to_lowercase(),
+        "dry_run": args.dry_run,
         "interval_ms": args.interval_ms,
+        "report_every_ms": args.report_every_ms,
+        "heartbeat_ms": args.heartbeat_ms,
         "per_message": format!("{:?}", args.per_message).to_lowercase(),
         "messages": c.messages.load(Ordering::Relaxed),
         "acked": c.acked.load(Ordering::Relaxed),
         "events": events,
-        "seq_total": last_seqs,
+        "bytes": c.bytes.load(Ordering::Relaxed),
+        "seq_total": all.seq_total,
+        // Boot batches (only agent_started / targets_described), and everything else over the
+        // steady schedule of `steady_seconds`.
+        "boot": part(all.boot),
+        "steady": part(all.steady),
+        "steady_seconds": args.seconds,
+        "steady_types": all.types,
         "errors": c.errors.load(Ordering::Relaxed),
         "first_publish_ms": first,
         "last_publish_ms": last,
@@ -191,117 +300,4 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     println!("{summary}");
     Ok(())
-}
-
-/// What one connection does.
-#[derive(Debug, Clone)]
-struct Plan {
-    client_id: String,
-    host: String,
-    port: u16,
-    interval: Duration,
-    start: Instant,
-    deadline: Instant,
-    max_events: u64,
-    mix: Mix,
-    per_message: PerMessage,
-}
-
-/// Publishes the rounds of `agents` (sorted by phase) on one connection until the plan's end,
-/// then waits (at most 60 s) for the broker to acknowledge every message. Returns the sum of the
-/// agents' last seqs (every event recorded).
-async fn connection(
-    plan: Plan,
-    mut agents: Vec<(Duration, SimAgent)>,
-    counts: Arc<Counts>,
-) -> anyhow::Result<u64> {
-    let mut options = MqttOptions::new(&plan.client_id, &plan.host, plan.port);
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_inflight(1000)
-        .set_max_packet_size(1024 * 1024, 1024 * 1024);
-    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
-    let sent = Arc::new(AtomicU64::new(0));
-    let acked = Arc::new(AtomicU64::new(0));
-    let poller = {
-        let (counts, acked) = (counts.clone(), acked.clone());
-        tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
-                        acked.fetch_add(1, Ordering::Relaxed);
-                        counts.acked.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        counts.errors.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("loadgen: MQTT connection error: {e}");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        })
-    };
-    let sender_boot = BootId::new(uuid::Uuid::new_v4().to_string())?;
-    let clock = std::time::Instant::now();
-    let (mut idx, mut round, mut events) = (0usize, 0u32, 0u64);
-    let mut out = Vec::new();
-    while !agents.is_empty() && events < plan.max_events {
-        let due = plan.start + plan.interval * round + agents[idx].0;
-        let now = Instant::now();
-        if due >= plan.deadline || now >= plan.deadline {
-            break;
-        }
-        if due > now {
-            tokio::time::sleep_until(due).await;
-        } else {
-            let late = u64::try_from((now - due).as_millis()).unwrap_or(u64::MAX);
-            counts.max_late_ms.fetch_max(late, Ordering::Relaxed);
-        }
-        let agent = &mut agents[idx].1;
-        out.clear();
-        let wall = Utc::now().trunc_subsecs(3);
-        agent.round(wall, &plan.mix, &mut out);
-        let sender = Sender {
-            boot: sender_boot.clone(),
-            mono_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-        };
-        let groups: Vec<&[netmon_events::Envelope]> = match plan.per_message {
-            PerMessage::Event => out.chunks(1).collect(),
-            PerMessage::Round => vec![&out[..]],
-        };
-        for group in groups {
-            let payload = encode_batch_from(&sender, group);
-            client
-                .publish(&agent.topic, QoS::AtLeastOnce, false, payload)
-                .await
-                .context("queueing a publish")?;
-            sent.fetch_add(1, Ordering::Relaxed);
-            counts.messages.fetch_add(1, Ordering::Relaxed);
-        }
-        events += out.len() as u64;
-        counts.events.fetch_add(out.len() as u64, Ordering::Relaxed);
-        let ms = u64::try_from(wall.timestamp_millis()).unwrap_or(0);
-        let _ = counts
-            .first_ms
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
-                (f == 0).then_some(ms)
-            });
-        counts.last_ms.fetch_max(ms, Ordering::Relaxed);
-        idx += 1;
-        if idx == agents.len() {
-            idx = 0;
-            round += 1;
-        }
-    }
-    let until = Instant::now() + Duration::from_secs(60);
-    while acked.load(Ordering::Relaxed) < sent.load(Ordering::Relaxed) && Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if let Err(e) = client.disconnect().await {
-        eprintln!("loadgen: disconnect: {e}");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
-    Ok(agents.iter().map(|(_, a)| a.seq()).sum())
 }
