@@ -10,7 +10,8 @@ generator's own counts (`netmon-loadgen`, `tests/bench/loadgen/`).
   on loopback over 16 connections for `--seconds` of steady schedule after the boot batches
   (spread over 20 s, counted apart); the province and the country run at the same time.
 - rounds (before): the same agents with one `probe_round_completed` per target per 1 s round and a
-  heartbeat every 10 s, one message per event (`encode_batch_from`), the same outages. The
+  heartbeat every 10 s, one message per agent and round (`encode_batch_from`: the old agent sent
+  a round's events together, 66 messages a minute at 4 targets), the same outages. The
   country would offer 410,000 events/s, more than this machine can publish, so both fleets run
   on the generator's simulated clock (`--dry-run`: every payload encoded and counted, nothing
   sent) for 20 s (two heartbeat periods).
@@ -109,7 +110,7 @@ def main():
             common.log(f"[offered] rounds format, simulated clock: {agents} agents, "
                        f"{ROUNDS_SECONDS} s")
             proc = generator(children, args.loadgen, work, f"rounds-{fleet}", [
-                "--dry-run", "--format", "rounds", "--per-message", "event", "--prefix", fleet[:2],
+                "--dry-run", "--format", "rounds", "--per-message", "round", "--prefix", fleet[:2],
                 "--agents", str(agents), "--heartbeat-every", "10",
                 "--seconds", str(ROUNDS_SECONDS), *COMMON])
             g = finish(children, proc, work, f"rounds-{fleet}", 900)
@@ -127,7 +128,7 @@ def report(results):
           "batches, a heartbeat every 300 s, link changes as they happen (one outage per "
           "agent-hour); published to a private Mosquitto on loopback, QoS 1, 16 connections")
     print("- rounds (before): one `probe_round_completed` per target per 1 s round, a heartbeat "
-          "every 10 s, one message per event; on the generator's simulated clock (every payload "
+          "every 10 s, one message per agent and round; on the generator's simulated clock (every payload "
           "encoded and counted, nothing sent: the country's 410,000 events/s are beyond this "
           "machine)")
     print("- steady schedule only: the boot batches (`agent_started` + `targets_described`, the "

@@ -221,12 +221,7 @@ impl Out {
         payload: Vec<u8>,
         events: &[Envelope],
     ) -> anyhow::Result<()> {
-        let boot = events.iter().all(|e| {
-            matches!(
-                e.event,
-                Event::AgentStarted { .. } | Event::TargetsDescribed { .. }
-            )
-        });
+        let boot = events.iter().all(is_boot);
         let part = if boot {
             &mut self.tally.boot
         } else {
@@ -295,6 +290,14 @@ impl Out {
     }
 }
 
+/// Whether `e` is one of a boot's first events, counted apart from the steady stream.
+fn is_boot(e: &Envelope) -> bool {
+    matches!(
+        e.event,
+        Event::AgentStarted { .. } | Event::TargetsDescribed { .. }
+    )
+}
+
 /// Publishes the schedule of `agents` (sorted by phase) on one connection until the plan's end.
 pub async fn connection(
     plan: Plan,
@@ -328,7 +331,11 @@ async fn rounds(
         let sender = out.sender(due);
         let groups: Vec<&[Envelope]> = match plan.per_message {
             PerMessage::Event => buf.chunks(1).collect(),
-            PerMessage::Round => vec![&buf[..]],
+            // The first round's `agent_started` goes alone, so the steady stream is the rounds.
+            PerMessage::Round => {
+                let (boot, rest) = buf.split_at(usize::from(is_boot(&buf[0])));
+                [boot, rest].into_iter().filter(|g| !g.is_empty()).collect()
+            }
         };
         for group in groups {
             out.send(&agent.topic, encode_batch_from(&sender, group), group)
