@@ -23,9 +23,10 @@ fn alerts(village: &Village, kind: &str) -> Vec<Value> {
 #[test]
 fn alerts_twenty_percent_loss_for_ten_minutes_is_one_loss_alert() {
     const LOSS_FOR: Duration = Duration::from_secs(600);
-    let mut village = Village::start("alerts-loss", |_| {});
-    wait_for("the first rounds", Duration::from_secs(30), || {
-        (village.events(Some("probe_round_completed")).len() >= 5).then_some(())
+    // The shipped report window (1 min): the rules judge one window a minute per link.
+    let mut village = Village::start("alerts-loss", |config| config.report_every = None);
+    wait_for("the first window", Duration::from_secs(90), || {
+        (!village.events(Some("probe_window_completed")).is_empty()).then_some(())
     });
     village.lab.add_loss("commune", 20).unwrap();
     // The loss lasts LOSS_FOR: this sleep is the experiment's duration, not a wait. The daemons
@@ -58,8 +59,8 @@ fn alerts_twenty_percent_loss_for_ten_minutes_is_one_loss_alert() {
 #[test]
 fn alerts_flapping_link_is_one_flapping_alert() {
     let mut village = Village::start("alerts-flap", |_| {});
-    wait_for("the first rounds", Duration::from_secs(30), || {
-        (village.events(Some("probe_round_completed")).len() >= 3).then_some(())
+    wait_for("the first window", Duration::from_secs(30), || {
+        (!village.events(Some("probe_window_completed")).is_empty()).then_some(())
     });
     for cycle in 1..=3 {
         village.lab.cut("link").unwrap();

@@ -723,13 +723,13 @@ fn with_require_certificate_only_clients_with_a_certificate_get_in() {
     );
     let mut agent = Agent::start_with("agent-a", config, &scratch, None, launch).unwrap();
     wait_for(
-        "agent-a's probe rounds over mTLS",
+        "agent-a's probe windows over mTLS",
         Duration::from_secs(30),
         || {
             agent.proc.assert_running().unwrap();
-            let rounds =
-                collector.events(&["--agent", "agent-a", "--type", "probe_round_completed"]);
-            (!rounds.is_empty()).then_some(())
+            let windows =
+                collector.events(&["--agent", "agent-a", "--type", "probe_window_completed"]);
+            (!windows.is_empty()).then_some(())
         },
     );
 

@@ -361,12 +361,12 @@ fn hang_garbage_and_no_service_become_events_and_the_agent_keeps_probing() {
     eprintln!("hang detected after {detected:?}");
     agent.proc.assert_running().unwrap();
     // Still probing while the modem is silent.
-    let probed = |e: &Event| matches!(e, Event::ProbeRoundCompleted { .. }).then_some(());
+    let probed = |e: &Event| matches!(e, Event::ProbeWindowCompleted { .. }).then_some(());
     wait_event(
         &agent,
-        "probe rounds after the hang",
+        "a probe window after the hang",
         seq,
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         probed,
     );
 

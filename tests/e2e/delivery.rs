@@ -16,10 +16,12 @@ use netmon_tests::{
     wait_for,
 };
 
-/// An agent on the host making about 10 events/s: two loopback targets every 200 ms.
+/// An agent on the host making about 10 events/s: two loopback targets every 200 ms, each round
+/// its own report window (the densest stream an agent can be configured to send).
 pub fn fast_agent(agent_id: &str, province: &str, url: &str) -> AgentConfig {
     let mut config = AgentConfig::new(agent_id, province, url);
     config.interval = "200ms".into();
+    config.report_every = Some("200ms".into());
     config.count = 1;
     config.timeout = "150ms".into();
     config.heartbeat = "2s".into();

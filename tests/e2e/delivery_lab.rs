@@ -15,9 +15,10 @@ use crate::delivery::finish;
 use crate::village::{TARGET_NAME, Village};
 
 /// Probes every `interval` with one echo, the commune plus the given loopback addresses of the
-/// village namespace: (1 + extra) events per round.
+/// village namespace, each round its own report window: (1 + extra) events per round.
 fn fast(config: &mut AgentConfig, interval_ms: u64, loopbacks: &[&str]) {
     config.interval = format!("{interval_ms}ms");
+    config.report_every = Some(format!("{interval_ms}ms"));
     config.count = 1;
     config.timeout = format!("{}ms", interval_ms * 4 / 5);
     config.heartbeat = "5s".into();

@@ -15,6 +15,8 @@
 //! - `inventory`: a bad site inventory exits 64 naming the inventory file and key; `inventory
 //!   import` of a BOM + semicolon CSV keeps Vietnamese names; `inventory show` against a store.
 //! - `tls`: the agent and the collector over `mqtts://` with a private CA.
+//! - `mixed_fleet`: an agent of the previous release (rounds, full envelopes) and a current one
+//!   (windows, compact batches) through one broker into one collector and one link state.
 //! - `delivery`: nothing lost, nothing doubled on the host: collector killed 3×, broker
 //!   restarted, journal tail torn by hand (exactly-once checked with `netmon_tests::Ledger`).
 //! - `delivery_lab`: the same in the lab: a 2-minute uplink cut (and the drain-rate benchmark),
@@ -59,6 +61,7 @@ mod influx;
 mod intake;
 mod inventory;
 mod lab_helpers;
+mod mixed_fleet;
 mod notify;
 mod poison;
 mod replay;

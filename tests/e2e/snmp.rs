@@ -173,7 +173,7 @@ impl Site {
 
 fn v3_device(router: &str) -> String {
     format!(
-        "\n[snmp]\ninterval = \"2s\"\ntimeout = \"1s\"\n\n[[snmp.devices]]\naddress = \"{router}\"\n\
+        "\n[snmp]\ninterval = \"2s\"\nreport_every = \"2s\"\ntimeout = \"1s\"\n\n[[snmp.devices]]\naddress = \"{router}\"\n\
          version = \"3\"\nuser = \"{V3_USER}\"\nauth_protocol = \"sha1\"\nauth_password = \"{V3_AUTH_PASSWORD}\"\n\
          priv_protocol = \"aes128\"\npriv_password = \"{V3_PRIV_PASSWORD}\"\n\
          [[snmp.devices.interfaces]]\nname = \"uplink\"\n"
@@ -280,7 +280,7 @@ fn snmp_lab_rates_match_kernel_reboot_and_interface_down() {
 fn snmp_lab_saturated_tbf_link_shows_sustained_utilisation() {
     let site = site("snmp-tbf", |router| {
         format!(
-            "\n[snmp]\ninterval = \"2s\"\ntimeout = \"1s\"\n\n[[snmp.devices]]\naddress = \"{router}\"\n\
+            "\n[snmp]\ninterval = \"2s\"\nreport_every = \"2s\"\ntimeout = \"1s\"\n\n[[snmp.devices]]\naddress = \"{router}\"\n\
              community = \"{COMMUNITY}\"\n[[snmp.devices.interfaces]]\nname = \"uplink\"\ncapacity_bps = 8000000\n"
         )
     });
@@ -337,7 +337,7 @@ fn snmp_lab_saturated_tbf_link_shows_sustained_utilisation() {
 fn snmp_lab_bad_devices_are_reported_and_do_not_stop_good_ones() {
     let mut site = site("snmp-bad", |router| {
         format!(
-            "\n[snmp]\ninterval = \"1s\"\ntimeout = \"300ms\"\nretries = 1\n\n\
+            "\n[snmp]\ninterval = \"1s\"\nreport_every = \"1s\"\ntimeout = \"300ms\"\nretries = 1\n\n\
              [[snmp.devices]]\naddress = \"{router}\"\ncommunity = \"{COMMUNITY}\"\n\n\
              [[snmp.devices]]\naddress = \"{router}:161\"\ncommunity = \"wrong\"\n\n\
              [[snmp.devices]]\naddress = \"{router}:1162\"\ncommunity = \"{COMMUNITY}\"\n\n\

@@ -83,16 +83,16 @@ fn agent_and_collector_speak_mqtt_over_tls() {
     let mut agent = Agent::start("agent", config, &scratch, None).unwrap();
 
     wait_for(
-        "answered probe rounds over TLS",
+        "an answered probe window over TLS",
         Duration::from_secs(30),
         || {
             agent.proc.assert_running().unwrap();
-            let rounds = collector
-                .events(&["--agent", &agent_id, "--type", "probe_round_completed"])
+            let windows = collector
+                .events(&["--agent", &agent_id, "--type", "probe_window_completed"])
                 .unwrap();
-            rounds
+            windows
             .iter()
-            .any(|r| matches!(r.envelope.event, Event::ProbeRoundCompleted { received, .. } if received > 0))
+            .any(|w| matches!(w.envelope.event, Event::ProbeWindowCompleted { received, .. } if received > 0))
             .then_some(())
         },
     );
