@@ -108,11 +108,11 @@ pub struct RecorderTask {
 }
 
 /// Records `events` in order, then a `journal_overflowed` for every range their appends dropped.
-fn record<const N: usize>(
+fn record(
     recorder: &mut Recorder,
     clock: &Clock,
     journal: &Journal,
-    events: [Event; N],
+    events: Vec<Event>,
 ) -> anyhow::Result<()> {
     let mut queue = VecDeque::from(events);
     while let Some(event) = queue.pop_front() {
@@ -157,7 +157,7 @@ pub async fn run_recorder(
         &mut recorder,
         &clock,
         &journal,
-        [
+        vec![
             Event::AgentStarted { version, targets },
             Event::TargetsDescribed { targets: described },
         ],
@@ -182,7 +182,7 @@ pub async fn run_recorder(
                 continue;
             }
         };
-        record(&mut recorder, &clock, &journal, [event])?;
+        record(&mut recorder, &clock, &journal, vec![event])?;
     }
     journal.sync().context("syncing the journal at shutdown")
 }

@@ -7,7 +7,8 @@
 //! spans them: [`writer`] (the single writer task), [`state`] (the pure fold), [`health`] and
 //! [`api`] (the JSON contract). The code map, file by file, is in `ARCHITECTURE.md`.
 //!
-//! [`run`] wires them: bind HTTP, rebuild the state by replaying the store, then start the intake.
+//! [`run`] wires them: bind HTTP, rebuild the state from the snapshot and the store, then start
+//! the intake.
 //! Shutdown stops the intake first; the writer drains, commits, acknowledges and disconnects.
 
 pub mod alerts;
@@ -88,6 +89,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let writer_client = client.clone();
     let writer_stop_handle = writer_stop.clone();
     let store_path = config.store.path.clone();
+    let snapshot_every = config.store.snapshot_every;
     let province = config.mqtt.province.clone();
     let silence_after = config.silence.after;
     let (silence_missed, silence_min_quiet) = (config.silence.missed, config.silence.min_quiet);
@@ -103,8 +105,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     .context("starting the writer's runtime")?;
                 let store = store::Store::open(&store_path)
                     .with_context(|| format!("opening the store {}", store_path.display()))?;
-                let recorder = intake::recorder::Recorder::rebuild_with(
+                let snapshots = snapshot_every
+                    .map(|every| intake::snapshot::SnapshotFile::beside(&store_path, every));
+                let recorder = intake::recorder::Recorder::rebuild_from(
                     store,
+                    snapshots,
                     province,
                     silence_after,
                     policy,

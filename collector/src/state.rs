@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use netmon_events::{AgentId, BootId, DownReason, Event, LinkRole, ProvinceId};
+use serde::{Deserialize, Serialize};
 
 use crate::store::{Origin, StoredEvent};
 
@@ -23,7 +24,7 @@ use crate::store::{Origin, StoredEvent};
 const GAP_WEIGHT: f64 = 0.1;
 
 /// Everything the collector knows now about agents and their links.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub agents: BTreeMap<AgentId, AgentState>,
     pub links: BTreeMap<LinkKey, LinkState>,
@@ -31,7 +32,7 @@ pub struct State {
     pub last_id: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentState {
     pub province: ProvinceId,
     /// Boot and last seq of the newest agent-made event: the highest seq of the current boot; a
@@ -61,13 +62,13 @@ pub struct AgentState {
 }
 
 /// A link is one agent's view of one target address.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LinkKey {
     pub agent: AgentId,
     pub address: IpAddr,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkStatus {
     /// No round has succeeded yet and no outage was declared.
     Unknown,
@@ -75,7 +76,7 @@ pub enum LinkStatus {
     Down,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkState {
     pub name: String,
     pub role: LinkRole,
@@ -96,7 +97,7 @@ pub struct LinkState {
 }
 
 /// An outage that ended: its start and end in effective time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,

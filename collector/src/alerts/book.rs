@@ -7,11 +7,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::{AgentId, AlertKind, Detection, Event, Message, Notice, ProvinceId, Target};
+use serde::{Deserialize, Serialize};
 
 use crate::store::StoredEvent;
 
 /// What makes two alerts the same condition: at most one is open per key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AlertKey {
     pub kind: AlertKind,
     pub agent: AgentId,
@@ -20,7 +21,7 @@ pub struct AlertKey {
 }
 
 /// One alert, open or resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: u64,
     pub key: AlertKey,
@@ -44,7 +45,7 @@ pub struct Alert {
     pub last_notice_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Resolution {
     pub until: DateTime<Utc>,
     pub duration_ms: u64,
@@ -59,7 +60,7 @@ impl Alert {
 }
 
 /// A maintenance silence.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Silence {
     pub site: String,
     pub from: DateTime<Utc>,
@@ -69,7 +70,7 @@ pub struct Silence {
 }
 
 /// A queued notification that is not sent yet (nor given up).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outgoing {
     pub id: u64,
     pub message: Message,
@@ -80,7 +81,7 @@ pub struct Outgoing {
 }
 
 /// The outcome of a finished notification, kept for the API.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoticeOutcome {
     pub id: u64,
     pub contact: String,
@@ -93,7 +94,7 @@ pub struct NoticeOutcome {
 /// the store keeps them for ever.
 const KEEP_RESOLVED: TimeDelta = TimeDelta::hours(24);
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Book {
     pub alerts: BTreeMap<u64, Alert>,
     pub open: HashMap<AlertKey, u64>,

@@ -31,7 +31,7 @@ pub use config::AlertsConfig;
 #[cfg(test)]
 mod coverage_rule_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod window_tests;
 
@@ -94,9 +94,8 @@ impl Alerting {
     /// The alert events due at `now`: resolutions, openings and suppressions first; then, as a
     /// second call sees them applied, the notifications to queue.
     pub fn evaluate(&mut self, state: &State, now: DateTime<Utc>) -> Vec<Made> {
-        self.signals.expire_flapping(now, self.config.flap_window);
         let inventory = self.inventory.as_deref();
-        let wanted = rules::desired(state, &self.signals, inventory, &self.config);
+        let wanted = rules::desired(state, &self.signals, inventory, &self.config, now);
         let ended = std::mem::take(&mut self.signals.ended);
         let reboots = std::mem::take(&mut self.signals.reboots);
         let cleared = std::mem::take(&mut self.signals.modems.cleared);

@@ -16,12 +16,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::{AgentId, Event, Generation, Signal, Technology};
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertsConfig;
 use crate::store::StoredEvent;
 
 /// One condition of one modem.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     /// Since when it has been bad (while not active), and whether that reading was late.
     bad_since: Option<(DateTime<Utc>, bool)>,
@@ -32,7 +33,7 @@ pub struct Condition {
 }
 
 /// An open condition: what the alert says.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Active {
     pub since: DateTime<Utc>,
     /// The reading that opened it arrived late.
@@ -45,7 +46,7 @@ pub struct Active {
 
 /// A condition that ended, for the rules to check that the book has it (a backlog replayed from a
 /// journal may open and clear it between two evaluations).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cleared {
     pub agent: AgentId,
     pub modem: String,
@@ -56,14 +57,14 @@ pub struct Cleared {
 }
 
 /// Which of the two conditions of a modem's coverage: no service, or 5G lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CoverageLoss {
     NoService,
     Lost5g,
 }
 
 /// What is known about one modem.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Modem {
     /// The last operator seen in service.
     pub operator: Option<String>,
@@ -226,7 +227,7 @@ impl Condition {
 }
 
 /// Every modem, by (agent, modem name).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Modems {
     pub modems: BTreeMap<(AgentId, String), Modem>,
     /// Conditions that cleared since the last evaluation took them.

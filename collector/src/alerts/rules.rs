@@ -34,12 +34,13 @@ pub struct Made {
 /// child's first failed round precedes the parent's last will by the keep-alive).
 const SLACK: TimeDelta = TimeDelta::seconds(60);
 
-/// Every alert the state and signals call for, by key.
+/// Every alert the state and signals call for at `now`, by key.
 pub fn desired(
     state: &State,
     signals: &Signals,
     inventory: Option<&Inventory>,
     config: &AlertsConfig,
+    now: DateTime<Utc>,
 ) -> BTreeMap<AlertKey, Wanted> {
     let mut wanted = BTreeMap::new();
     let key = |kind, agent: &AgentId, link, subject: Option<String>| AlertKey {
@@ -146,7 +147,7 @@ pub fn desired(
             &signal.congestion,
             limits.congestion_factor(),
         );
-        if let Some((since, late)) = signal.flapping {
+        if let Some((since, late)) = signal.flapping_at(now, config.flap_window) {
             add(
                 AlertKind::Flapping,
                 since,

@@ -11,13 +11,14 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::{AgentId, Event, SilenceReason};
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertsConfig;
 use crate::inventory::SiteThresholds;
 use crate::store::StoredEvent;
 
 /// One condition's hysteresis.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hysteresis {
     /// Since when the value has been bad (while not active) / clear (while active).
     bad_since: Option<DateTime<Utc>>,
@@ -73,7 +74,7 @@ impl Hysteresis {
 }
 
 /// An exponentially weighted moving average over irregular samples.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Ewma {
     value: Option<f64>,
     at: Option<DateTime<Utc>>,
@@ -97,7 +98,7 @@ impl Ewma {
 }
 
 /// What is measured about one link.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkSignal {
     loss: Ewma,
     rtt: Ewma,
@@ -129,14 +130,14 @@ struct Measured {
 }
 
 /// What is measured about one interface (SNMP).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InterfaceSignal {
     pub congestion: Hysteresis,
 }
 
 /// An outage that ended, for the rules to check that the book has it (an outage replayed from
 /// a journal may start and end between two evaluations).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ended {
     pub agent: AgentId,
     pub target: netmon_events::Target,
@@ -146,7 +147,7 @@ pub struct Ended {
 }
 
 /// A device restart (SNMP `sysUpTime` went backwards), waiting for the rules to record it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reboot {
     pub agent: AgentId,
     /// The device's address (and name).
@@ -157,7 +158,7 @@ pub struct Reboot {
 }
 
 /// Every signal, keyed like the state.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Signals {
     /// Device restarts since the last evaluation took them.
     pub reboots: Vec<Reboot>,
@@ -306,6 +307,15 @@ impl Signals {
                     link.rtt = Ewma::default();
                 }
                 let window = delta(config.flap_window);
+                // A whole window without a change ended the flapping before this change: judged
+                // here, in the fold, so that replaying the store gives what the live collector
+                // had (the rules ask `flapping_at` for the window up to now).
+                if link.flapping.is_some()
+                    && link.changes.back().is_some_and(|t| time - *t > window)
+                {
+                    link.flapping = None;
+                    link.changes.clear();
+                }
                 link.changes.push_back(time);
                 while link.changes.front().is_some_and(|t| time - *t > window)
                     || link.changes.len() > 1000
@@ -452,16 +462,19 @@ impl Signals {
             link.baseline_ms = Some(baseline);
         }
     }
+}
 
-    /// Ends flapping of links that have been quiet for a whole flap window by `now`.
-    pub fn expire_flapping(&mut self, now: DateTime<Utc>, window: std::time::Duration) {
+impl LinkSignal {
+    /// Flapping since (and whether late), unless the link has been quiet for a whole flap
+    /// `window` by `now`.
+    pub fn flapping_at(
+        &self,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> Option<(DateTime<Utc>, bool)> {
         let window = delta(window);
-        for link in self.links.values_mut() {
-            if link.flapping.is_some() && link.changes.back().is_none_or(|t| now - *t > window) {
-                link.flapping = None;
-                link.changes.clear();
-            }
-        }
+        self.flapping
+            .filter(|_| self.changes.back().is_some_and(|t| now - *t <= window))
     }
 }
 

@@ -15,8 +15,9 @@ use crate::state::State;
 use crate::store::testkit::base;
 use crate::store::{Origin, StoredEvent};
 
-/// A commune centre (agent `ubnd`) and three villages behind it (`v1`..`v3`), one contact.
-fn inventory() -> Inventory {
+/// A commune centre (agent `ubnd`) and three villages behind it (`v1`..`v3`), one contact (the
+/// snapshot's invariant test uses it too).
+pub(crate) fn inventory() -> Inventory {
     let mut inv = Inventory::default();
     let province: netmon_events::ProvinceId = "thanh-hoa".parse().unwrap();
     inv.provinces.insert(
@@ -94,7 +95,7 @@ pub(super) struct Sim {
     config: AlertsConfig,
 }
 
-fn render(_lang: &str, views: &[NoticeView]) -> (String, String) {
+pub(crate) fn render(_lang: &str, views: &[NoticeView]) -> (String, String) {
     let text = views
         .iter()
         .map(|v| {

@@ -8,15 +8,16 @@
 //! session the broker did not keep.
 //!
 //! Beside it, what the writer does with the messages it forwards: [`recorder`] (a batch → stored
-//! events, one transaction), and the pure parts it keeps in a draft: [`clock`] (clock trust),
-//! [`watermark`] and [`boots`] (what each agent boot has delivered), [`acks`] (the retained
-//! acknowledgements' pacing).
+//! events, one transaction; at start, the fold from a [`snapshot`] and the events after it), and
+//! the pure parts it keeps in a draft: [`clock`] (clock trust), [`watermark`] and [`boots`] (what
+//! each agent boot has delivered), [`acks`] (the retained acknowledgements' pacing).
 
 pub mod acks;
 pub mod boots;
 pub mod clock;
 pub mod config;
 pub mod recorder;
+pub mod snapshot;
 pub mod targets;
 pub mod watermark;
 

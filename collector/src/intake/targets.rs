@@ -6,11 +6,15 @@
 //! batch's header whenever it cannot be sure the collector stored the description, so a boot
 //! older than these only needs it for a backlog that outlived eight restarts. Consecutive boots
 //! with the same targets share one table.
+//!
+//! The collector's snapshot (`intake/snapshot/`) keeps it as each agent's boots with their
+//! `(key, target)` pairs; reading it back shares equal tables again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use netmon_events::{AgentId, BootId, DescribedTarget, Event, TargetBook};
+use netmon_events::{AgentId, BootId, DescribedTarget, Event, Target, TargetBook};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::store::{Origin, StoredEvent};
 
@@ -21,7 +25,7 @@ pub const BOOTS_PER_AGENT: usize = 8;
 type Table = Arc<[DescribedTarget]>;
 
 /// Per agent, its newest boots' target tables, oldest first.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct KnownTargets {
     agents: HashMap<AgentId, VecDeque<(BootId, Table)>>,
 }
@@ -51,6 +55,55 @@ impl KnownTargets {
     /// Distinct tables held (for the memory figure in the logs).
     pub fn tables(&self) -> usize {
         self.agents.values().map(VecDeque::len).sum()
+    }
+}
+
+/// One agent's boots as the snapshot keeps them: `(boot, [(key, target)])`, oldest first
+/// (`DescribedTarget` flattens its target, which a binary format cannot read back).
+type Saved<T> = Vec<(AgentId, Vec<(BootId, Vec<(u16, T)>)>)>;
+
+impl Serialize for KnownTargets {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let saved: Saved<&Target> = self
+            .agents
+            .iter()
+            .map(|(agent, boots)| {
+                let boots = boots
+                    .iter()
+                    .map(|(boot, table)| {
+                        (
+                            boot.clone(),
+                            table.iter().map(|d| (d.key, &d.target)).collect(),
+                        )
+                    })
+                    .collect();
+                (agent.clone(), boots)
+            })
+            .collect();
+        saved.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for KnownTargets {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let saved = Saved::<Target>::deserialize(deserializer)?;
+        let mut known = KnownTargets::default();
+        for (agent, boots) in saved {
+            let mut kept: VecDeque<(BootId, Table)> = VecDeque::with_capacity(boots.len());
+            for (boot, pairs) in boots {
+                let targets: Vec<DescribedTarget> = pairs
+                    .into_iter()
+                    .map(|(key, target)| DescribedTarget { key, target })
+                    .collect();
+                let table = match kept.iter().find(|(_, t)| **t == *targets) {
+                    Some((_, same)) => Arc::clone(same),
+                    None => targets.into(),
+                };
+                kept.push_back((boot, table));
+            }
+            known.agents.insert(agent, kept);
+        }
+        Ok(known)
     }
 }
 
@@ -113,6 +166,19 @@ mod tests {
         assert_eq!(known.tables(), BOOTS_PER_AGENT);
         let boots = &known.agents[&agent];
         assert!(Arc::ptr_eq(&boots[0].1, &boots[BOOTS_PER_AGENT - 1].1));
+    }
+
+    #[test]
+    fn the_snapshot_form_reads_back_equal_with_equal_tables_shared() {
+        let mut known = KnownTargets::default();
+        known.apply(&described("b1", &["cổng", "xã"]));
+        known.apply(&described("b2", &["cổng"]));
+        known.apply(&described("b3", &["cổng", "xã"]));
+        let bytes = postcard::to_stdvec(&known).unwrap();
+        let back: KnownTargets = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, known);
+        let boots = &back.agents[&"a".parse().unwrap()];
+        assert!(Arc::ptr_eq(&boots[0].1, &boots[2].1));
     }
 
     #[test]

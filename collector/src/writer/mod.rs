@@ -205,6 +205,8 @@ pub async fn run(
             "stopping with acknowledgements not sent; the broker will deliver those messages again"
         );
     }
+    // The last snapshot, so that the next start replays nothing (or little).
+    writer.recorder.snapshot_now(writer.clock.now());
     info!(counters = ?writer.recorder.counters(), "writer stopped");
     if let Err(e) = writer.client.disconnect().await {
         debug!(error = %e, "disconnect request not sent: the MQTT event loop has stopped");
@@ -287,7 +289,8 @@ impl Writer {
         }
     }
 
-    /// Retries a batch whose commit failed, then checks silence.
+    /// Retries a batch whose commit failed, then checks silence; takes the fold's snapshot when
+    /// one is due (`intake/snapshot/`: a copy here between batches, written on its own thread).
     fn tick(&mut self) {
         if !self.unacked.is_empty() {
             let batch = std::mem::take(&mut self.unacked);
@@ -303,6 +306,7 @@ impl Writer {
                 self.pacing.changed();
             }
         }
+        self.recorder.snapshot_if_due(now);
     }
 
     /// Runs the rules and the outbox, records what they decide, and starts the sends that are

@@ -7,6 +7,9 @@
 //! unacknowledged to try again. Each accepted agent event's time is judged (`clock.rs`) against
 //! its boot's epoch estimate, and the boot's watermark advanced (`boots.rs`), in a draft that is
 //! written with the events and kept only when they commit.
+//!
+//! At start it folds the newest usable snapshot (`intake/snapshot/`) and only the events stored
+//! after it, or the whole store; it takes the snapshots too, copying the fold between batches.
 
 mod alerting;
 #[cfg(test)]
@@ -14,7 +17,7 @@ mod compact_tests;
 #[cfg(test)]
 mod delivery_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub use alerting::CommandError;
 
 use std::collections::HashMap;
@@ -32,6 +35,7 @@ use crate::alerts::Alerting;
 use crate::api::IntakeCounters;
 use crate::intake::boots::{Boots, Draft};
 use crate::intake::clock::{ClockPolicy, ClockSource};
+use crate::intake::snapshot::{self, Folded, Header, SnapshotFile};
 use crate::intake::targets::KnownTargets;
 use crate::state::State;
 use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreError};
@@ -41,6 +45,8 @@ const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// At most this many refusal warnings in all per [`WARN_EVERY`], whatever the topics (one
 /// agent's credentials may vary the topic: 20,000 junk messages made 20,000 lines, F12).
 const WARN_BUDGET: u32 = 20;
+/// Stored events read per query when replaying the events after a snapshot.
+const TAIL_PAGE: usize = 10_000;
 
 /// The collector's clocks at one instant.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +113,10 @@ pub struct Recorder {
     live: std::collections::HashSet<AgentId>,
     /// The targets each agent described for its recent boots (compact batches name them by key).
     targets: KnownTargets,
+    /// Where the fold's snapshots go (none when `store.snapshot_every` is off), and the
+    /// configuration they are folded with (`snapshot::fold_key`).
+    snapshots: Option<SnapshotFile>,
+    fold: u32,
 }
 
 /// Where one `events` message's outcome goes, within the batch being recorded.
@@ -139,7 +149,20 @@ impl Recorder {
     /// [`Recorder::rebuild`] with alerting configured: the replay folds the alert book and the
     /// signals too.
     pub fn rebuild_with(
+        store: Store,
+        province: Option<ProvinceId>,
+        silence_after: Duration,
+        policy: ClockPolicy,
+        alerting: Alerting,
+    ) -> Result<Self, StoreError> {
+        Self::rebuild_from(store, None, province, silence_after, policy, alerting)
+    }
+
+    /// [`Recorder::rebuild_with`] from the newest usable snapshot in `snapshots` and the events
+    /// stored after it (the whole store when there is none); takes the next snapshots there.
+    pub fn rebuild_from(
         mut store: Store,
+        mut snapshots: Option<SnapshotFile>,
         province: Option<ProvinceId>,
         silence_after: Duration,
         policy: ClockPolicy,
@@ -150,21 +173,51 @@ impl Recorder {
             store.seqs_above(a, b, w)
         })?;
         store.save_boots(&moved)?;
-        let mut state = State::default();
-        let mut targets = KnownTargets::default();
+        let fold = snapshot::fold_key(&alerting);
+        let (mut state, mut targets) = match snapshots.as_mut().and_then(|s| s.load(&store, fold)) {
+            Some(folded) => {
+                alerting.signals = folded.signals;
+                alerting.book = folded.book;
+                (folded.state, folded.targets)
+            }
+            None => (State::default(), KnownTargets::default()),
+        };
+        let position = state.last_id;
         let mut unreadable = 0u64;
-        let replayed = store.for_each(|row| match row {
-            Ok(event) => {
-                state.apply(&event);
-                alerting.apply(&event);
-                targets.apply(&event);
+        let mut apply = |event: &crate::store::StoredEvent| {
+            state.apply(event);
+            alerting.apply(event);
+            targets.apply(event);
+        };
+        let replayed = if position == 0 {
+            store.for_each(|row| match row {
+                Ok(event) => apply(&event),
+                Err(e) => {
+                    unreadable += 1;
+                    tracing::error!(error = %e, "unreadable stored event skipped during replay");
+                }
+            })?
+        } else {
+            // The events after the snapshot, a page at a time (each row read once, by id).
+            let (mut after, mut replayed) = (position, 0);
+            loop {
+                let page = store.events_after(after, None, TAIL_PAGE)?;
+                if page.last_id == after {
+                    break;
+                }
+                after = page.last_id;
+                unreadable += page.undecodable;
+                replayed += page.undecodable + page.events.len() as u64;
+                page.events.iter().for_each(&mut apply);
             }
-            Err(e) => {
-                unreadable += 1;
-                tracing::error!(error = %e, "unreadable stored event skipped during replay");
-            }
-        })?;
+            replayed
+        };
         alerting.replayed();
+        if replayed > 0
+            && let Some(snapshots) = snapshots.as_mut()
+        {
+            snapshots.soon();
+        }
         let boot =
             BootId::new(uuid::Uuid::new_v4().to_string()).map_err(|e| StoreError::BadRow {
                 id: 0,
@@ -172,6 +225,7 @@ impl Recorder {
             })?;
         info!(
             events = replayed,
+            snapshot_position = position,
             open_alerts = alerting.book.open.len(),
             outbox = alerting.book.outbox.len(),
             unreadable,
@@ -199,7 +253,70 @@ impl Recorder {
             cadence: (0.0, Duration::MAX),
             live: Default::default(),
             targets,
+            snapshots,
+            fold,
         })
+    }
+
+    /// Takes a snapshot of the fold if one is due (`intake/snapshot/`): the copy here, between
+    /// batches, costing time in proportion to the fleet; the encoding and the write on a thread
+    /// of their own.
+    pub fn snapshot_if_due(&mut self, now: Now) {
+        let position = self.state.last_id;
+        if !self
+            .snapshots
+            .as_mut()
+            .is_some_and(|s| s.due(now.mono_ms, position))
+        {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let Some((header, folded)) = self.snapshot(now.wall) else {
+            return;
+        };
+        let copied = started.elapsed();
+        if let Some(snapshots) = self.snapshots.as_mut() {
+            snapshots.take(header, folded, now.mono_ms, copied);
+        }
+    }
+
+    /// Waits for the snapshot being written, then writes one here and now if events were
+    /// stored since (the collector is stopping).
+    pub fn snapshot_now(&mut self, now: Now) {
+        let Some(mut snapshots) = self.snapshots.take() else {
+            return;
+        };
+        snapshots.finish(self.state.last_id, || self.snapshot(now.wall));
+        self.snapshots = Some(snapshots);
+    }
+
+    /// A copy of the fold with its header, `None` (logged) when the last event cannot be read.
+    fn snapshot(&self, now: DateTime<Utc>) -> Option<(Header, Folded)> {
+        let header = match snapshot::header(&self.store, self.state.last_id, self.fold, now) {
+            Ok(Some(header)) => header,
+            Ok(None) => {
+                warn!(
+                    position = self.state.last_id,
+                    "snapshot not taken: the last stored event cannot be read back"
+                );
+                return None;
+            }
+            Err(e) => {
+                warn!(error = %e, "snapshot not taken: reading the store failed");
+                return None;
+            }
+        };
+        Some((header, self.folded()))
+    }
+
+    /// A copy of everything the recorder folds from the store.
+    pub(crate) fn folded(&self) -> Folded {
+        Folded {
+            state: self.state.clone(),
+            signals: self.alerting.signals.clone(),
+            book: self.alerting.book.clone(),
+            targets: self.targets.clone(),
+        }
     }
 
     /// Declares agents silent when they stay quiet for `factor` times their usual gap between

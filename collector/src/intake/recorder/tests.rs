@@ -278,8 +278,8 @@ fn replaying_the_store_rebuilds_identical_state() {
     assert!(live.contains(r#""online":false"#), "{live}");
 }
 
-/// Log lines written while `f` runs, at WARN and above.
-fn warnings_during(f: impl FnOnce()) -> Vec<String> {
+/// Log lines written while `f` runs, at WARN and above (the snapshot's tests use it too).
+pub(crate) fn warnings_during(f: impl FnOnce()) -> Vec<String> {
     #[derive(Clone, Default)]
     struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
     impl std::io::Write for Lines {
