@@ -20,7 +20,8 @@ const NR: Says = On(Technology::Nr5gNsa);
 const LTE: Says = On(Technology::Lte);
 const NONE: Says = On(Technology::None);
 
-fn reading(technology: Technology) -> Event {
+/// A modem's reading on `technology` (`None`: no service); the snapshot's invariant test uses it.
+pub(crate) fn reading(technology: Technology) -> Event {
     let service = technology != Technology::None;
     Event::CellularSignalSampled {
         modem: "viettel".into(),

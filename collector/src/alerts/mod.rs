@@ -29,7 +29,7 @@ pub mod wanted;
 pub use config::AlertsConfig;
 
 #[cfg(test)]
-mod coverage_rule_tests;
+pub(crate) mod coverage_rule_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -16,12 +16,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_events::testing::{came_back, described, round_rtt, started, target, went_down};
 use netmon_events::{
-    BootId, Device, Envelope, Event, Interface, OperStatus, Quality, Registration, Signal, Target,
-    Technology, encode_batch,
+    BootId, Device, Envelope, Event, Interface, OperStatus, Target, Technology, encode_batch,
 };
 use rumqttc::{Publish, QoS};
 
 use super::{Folded, SnapshotFile, fold_key};
+use crate::alerts::coverage_rule_tests::reading;
 use crate::alerts::tests::{inventory, render};
 use crate::alerts::{Alerting, AlertsConfig, config::CoverageConfig};
 use crate::intake::clock::ClockPolicy;
@@ -354,27 +354,7 @@ fn cellular(r: &mut Random) -> Event {
             error: "no answer".into(),
         };
     }
-    let technology = *r.pick(&[Technology::Nr5gSa, Technology::Lte, Technology::None]);
-    let service = technology != Technology::None;
-    Event::CellularSignalSampled {
-        modem: "viettel".into(),
-        signal: Signal {
-            technology,
-            plmn: service.then(|| "452-04".into()),
-            operator: service.then(|| "Viettel".into()),
-            registration: if service {
-                Registration::Home
-            } else {
-                Registration::Searching
-            },
-            ..Signal::default()
-        },
-        quality: if service {
-            Quality::Good
-        } else {
-            Quality::NoService
-        },
-    }
+    reading(*r.pick(&[Technology::Nr5gSa, Technology::Lte, Technology::None]))
 }
 
 fn snmp(r: &mut Random) -> Event {
