@@ -93,6 +93,12 @@ fn main() -> ExitCode {
             note,
             &mut out,
         ),
+        Command::Backup {
+            to, force, lang, ..
+        } => netmon_collector::store::backup::backup(&config, &to, force, lang, &mut out),
+        Command::Restore {
+            from, force, lang, ..
+        } => netmon_collector::store::backup::restore(&config, &from, force, lang, &mut out),
         Command::Report {
             kind:
                 cli::ReportKind::Coverage {

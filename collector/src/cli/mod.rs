@@ -1,5 +1,7 @@
 //! The command line: `run`, `check`, `events`, `status` and the subcommands in `cli/`. The commands other than `run` only
-//! read (the config, the store opened read-only, the daemon's HTTP API) and write to `out`.
+//! read (the config, the store opened read-only, the daemon's HTTP API) and write to `out`;
+//! `backup` writes its copy and `restore`, with the daemon stopped, the store
+//! (`store/backup.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -126,6 +128,32 @@ pub enum Command {
         #[command(subcommand)]
         kind: ReportKind,
     },
+    /// Copy the store to a new file while the daemon runs (SQLite's online backup).
+    Backup {
+        #[arg(long)]
+        config: PathBuf,
+        /// The copy; it must not exist yet unless --force.
+        #[arg(long)]
+        to: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+    },
+    /// Put a backup in the store's place; the daemon must be stopped.
+    Restore {
+        #[arg(long)]
+        config: PathBuf,
+        /// A file made by `backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing store (the events stored after the backup are lost).
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = Lang::Vi)]
+        lang: Lang,
+    },
 }
 
 /// What `replay` re-projects into.
@@ -154,6 +182,8 @@ impl Command {
                 target: ReplayTarget::Influx { config, .. },
             }
             | Command::Silence { config, .. }
+            | Command::Backup { config, .. }
+            | Command::Restore { config, .. }
             | Command::Report {
                 kind: ReportKind::Coverage { config, .. },
             }
@@ -483,6 +513,27 @@ mod tests {
                 json: true,
                 ..
             }
+        ));
+        assert_eq!(cli.command.config(), Some(Path::new("c.toml")));
+        let cli = Cli::try_parse_from([
+            "netmon-collector",
+            "restore",
+            "--config",
+            "c.toml",
+            "--from",
+            "b.db",
+            "--lang",
+            "en",
+        ])
+        .unwrap();
+        assert!(matches!(
+            &cli.command,
+            Command::Restore {
+                force: false,
+                lang: Lang::En,
+                from,
+                ..
+            } if from == Path::new("b.db")
         ));
         assert_eq!(cli.command.config(), Some(Path::new("c.toml")));
     }

@@ -9,6 +9,7 @@
 //! migrations are in `schema.rs`. The daemon holds the only writable connection; the CLI opens the
 //! file read-only, which WAL allows while the daemon runs.
 
+pub mod backup;
 pub mod config;
 pub mod schema;
 #[cfg(test)]
