@@ -11,6 +11,8 @@
 //!   stored within a second; a refused event does not hold the watermark; a full disk (a tmpfs)
 //!   and a reconnect loop make `/healthz` 503 with the reason, and nothing is lost.
 //! - `replay`: a restarted collector rebuilds byte-identical state from its store.
+//! - `backup`: `backup` while events stream in, the store destroyed, `restore`, start: the state
+//!   is the backup's and every event it holds is in the restored store.
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
 //! - `inventory`: a bad site inventory exits 64 naming the inventory file and key; `inventory
 //!   import` of a BOM + semicolon CSV keeps Vietnamese names; `inventory show` against a store.
@@ -47,6 +49,7 @@ mod agent_lab;
 mod alerts;
 mod alerts_lab;
 mod alerts_outbox;
+mod backup;
 mod bad_configs;
 mod broker_security;
 mod cellular;
