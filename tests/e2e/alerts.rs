@@ -98,6 +98,7 @@ impl Commune {
             client_id: unique("collector"),
             province: Some(province.clone()),
             store_path: scratch.join("events.db").display().to_string(),
+            snapshot_every: None,
             http_listen: "127.0.0.1:8080".into(),
             silence_after: "35s".into(),
             delivery: Default::default(),

@@ -11,6 +11,8 @@
 //!   stored within a second; a refused event does not hold the watermark; a full disk (a tmpfs)
 //!   and a reconnect loop make `/healthz` 503 with the reason, and nothing is lost.
 //! - `replay`: a restarted collector rebuilds byte-identical state from its store.
+//! - `restart`: a collector killed mid-stream restarts from its snapshot within 5 s, and its
+//!   state is then the full replay's.
 //! - `backup`: `backup` while events stream in, the store destroyed, `restore`, start: the state
 //!   is the backup's and every event it holds is in the restored store.
 //! - `bad_configs`: `check` exits 64 naming the file and the key.
@@ -68,6 +70,7 @@ mod mixed_fleet;
 mod notify;
 mod poison;
 mod replay;
+mod restart;
 mod snmp;
 mod tls;
 mod village;

@@ -59,6 +59,7 @@ fn agent_and_collector_speak_mqtt_over_tls() {
             client_id: unique("collector"),
             province: Some(province.clone()),
             store_path: scratch.join("events.db").display().to_string(),
+            snapshot_every: None,
             http_listen: format!("127.0.0.1:{}", free_port().unwrap()),
             silence_after: "1h".into(),
             delivery: Default::default(),

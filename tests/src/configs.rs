@@ -166,6 +166,8 @@ pub struct CollectorConfig {
     /// Only this province's topics are taken (each test uses its own).
     pub province: Option<String>,
     pub store_path: String,
+    /// `store.snapshot_every` (the collector's default, 5 min, when `None`).
+    pub snapshot_every: Option<String>,
     pub http_listen: String,
     pub silence_after: String,
     /// The optional `[delivery]` keys.
@@ -266,6 +268,7 @@ impl CollectorConfig {
             client_id: crate::unique("collector"),
             province: None,
             store_path: store_path.display().to_string(),
+            snapshot_every: None,
             http_listen: format!("127.0.0.1:{}", crate::daemons::free_port()?),
             silence_after: "1h".into(),
             delivery: Default::default(),
@@ -287,6 +290,7 @@ impl CollectorConfig {
             },
             store: Store {
                 path: &self.store_path,
+                snapshot_every: self.snapshot_every.as_deref(),
             },
             http: Http {
                 listen: &self.http_listen,
@@ -333,6 +337,8 @@ struct CollectorMqtt<'a> {
 #[derive(Serialize)]
 struct Store<'a> {
     path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_every: Option<&'a str>,
 }
 
 #[derive(Serialize)]
