@@ -1,28 +1,41 @@
 //! The event store: one SQLite file, the system of record.
 //!
-//! Every event is one row of `events`, keyed by its position `id` and unique on
-//! `(agent, boot, seq)` so that a second delivery of the same event is a no-op. The body is the
-//! envelope's JSON exactly as the agent sent it (its own wall time stays visible); `time` is the
-//! effective time after clock checks (`clock`, `late`, see `clock.rs`); the other columns exist for
-//! queries and indexes. `boots` keeps, per agent boot, the acknowledgement watermark and the epoch
-//! estimate, written in the same transaction as the events (see `boots.rs`). The schema and its
-//! migrations are in `schema.rs`. The daemon holds the only writable connection; the CLI opens the
-//! file read-only, which WAL allows while the daemon runs.
+//! Every event is one row of `events` (schema 5, ADR 15), keyed by its position `id` and unique
+//! on `(stream, seq)` — a stream being one `(agent, boot, province)` of `streams` — so that a
+//! second delivery of the same event is a no-op. A row holds integers for what every event has
+//! (type code, target id from `targets`, effective time, the agent's time and the reception as
+//! differences from it, `mono_ms` as its drift from the stream's, origin/clock/late as flags,
+//! `codes.rs`) and the event's own fields compressed (`body.rs`); `rows.rs` writes and reads it.
+//! The envelope read back is equal to the one appended (times to the millisecond). `boots`
+//! keeps, per agent boot, the acknowledgement watermark and the epoch estimate, written in the
+//! same transaction as the events (see `boots.rs`). The schema and its migrations are in
+//! `schema.rs` (4 → 5 in `migrate.rs`; older files are read by `legacy.rs`). The daemon holds
+//! the only writable connection; the CLI opens the file read-only, which WAL allows while the
+//! daemon runs.
 
 pub mod backup;
+pub mod body;
+mod codes;
 pub mod config;
+mod legacy;
+mod migrate;
+mod read;
+mod rows;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use netmon_events::{AgentId, BootId, Envelope, Event, ProvinceId};
+use netmon_events::{AgentId, BootId, Envelope, ProvinceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::intake::clock::ClockSource;
+use read::Layout;
+use rows::Rows;
 use schema::SCHEMA_VERSION;
 
 /// Who recorded an event.
@@ -138,47 +151,67 @@ pub enum StoreError {
     /// A row could not be read back: the file was altered by hand or is corrupt.
     #[error("row {id}: {problem}")]
     BadRow { id: i64, problem: String },
+    /// The body codec could not be set up (out of memory).
+    #[error("store codec: {0}")]
+    Codec(String),
 }
 
 /// A connection to the event store.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
-    /// The columns `from_row` reads, for this file's schema version.
-    columns: &'static str,
+    /// How this file's rows are laid out (a read-only opener may meet a file older than 5).
+    layout: Layout,
+    /// What this connection knows of `streams` and `targets`, and the body codec.
+    rows: RefCell<Rows>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store for writing: WAL, `synchronous=NORMAL`.
+    /// Opens (creating if needed) the store for writing: WAL, `synchronous=NORMAL`. An older
+    /// file is migrated first (schema 4 → 5 in steps, `migrate.rs`).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        // Deleted measurements give their pages back (retention). Only a new file takes this,
+        // before anything (even the switch to WAL) writes its first page; on an existing file
+        // it changes nothing.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::upgrade(&conn)?;
         Ok(Self {
             conn,
-            columns: schema::columns(SCHEMA_VERSION),
+            layout: Layout::Compact,
+            rows: RefCell::new(Rows::new()?),
         })
     }
 
-    /// Opens an existing store read-only; works while the daemon writes to it.
+    /// Opens an existing store read-only; works while the daemon writes to it, and on a file of
+    /// schema 1 to 4 that the daemon has not migrated yet (or is migrating).
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema(version));
-        }
-        if version < 1 {
-            return Err(StoreError::OlderSchema(version));
-        }
+        let version = schema::user_version(&conn)?;
+        let layout = match version {
+            SCHEMA_VERSION => Layout::Compact,
+            v if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
+            v if v < 1 => return Err(StoreError::OlderSchema(v)),
+            v => Layout::Text {
+                version: v,
+                table: if migrate::has_table(&conn, migrate::UNDER_WAY)? {
+                    "events_v4"
+                } else {
+                    "events"
+                },
+            },
+        };
         Ok(Self {
             conn,
-            columns: schema::columns(version),
+            layout,
+            rows: RefCell::new(Rows::new()?),
         })
     }
 
@@ -210,145 +243,20 @@ impl Store {
         refusals: &[Refusal],
         boots: &[BootRow],
     ) -> Result<Vec<Appended>, StoreError> {
+        if let Layout::Text { version, .. } = self.layout {
+            return Err(StoreError::OlderSchema(version));
+        }
+        let rows = self.rows.get_mut();
         let tx = self.conn.transaction()?;
-        let mut out = Vec::with_capacity(events.len());
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO events
-                   (province, agent, boot, seq, type, time, received, origin, body, clock, late)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (agent, boot, seq) DO NOTHING",
-            )?;
-            let mut refuse = tx.prepare(
-                "INSERT INTO refusals (agent, boot, seq, reason, detail, received)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (agent, boot, seq) DO NOTHING",
-            )?;
-            let mut record = |refusal: &Refusal| -> Result<(), StoreError> {
-                let Ok(seq) = i64::try_from(refusal.seq) else {
-                    return Ok(()); // Not a key the store can hold; nothing can depend on it.
-                };
-                let detail: String = refusal.detail.chars().take(500).collect();
-                refuse.execute(params![
-                    refusal.agent.as_str(),
-                    refusal.boot.as_str(),
-                    seq,
-                    refusal.reason,
-                    detail,
-                    millis(refusal.received),
-                ])?;
-                Ok(())
-            };
-            for refusal in refusals {
-                record(refusal)?;
-            }
-            for event in events {
-                let appended = append_one(&tx, &mut insert, event)?;
-                if let Appended::Refused(problem) = &appended
-                    && event.origin == Origin::Agent
-                {
-                    record(&Refusal {
-                        agent: event.envelope.agent.clone(),
-                        boot: event.envelope.boot.clone(),
-                        seq: event.envelope.seq,
-                        reason: "unstorable",
-                        detail: problem.clone(),
-                        received: event.received,
-                    })?;
-                }
-                out.push(appended);
-            }
-            let mut upsert = tx.prepare(
-                "INSERT INTO boots (agent, boot, watermark, epoch, first_received, last_received)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (agent, boot) DO UPDATE SET watermark = excluded.watermark,
-                   epoch = excluded.epoch, last_received = excluded.last_received",
-            )?;
-            for boot in boots {
-                upsert.execute(params![
-                    boot.agent.as_str(),
-                    boot.boot.as_str(),
-                    // Validation bounds every seq by i64::MAX, so this never saturates.
-                    i64::try_from(boot.watermark).unwrap_or(i64::MAX),
-                    boot.epoch.map(millis),
-                    millis(boot.first_received),
-                    millis(boot.last_received),
-                ])?;
+        let written = write(&tx, rows, events, refusals, boots);
+        match written.and_then(|out| Ok(tx.commit().map(|()| out)?)) {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                // The streams and targets this transaction made are gone with it.
+                rows.forget();
+                Err(e)
             }
         }
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Calls `f` with every event in store order (for replay), or with the error of a row that
-    /// cannot be decoded. Returns the number of rows; fails only if SQLite fails.
-    pub fn for_each(
-        &self,
-        mut f: impl FnMut(Result<StoredEvent, StoreError>),
-    ) -> Result<u64, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {} FROM events ORDER BY id", self.columns))?;
-        let mut rows = stmt.query([])?;
-        let mut count = 0;
-        while let Some(row) = rows.next()? {
-            f(from_row(row));
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// [`Store::for_each`] over the events of `types` whose effective time is in `[from, to)`
-    /// only, still in store order (for reports: the other rows are not even decoded).
-    pub fn for_each_of(
-        &self,
-        types: &[&str],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        mut f: impl FnMut(Result<StoredEvent, StoreError>),
-    ) -> Result<u64, StoreError> {
-        let placeholders = vec!["?"; types.len()].join(", ");
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM events WHERE type IN ({placeholders}) AND time >= ? AND time < ?
-             ORDER BY id",
-            self.columns
-        ))?;
-        let (from, to) = (millis(from), millis(to));
-        let values = types.iter().copied().chain([from.as_str(), to.as_str()]);
-        let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
-        let mut count = 0;
-        while let Some(row) = rows.next()? {
-            f(from_row(row));
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// Events matching the filters, oldest first.
-    pub fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError> {
-        let limit = query
-            .limit
-            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM events
-             WHERE (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR type = ?2)
-             ORDER BY id DESC LIMIT ?3",
-            self.columns
-        ))?;
-        let mut rows = stmt.query(params![query.agent, query.event_type, limit])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(from_row(row)?);
-        }
-        out.reverse();
-        Ok(out)
-    }
-
-    /// The number of stored events.
-    pub fn count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// The connection, for tests of the schema.
@@ -363,164 +271,9 @@ impl Store {
         let _ = self.conn.pragma_update(None, "query_only", fail);
     }
 
-    /// The highest collector `seq` stored under `boot`, for tests and diagnostics.
-    pub fn max_seq(&self, boot: &str) -> Result<Option<u64>, StoreError> {
-        let seq: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT max(seq) FROM events WHERE boot = ?1",
-                [boot],
-                |row| row.get(0),
-            )
-            .optional()?
-            .flatten();
-        Ok(seq.and_then(|s| u64::try_from(s).ok()))
-    }
-
-    /// Every boot row with the highest agent-made seq stored or refused for it (0 if none).
-    pub fn boots(&self) -> Result<Vec<LoadedBoot>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT b.agent, b.boot, b.watermark, b.epoch, b.first_received, b.last_received,
-                    max(coalesce((SELECT max(seq) FROM events e
-                      WHERE e.agent = b.agent AND e.boot = b.boot AND e.origin = 'agent'), 0),
-                        coalesce((SELECT max(seq) FROM refusals r
-                      WHERE r.agent = b.agent AND r.boot = b.boot), 0))
-             FROM boots b ORDER BY b.agent, b.boot",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let bad = |problem: String| StoreError::BadRow { id: 0, problem };
-            let agent: String = row.get(0)?;
-            let boot: String = row.get(1)?;
-            let epoch: Option<String> = row.get(3)?;
-            let first: String = row.get(4)?;
-            let last: String = row.get(5)?;
-            let max_seq: Option<i64> = row.get(6)?;
-            out.push(LoadedBoot {
-                row: BootRow {
-                    agent: AgentId::new(agent).map_err(|e| bad(format!("boots: {e}")))?,
-                    boot: BootId::new(boot).map_err(|e| bad(format!("boots: {e}")))?,
-                    watermark: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-                    epoch: epoch.as_deref().map(parse_time).transpose().map_err(bad)?,
-                    first_received: parse_time(&first).map_err(bad)?,
-                    last_received: parse_time(&last).map_err(bad)?,
-                },
-                max_seq: max_seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-            });
-        }
-        Ok(out)
-    }
-
-    /// The agent-made seqs of `agent`/`boot` stored or refused above `watermark`, ascending.
-    pub fn seqs_above(
-        &self,
-        agent: &AgentId,
-        boot: &BootId,
-        watermark: u64,
-    ) -> Result<Vec<u64>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq FROM events
-             WHERE agent = ?1 AND boot = ?2 AND seq > ?3 AND origin = 'agent'
-             UNION SELECT seq FROM refusals WHERE agent = ?1 AND boot = ?2 AND seq > ?3
-             ORDER BY seq",
-        )?;
-        let seqs = stmt
-            .query_map(
-                params![agent.as_str(), boot.as_str(), sql_u64(watermark)?],
-                |row| row.get::<_, i64>(0),
-            )?
-            .filter_map(|seq| seq.map(|s| u64::try_from(s).ok()).transpose())
-            .collect::<Result<_, _>>()?;
-        Ok(seqs)
-    }
-
-    /// Every stored `journal_overflowed`, in store order. Unreadable rows are skipped (they are
-    /// reported by the replay).
-    pub fn overflows(&self) -> Result<Vec<Overflow>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM events WHERE type = 'journal_overflowed' AND origin = 'agent'
-             ORDER BY id",
-            self.columns
-        ))?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let Ok(stored) = from_row(row) else { continue };
-            if let Event::JournalOverflowed {
-                dropped_boot,
-                first_seq,
-                last_seq,
-                ..
-            } = stored.envelope.event
-            {
-                out.push(Overflow {
-                    agent: stored.envelope.agent,
-                    dropped_boot,
-                    first_seq,
-                    last_seq,
-                    received: stored.received,
-                });
-            }
-        }
-        Ok(out)
-    }
-
     /// Upserts boot rows in one transaction (watermarks advanced while loading).
     pub fn save_boots(&mut self, boots: &[BootRow]) -> Result<(), StoreError> {
         self.append(&[], boots).map(|_| ())
-    }
-
-    /// At most `limit` events with an id above `after` (and an effective time at or after
-    /// `since`), in id order, for projections. Rows that cannot be decoded are counted and
-    /// skipped; `last_id` covers them too.
-    pub fn events_after(
-        &self,
-        after: i64,
-        since: Option<DateTime<Utc>>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM events WHERE id > ?1 AND (?2 IS NULL OR time >= ?2)
-             ORDER BY id LIMIT ?3",
-            self.columns
-        ))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![after, since.map(millis), limit])?;
-        let mut page = Page {
-            last_id: after,
-            ..Page::default()
-        };
-        while let Some(row) = rows.next()? {
-            page.last_id = row.get(0)?;
-            match from_row(row) {
-                Ok(event) => page.events.push(event),
-                Err(e) => {
-                    tracing::warn!(id = page.last_id, error = %e, "skipping an undecodable row");
-                    page.undecodable += 1;
-                }
-            }
-        }
-        Ok(page)
-    }
-
-    /// The highest store id (0 when empty).
-    pub fn max_id(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT coalesce(max(id), 0) FROM events", [], |row| {
-                row.get(0)
-            })?)
-    }
-
-    /// The number of events with an id above `after` (and a time at or after `since`).
-    pub fn count_after(&self, after: i64, since: Option<DateTime<Utc>>) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM events WHERE id > ?1 AND (?2 IS NULL OR time >= ?2)",
-            params![after, since.map(millis)],
-            |row| row.get(0),
-        )?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// A projection's cursor (0 when it has never delivered anything).
@@ -583,80 +336,76 @@ pub struct Refusal {
     pub received: DateTime<Utc>,
 }
 
-/// Inserts one event inside the batch's transaction. `Ok(Refused)` when the event itself is the
-/// problem (the failed statement was undone by SQLite, or its row deleted again); `Err` when the
-/// store is.
-fn append_one(
-    tx: &rusqlite::Transaction<'_>,
-    insert: &mut rusqlite::Statement<'_>,
-    event: &NewEvent,
-) -> Result<Appended, StoreError> {
-    let envelope = &event.envelope;
-    let body = match serde_json::to_string(envelope) {
-        Ok(body) => body,
-        Err(e) => {
-            return Ok(Appended::Refused(format!(
-                "cannot encode the envelope: {e}"
-            )));
-        }
+/// The inserts of [`Store::append_with`], inside its transaction.
+fn write(
+    tx: &Connection,
+    rows: &mut Rows,
+    events: &[NewEvent],
+    refusals: &[Refusal],
+    boots: &[BootRow],
+) -> Result<Vec<Appended>, StoreError> {
+    let record = |refusal: &Refusal| -> Result<(), StoreError> {
+        let Ok(seq) = i64::try_from(refusal.seq) else {
+            return Ok(()); // Not a key the store can hold; nothing can depend on it.
+        };
+        let detail: String = refusal.detail.chars().take(500).collect();
+        tx.prepare_cached(
+            "INSERT INTO refusals (agent, boot, seq, reason, detail, received)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (agent, boot, seq) DO NOTHING",
+        )?
+        .execute(params![
+            refusal.agent.as_str(),
+            refusal.boot.as_str(),
+            seq,
+            refusal.reason,
+            detail,
+            millis(refusal.received),
+        ])?;
+        Ok(())
     };
-    let Ok(seq) = i64::try_from(envelope.seq) else {
-        return Ok(Appended::Refused(format!(
-            "seq {} does not fit SQLite",
-            envelope.seq
-        )));
-    };
-    let received = millis(event.received);
-    let time = millis(event.time);
-    let changed = insert.execute(params![
-        event.province.as_str(),
-        envelope.agent.as_str(),
-        envelope.boot.as_str(),
-        seq,
-        envelope.event.type_name(),
-        time,
-        received,
-        event.origin.as_str(),
-        body,
-        event.clock.as_str(),
-        event.late,
-    ]);
-    let changed = match changed {
-        Ok(changed) => changed,
-        Err(e) if about_the_row(&e) => {
-            return Ok(Appended::Refused(format!("SQLite refused the row: {e}")));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if changed == 0 {
-        return Ok(Appended::Duplicate);
+    for refusal in refusals {
+        record(refusal)?;
     }
-    let id = tx.last_insert_rowid();
-    // Decode the row just written, exactly as a replay will, so that live state and rebuilt
-    // state see the same values (float and time precision included). A row that does not read
-    // back would be skipped by every replay: take it out again and refuse the event.
-    let decoded = decode_row(Row {
-        id,
-        province: event.province.as_str(),
-        received: &received,
-        origin: event.origin.as_str(),
-        body: &body,
-        time: &time,
-        clock: event.clock.as_str(),
-        late: event.late,
-    });
-    match decoded {
-        Ok(stored) => Ok(Appended::Stored(stored)),
-        Err(e) => {
-            tx.execute("DELETE FROM events WHERE id = ?1", [id])?;
-            Ok(Appended::Refused(format!("does not read back: {e}")))
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        let appended = rows.insert(tx, event, None)?;
+        if let Appended::Refused(problem) = &appended
+            && event.origin == Origin::Agent
+        {
+            record(&Refusal {
+                agent: event.envelope.agent.clone(),
+                boot: event.envelope.boot.clone(),
+                seq: event.envelope.seq,
+                reason: "unstorable",
+                detail: problem.clone(),
+                received: event.received,
+            })?;
         }
+        out.push(appended);
     }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO boots (agent, boot, watermark, epoch, first_received, last_received)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (agent, boot) DO UPDATE SET watermark = excluded.watermark,
+           epoch = excluded.epoch, last_received = excluded.last_received",
+    )?;
+    for boot in boots {
+        upsert.execute(params![
+            boot.agent.as_str(),
+            boot.boot.as_str(),
+            // Validation bounds every seq by i64::MAX, so this never saturates.
+            i64::try_from(boot.watermark).unwrap_or(i64::MAX),
+            boot.epoch.map(millis),
+            millis(boot.first_received),
+            millis(boot.last_received),
+        ])?;
+    }
+    Ok(out)
 }
 
 /// Whether SQLite refused one statement because of its values (undone by SQLite on its own, the
 /// transaction goes on), rather than because the store cannot write at all.
-fn about_the_row(e: &rusqlite::Error) -> bool {
+pub(crate) fn about_the_row(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
     match e {
         rusqlite::Error::SqliteFailure(failure, _) => {
@@ -684,7 +433,7 @@ pub fn millis(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("time {text:?}: {e}"))
@@ -694,63 +443,6 @@ fn sql_u64(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::BadRow {
         id: 0,
         problem: format!("{value} does not fit SQLite"),
-    })
-}
-
-/// One row's columns, in the order of `schema::columns`.
-struct Row<'a> {
-    id: i64,
-    province: &'a str,
-    received: &'a str,
-    origin: &'a str,
-    body: &'a str,
-    time: &'a str,
-    clock: &'a str,
-    late: bool,
-}
-
-fn from_row(row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
-    let province: String = row.get(1)?;
-    let received: String = row.get(2)?;
-    let origin: String = row.get(3)?;
-    let body: String = row.get(4)?;
-    let time: String = row.get(5)?;
-    let clock: String = row.get(6)?;
-    decode_row(Row {
-        id: row.get(0)?,
-        province: &province,
-        received: &received,
-        origin: &origin,
-        body: &body,
-        time: &time,
-        clock: &clock,
-        late: row.get(7)?,
-    })
-}
-
-fn decode_row(row: Row<'_>) -> Result<StoredEvent, StoreError> {
-    let id = row.id;
-    let bad = |problem: String| StoreError::BadRow { id, problem };
-    let province = ProvinceId::new(row.province).map_err(|e| bad(e.to_string()))?;
-    let received = parse_time(row.received).map_err(|e| bad(format!("received: {e}")))?;
-    let time = parse_time(row.time).map_err(|e| bad(format!("time: {e}")))?;
-    let origin = match row.origin {
-        "agent" => Origin::Agent,
-        "collector" => Origin::Collector,
-        other => return Err(bad(format!("unknown origin {other:?}"))),
-    };
-    let clock = ClockSource::parse(row.clock)
-        .ok_or_else(|| bad(format!("unknown clock {:?}", row.clock)))?;
-    let envelope = serde_json::from_str(row.body).map_err(|e| bad(format!("body: {e}")))?;
-    Ok(StoredEvent {
-        id,
-        province,
-        received,
-        origin,
-        time,
-        clock,
-        late: row.late,
-        envelope,
     })
 }
 

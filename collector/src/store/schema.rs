@@ -6,19 +6,70 @@
 //! | 2 | `events.clock` and `events.late` (clock trust; `time` becomes the effective time — for v1 rows it stays the agent's time, `clock` = `agent`, `late` = 0); table `boots` (watermark and epoch per agent boot), filled from the v1 events with watermark 0 and recomputed at the next start |
 //! | 3 | table `projections(name, position)`: each projection's cursor (the last store `id` it has delivered) |
 //! | 4 | table `refusals(agent, boot, seq, reason, detail, received)`: agent events refused for good (invalid, or not storable), so that the watermark passes them after a restart too |
+//! | 5 | compact rows (ADR 15): `streams` and `targets` name each agent boot and probe target once; `events` holds integers (stream, seq, type code, target, times in ms and deltas, flags) and the event's own fields compressed (`body.rs`); unique `(stream, seq)`; a partial type index without the raw measurements. Migrated in place in steps (`migrate.rs`), every id kept |
 //!
-//! A migration runs in one transaction with the version bump: a file is either wholly at one
-//! version or wholly at the next.
+//! Migrations to version 4 run in one transaction with the version bump; 4 → 5 copies the events
+//! in bounded transactions and bumps the version in the last one. A file is either wholly at one
+//! version or at the next, with a migration under way that the next start resumes.
 
 use rusqlite::Connection;
 
 use super::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
-/// The whole current schema, for a new file.
-const CREATE: &str = "
+/// Schema 5: the tables of the events. Integer columns that are usually 0 or 1 (`agent_dt`,
+/// `flags`, `dict`, a window's `type`) cost no byte beyond the row header.
+pub(crate) const EVENTS_V5: &str = "
+CREATE TABLE streams (
+    id        INTEGER PRIMARY KEY,
+    agent     TEXT NOT NULL,
+    boot      TEXT NOT NULL,
+    province  TEXT NOT NULL,
+    -- The first event's agent time (ms) minus its mono_ms: the events' `mono` is their
+    -- difference from it.
+    mono_base INTEGER NOT NULL,
+    UNIQUE (agent, boot, province)
+);
+CREATE TABLE targets (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL,
+    address TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    UNIQUE (name, address, role)
+);
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    stream      INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    -- codes.rs; 0 is a schema-4 row that did not decode, kept as it was.
+    type        INTEGER NOT NULL,
+    target      INTEGER,
+    -- The effective time, ms since 1970.
+    time        INTEGER NOT NULL,
+    -- The envelope's time and the reception, minus `time` (ms).
+    agent_dt    INTEGER NOT NULL,
+    received_dt INTEGER NOT NULL,
+    -- (agent time − mono_ms) − streams.mono_base, or mono_ms itself (flags bit 4).
+    mono        INTEGER NOT NULL,
+    -- codes::Flags: origin, clock, late, layout bits, envelope version.
+    flags       INTEGER NOT NULL,
+    -- body.rs: 0 plain JSON, 1 zstd with dictionary 1.
+    dict        INTEGER NOT NULL,
+    body        BLOB NOT NULL,
+    UNIQUE (stream, seq)
+);
+";
+
+/// The partial type index of schema 5 (its condition is `codes::INDEXED`, repeated by every
+/// query that uses it). Created after a migration has copied the rows.
+pub(crate) const TYPE_INDEX_V5: &str =
+    "CREATE INDEX events_type ON events (type, id) WHERE type >= 10;";
+
+/// The whole schema-4 `events` table, for a new file of an older build (tests).
+#[cfg(test)]
+pub(crate) const EVENTS_V4: &str = "
 CREATE TABLE events (
     id       INTEGER PRIMARY KEY,
     province TEXT NOT NULL,
@@ -39,7 +90,7 @@ CREATE INDEX events_type ON events (type, id);
 ";
 
 /// The `boots` table (version 2).
-const BOOTS: &str = "
+pub(crate) const BOOTS: &str = "
 CREATE TABLE boots (
     agent          TEXT NOT NULL,
     boot           TEXT NOT NULL,
@@ -52,7 +103,7 @@ CREATE TABLE boots (
 ";
 
 /// The `projections` table (version 3).
-const PROJECTIONS: &str = "
+pub(crate) const PROJECTIONS: &str = "
 CREATE TABLE projections (
     name     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
@@ -62,7 +113,7 @@ CREATE TABLE projections (
 /// The `refusals` table (version 4): the key of every agent event refused for good, why, and
 /// when. Refused events are acknowledged like stored ones (they can never become valid, and an
 /// agent resending them forever would fill its journal); this is what the watermark rebuilds from.
-const REFUSALS: &str = "
+pub(crate) const REFUSALS: &str = "
 CREATE TABLE refusals (
     agent    TEXT NOT NULL,
     boot     TEXT NOT NULL,
@@ -75,7 +126,7 @@ CREATE TABLE refusals (
 ";
 
 /// Version 1 → 2.
-const V1_TO_V2: &str = "
+pub(crate) const V1_TO_V2: &str = "
 ALTER TABLE events ADD COLUMN clock TEXT NOT NULL DEFAULT 'agent';
 ALTER TABLE events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
 INSERT INTO boots (agent, boot, watermark, epoch, first_received, last_received)
@@ -84,29 +135,43 @@ INSERT INTO boots (agent, boot, watermark, epoch, first_received, last_received)
 ";
 
 /// Brings the file to [`SCHEMA_VERSION`]: creates it when new, migrates it when older, refuses
-/// it when newer.
+/// it when newer. A file older than 4 is first brought to 4 in one transaction, then to 5 in
+/// steps (`migrate.rs`).
 pub fn upgrade(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let version = user_version(conn)?;
     let script = match version {
         SCHEMA_VERSION => return Ok(()),
         v if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
-        0 => format!("{CREATE}{BOOTS}{PROJECTIONS}{REFUSALS}"),
-        1 => {
-            tracing::info!(from = 1, to = SCHEMA_VERSION, "migrating the event store");
-            format!("{BOOTS}{V1_TO_V2}{PROJECTIONS}{REFUSALS}")
+        0 => {
+            let script = format!("{EVENTS_V5}{TYPE_INDEX_V5}{BOOTS}{PROJECTIONS}{REFUSALS}");
+            return in_transaction(conn, &script, SCHEMA_VERSION);
         }
-        2 => {
-            tracing::info!(from = 2, to = SCHEMA_VERSION, "migrating the event store");
-            format!("{PROJECTIONS}{REFUSALS}")
-        }
-        3 => {
-            tracing::info!(from = 3, to = SCHEMA_VERSION, "migrating the event store");
-            REFUSALS.to_string()
-        }
+        1 => format!("{BOOTS}{V1_TO_V2}{PROJECTIONS}{REFUSALS}"),
+        2 => format!("{PROJECTIONS}{REFUSALS}"),
+        3 => REFUSALS.to_string(),
+        4 => String::new(),
         v => return Err(StoreError::OlderSchema(v)),
     };
+    if version < 4 {
+        tracing::info!(from = version, to = 4, "migrating the event store");
+        in_transaction(conn, &script, 4)?;
+    }
+    super::migrate::to_v5(conn)
+}
+
+/// The file's `user_version`.
+pub fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Runs `script` and sets the version to `version`, in one transaction.
+pub(crate) fn in_transaction(
+    conn: &Connection,
+    script: &str,
+    version: i64,
+) -> Result<(), StoreError> {
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+        "BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
     ))
     .inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");
@@ -114,153 +179,6 @@ pub fn upgrade(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The columns a reader selects from `events`, in the order `store.rs` decodes them, for a file
-/// of `version` (a read-only reader may meet a v1 file that the daemon has not migrated yet).
-pub fn columns(version: i64) -> &'static str {
-    if version >= 2 {
-        "id, province, received, origin, body, time, clock, late"
-    } else {
-        "id, province, received, origin, body, time, 'agent', 0"
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use crate::store::testkit::{TempDir, envelope_json, temp_dir};
-    use crate::store::{Query, Store};
-
-    /// The version-1 schema exactly as the first collector created it.
-    const V1: &str = "
-    CREATE TABLE IF NOT EXISTS events (
-        id INTEGER PRIMARY KEY, province TEXT NOT NULL, agent TEXT NOT NULL, boot TEXT NOT NULL,
-        seq INTEGER NOT NULL, type TEXT NOT NULL, time TEXT NOT NULL, received TEXT NOT NULL,
-        origin TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (agent, boot, seq));
-    CREATE INDEX IF NOT EXISTS events_agent ON events (agent, id);
-    CREATE INDEX IF NOT EXISTS events_type ON events (type, id);
-    PRAGMA user_version = 1;
-    ";
-
-    const HEARTBEAT: &str = r#""type":"agent_heartbeat","uptime_s":1,"backlog":0"#;
-
-    /// A v1 file with agent `a` boot `b1` seqs 1, 2 and 4.
-    fn v1_file(dir: &TempDir) -> std::path::PathBuf {
-        let path = dir.path().join("v1.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(V1).unwrap();
-        for seq in [1u64, 2, 4] {
-            let body = envelope_json("a", "b1", seq, HEARTBEAT);
-            let envelope: netmon_events::Envelope = serde_json::from_str(&body).unwrap();
-            conn.execute(
-                "INSERT INTO events (province, agent, boot, seq, type, time, received, origin, body)
-                 VALUES ('thanh-hoa', 'a', 'b1', ?1, 'agent_heartbeat', ?2, ?3, 'agent', ?4)",
-                rusqlite::params![
-                    seq as i64,
-                    crate::store::millis(envelope.time),
-                    format!("2026-11-23T02:00:0{seq}.500Z"),
-                    body
-                ],
-            )
-            .unwrap();
-        }
-        path
-    }
-
-    #[test]
-    fn a_v1_file_is_readable_read_only_then_migrated_in_place() {
-        let dir = temp_dir();
-        let path = v1_file(&dir);
-        // The CLI reads a file the daemon has not migrated yet.
-        let old = Store::open_read_only(&path).unwrap();
-        let before = old.query(&Query::default()).unwrap();
-        assert_eq!(before.len(), 3);
-        assert_eq!(before[0].time, before[0].envelope.time);
-        drop(old);
-
-        let store = Store::open(&path).unwrap();
-        let version: i64 = store
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        let after = store.query(&Query::default()).unwrap();
-        assert_eq!(after, before, "v1 rows read the same after the migration");
-        assert!(
-            after
-                .iter()
-                .all(|e| e.clock == crate::intake::clock::ClockSource::Agent && !e.late)
-        );
-        let boots = store.boots().unwrap();
-        assert_eq!(boots.len(), 1);
-        assert_eq!(
-            (boots[0].row.agent.as_str(), boots[0].row.boot.as_str()),
-            ("a", "b1")
-        );
-        assert_eq!((boots[0].row.watermark, boots[0].max_seq), (0, 4));
-        assert_eq!(
-            boots[0].row.last_received,
-            "2026-11-23T02:00:04.500Z"
-                .parse::<chrono::DateTime<chrono::Utc>>()
-                .unwrap()
-        );
-        drop(store);
-        // Opening again is a no-op.
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.boots().unwrap().len(), 1);
-        assert_eq!(store.count().unwrap(), 3);
-    }
-
-    #[test]
-    fn a_v2_file_gains_the_projections_table_and_keeps_its_events() {
-        let dir = temp_dir();
-        let path = v1_file(&dir);
-        // Bring it to v2 exactly as the previous build did (v1 → v2 script only).
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!("{BOOTS}{V1_TO_V2}PRAGMA user_version = 2;"))
-            .unwrap();
-        assert!(conn.prepare("SELECT * FROM projections").is_err());
-        drop(conn);
-        // A read-only reader of the older build's file works before the migration.
-        assert_eq!(Store::open_read_only(&path).unwrap().count().unwrap(), 3);
-
-        let mut store = Store::open(&path).unwrap();
-        let version: i64 = store
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(store.count().unwrap(), 3);
-        assert_eq!(store.projection_position("influx").unwrap(), 0);
-        store.set_projection_position("influx", 2).unwrap();
-        assert_eq!(store.projection_position("influx").unwrap(), 2);
-        let after = store.events_after(2, None, 100).unwrap();
-        assert_eq!(after.events.len(), 1);
-        assert_eq!(after.events[0].envelope.seq, 4);
-        assert_eq!((after.last_id, after.undecodable), (3, 0));
-        assert_eq!(store.max_id().unwrap(), 3);
-        assert_eq!(store.count_after(1, None).unwrap(), 2);
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.projection_position("influx").unwrap(), 2);
-    }
-
-    #[test]
-    fn a_newer_file_is_refused() {
-        let dir = temp_dir();
-        let path = dir.path().join("new.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA user_version = 99;")
-            .unwrap();
-        assert!(matches!(
-            Store::open(&path),
-            Err(StoreError::NewerSchema(99))
-        ));
-        assert!(matches!(
-            Store::open_read_only(&path),
-            Err(StoreError::NewerSchema(99))
-        ));
-    }
-}
+#[path = "schema_tests.rs"]
+mod tests;

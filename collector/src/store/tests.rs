@@ -3,6 +3,7 @@
 
 use super::testkit::{self, envelope_json, temp_dir};
 use super::*;
+use netmon_events::Event;
 
 fn new_event(agent: &str, seq: u64, event: &str) -> NewEvent {
     let envelope: Envelope =
@@ -221,4 +222,139 @@ fn a_store_that_cannot_write_fails_the_batch() {
     assert!(store.append(&[new_event("a", 1, HEARTBEAT)], &[]).is_err());
     store.fail_writes(false);
     assert_eq!(store.count().unwrap(), 0);
+}
+
+fn replayed(store: &Store) -> Vec<StoredEvent> {
+    let mut out = Vec::new();
+    store.for_each(|row| out.push(row.unwrap())).unwrap();
+    out
+}
+
+/// The stored event handed back is built from the appended one; where JSON cannot hold a value
+/// exactly (a NaN the collector computed, a time finer than a millisecond) it is what the row
+/// reads back as, so that live state and replayed state agree.
+#[test]
+fn the_stored_event_is_what_a_replay_reads_even_for_values_json_cannot_hold() {
+    let dir = temp_dir();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let fine = "2026-11-23T02:00:00.123456789Z".parse().unwrap();
+    let mut alert = new_event("a", 1, HEARTBEAT);
+    alert.origin = Origin::Collector;
+    alert.envelope.time = fine;
+    alert.time = fine;
+    alert.received = fine;
+    alert.envelope.event = Event::AlertOpened {
+        alert: 1,
+        kind: netmon_events::AlertKind::HighLoss,
+        site: None,
+        target: None,
+        subject: None,
+        since: fine,
+        detected_by: netmon_events::Detection::Statistics,
+        value: Some(f64::NAN),
+        threshold: Some(5.0),
+        late: false,
+    };
+    let out = store.append(&[alert], &[]).unwrap();
+    let stored = out[0].stored().unwrap();
+    assert_eq!(replayed(&store), std::slice::from_ref(stored));
+    let truncated: DateTime<Utc> = "2026-11-23T02:00:00.123Z".parse().unwrap();
+    assert_eq!((stored.time, stored.envelope.time), (truncated, truncated));
+    let Event::AlertOpened { since, value, .. } = &stored.envelope.event else {
+        panic!("{stored:?}")
+    };
+    assert_eq!((*since, *value), (truncated, None));
+}
+
+/// An agent boot filed under two provinces (an agent moved without a restart, or a topic it may
+/// not use) is still one event per seq: the unique key is per stream, and the other streams of
+/// the boot are checked too.
+#[test]
+fn an_agent_boot_in_two_provinces_is_still_stored_once_per_seq() {
+    let dir = temp_dir();
+    let path = dir.path().join("events.db");
+    let mut store = Store::open(&path).unwrap();
+    let in_province = |seq, province: &str| {
+        let mut event = new_event("a", seq, HEARTBEAT);
+        event.province = province.parse().unwrap();
+        event
+    };
+    let out = store
+        .append(
+            &[
+                in_province(1, "thanh-hoa"),
+                in_province(1, "nghe-an"),
+                in_province(2, "nghe-an"),
+            ],
+            &[],
+        )
+        .unwrap();
+    assert!(out[0].stored().is_some());
+    assert_eq!(out[1], Appended::Duplicate);
+    assert_eq!(out[2].stored().unwrap().province.as_str(), "nghe-an");
+    drop(store);
+    // A new connection knows nothing yet and still finds the other province's seq.
+    let mut store = Store::open(&path).unwrap();
+    let out = store.append(&[in_province(2, "thanh-hoa")], &[]).unwrap();
+    assert_eq!(out[0], Appended::Duplicate);
+    assert_eq!(store.count().unwrap(), 2);
+}
+
+/// A batch that fails after it made a stream and a target rolls them back; the next batch makes
+/// them again instead of naming rows that do not exist.
+#[test]
+fn a_failed_batch_forgets_the_streams_and_targets_it_made() {
+    let dir = temp_dir();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let target = netmon_events::testing::target("Cổng thôn", "192.168.1.1");
+    let mut window = new_event("a", 1, HEARTBEAT);
+    window.envelope.event = netmon_events::testing::window(&target, 180);
+    let boot = BootRow {
+        agent: "a".parse().unwrap(),
+        boot: "boot-1".parse().unwrap(),
+        watermark: 1,
+        epoch: None,
+        first_received: window.received,
+        last_received: window.received,
+    };
+    // The boots upsert fails after the event went in: the whole batch is undone.
+    store
+        .conn()
+        .execute_batch("ALTER TABLE boots RENAME TO gone")
+        .unwrap();
+    let (batch, boots) = (std::slice::from_ref(&window), std::slice::from_ref(&boot));
+    assert!(store.append(batch, boots).is_err());
+    store
+        .conn()
+        .execute_batch("ALTER TABLE gone RENAME TO boots")
+        .unwrap();
+    let streams: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM streams", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(streams, 0);
+    let out = store.append(&[window], &[boot]).unwrap();
+    let stored = out[0].stored().unwrap().clone();
+    assert_eq!(replayed(&store), [stored]);
+}
+
+/// What a row of the commonest event costs: the window of ADR 14, its body compressed to a
+/// few dozen bytes (the whole row and its key come to ~110 bytes, `docs/benchmarks.md`).
+#[test]
+fn a_window_is_a_small_row() {
+    let dir = temp_dir();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let target = netmon_events::testing::target("UBND xã Cẩm Tú", "10.20.0.1");
+    let mut window = new_event("a", 1, HEARTBEAT);
+    window.envelope.event = netmon_events::testing::window_rtt(&target, 178, 23.47);
+    store.append(&[window], &[]).unwrap();
+    let (body, dict, kind, flags): (Vec<u8>, i64, i64, i64) = store
+        .conn()
+        .query_row("SELECT body, dict, type, flags FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    assert_eq!((dict, kind, flags), (1, 1, 0));
+    // These RTTs are sums like 23.47 + 0.05 (17 digits each); an agent's are rounded.
+    assert!(body.len() < 90, "{} bytes", body.len());
 }
