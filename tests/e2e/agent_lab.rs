@@ -18,7 +18,10 @@ fn lab_probe_events_reach_the_store() {
         Duration::from_secs(40),
         || {
             let windows = village.events(Some("probe_window_completed"));
-            let answered = windows.iter().filter(|w| answered(&w.envelope.event)).count();
+            let answered = windows
+                .iter()
+                .filter(|w| answered(&w.envelope.event))
+                .count();
             (answered >= 2).then_some(windows)
         },
     );

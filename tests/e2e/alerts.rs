@@ -153,11 +153,15 @@ impl Commune {
         // A first report window of each agent (after agent_started and targets_described), so
         // that the collector has seen each one probe.
         for id in &commune.ids {
-            wait_for("a probe window of each agent", Duration::from_secs(40), || {
-                let windows = ["--agent", id, "--type", "probe_window_completed"];
-                let n = commune.collector.events(&windows).ok()?.len();
-                (n >= 1).then_some(())
-            });
+            wait_for(
+                "a probe window of each agent",
+                Duration::from_secs(40),
+                || {
+                    let windows = ["--agent", id, "--type", "probe_window_completed"];
+                    let n = commune.collector.events(&windows).ok()?.len();
+                    (n >= 1).then_some(())
+                },
+            );
         }
         commune
     }
