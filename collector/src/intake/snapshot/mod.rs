@@ -15,6 +15,7 @@
 //!   state. Replay from zero and snapshot + tail give the same fold (`invariant_tests.rs`).
 
 pub mod format;
+pub mod time;
 #[cfg(test)]
 mod invariant_tests;
 #[cfg(test)]
