@@ -203,12 +203,15 @@ def start_modem(children, work, site, lifetime_s):
     raise SystemExit(f"the modem emulator wrote no port: {common.tail(log.name)}")
 
 
-def agent_toml(path, site, tls_port, certs, modem_port, snmp_address):
-    """Only what has no default; every other key is the agent's shipped default."""
+def agent_toml(path, site, tls_port, certs, modem_port, snmp_address, keep_alive=None):
+    """Only what has no default; every other key is the agent's shipped default (unless
+    `keep_alive` is given: a variant, not the defaults)."""
     n = site["n"]
     lines = [f'agent_id = "{site["agent_id"]}"', f'province = "{PROVINCE}"', "[mqtt]",
-             f'url = "mqtts://198.18.{n}.1:{tls_port}"', f'ca_file = "{certs}/ca.pem"',
-             "[journal]", f'dir = "{os.path.join(os.path.dirname(path), "journal")}"']
+             f'url = "mqtts://198.18.{n}.1:{tls_port}"', f'ca_file = "{certs}/ca.pem"']
+    if keep_alive:
+        lines.append(f'keep_alive = "{keep_alive}"')
+    lines += ["[journal]", f'dir = "{os.path.join(os.path.dirname(path), "journal")}"']
     for i, (name, role) in enumerate(TARGETS):
         lines += ["[[targets]]", f'name = "{name}"', f'address = "198.19.{n}.{i + 1}"',
                   f'role = "{role}"']
@@ -354,9 +357,10 @@ def figures(site, st, rec):
 
 
 
-def report(results, seconds, agent):
-    print(f"#### Bytes per agent-month at the shipped defaults (real agent, {seconds} s windows, "
-          "× 30 days)\n")
+def report(results, seconds, agent, keep_alive=None):
+    at = f"the defaults but `mqtt.keep_alive = \"{keep_alive}\"`" if keep_alive else \
+        "the shipped defaults"
+    print(f"#### Bytes per agent-month at {at} (real agent, {seconds} s windows, × 30 days)\n")
     print(f"- agent `{os.path.relpath(agent, ROOT)}` in a network namespace, TLS (P-256 "
           "certificates from `deploy/mosquitto/make-certs`) over a veth to a private Mosquitto "
           f"{mosquitto_version()} in the root namespace; the release collector stores and "
@@ -411,6 +415,8 @@ def main():
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--seconds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=WARMUP_S)
+    parser.add_argument("--keep-alive", help="a variant: this mqtt.keep_alive instead of the "
+                        "agent's default (the report says so)")
     parser.add_argument("--configs", default="a,b,c")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
@@ -425,7 +431,7 @@ def main():
             results = run(children, lab, work, args, chosen)
     finally:
         lab.close()
-    report(results, args.seconds, args.agent)
+    report(results, args.seconds, args.agent, args.keep_alive)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f)
@@ -451,7 +457,7 @@ def run(children, lab, work, args, chosen):
         d = os.path.join(work, f"agent-{s['x']}")
         os.makedirs(d, exist_ok=True)
         cfg = os.path.join(d, "agent.toml")
-        agent_toml(cfg, s, tls_port, certs, modem_port, snmp_address)
+        agent_toml(cfg, s, tls_port, certs, modem_port, snmp_address, args.keep_alive)
         s["log"] = os.path.join(d, "agent.log")
         log = open(s["log"], "wb")
         procs[s["x"]] = children.start(["ip", "netns", "exec", s["agent_ns"], args.agent, "run",
