@@ -40,7 +40,6 @@ pub struct AgentState {
     pub boot: Option<BootId>,
     pub last_seq: u64,
     /// Effective time of the newest agent-made event.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub newest_time: Option<DateTime<Utc>>,
     /// Received minus effective time of the newest agent-made event, in milliseconds.
     pub lag_ms: Option<i64>,
@@ -52,10 +51,8 @@ pub struct AgentState {
     pub version: Option<String>,
     pub online: bool,
     /// Received time of the last agent-made event.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub last_seen: Option<DateTime<Utc>>,
     /// Time of the `agent_went_silent` that took it offline, while it stays silent.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub silent_since: Option<DateTime<Utc>>,
     /// Events stored about this agent, by anyone.
     pub events: u64,
@@ -86,11 +83,9 @@ pub struct LinkState {
     pub status: LinkStatus,
     /// When the status last changed: the outage's `since` for down, the recovery (or first
     /// successful round) for up.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub since: Option<DateTime<Utc>>,
     pub last_rtt_ms: Option<f64>,
     pub last_loss_pct: Option<f64>,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub last_round: Option<DateTime<Utc>>,
     pub down_reason: Option<DownReason>,
     /// The last outage that ended.
@@ -104,9 +99,7 @@ pub struct LinkState {
 /// An outage that ended: its start and end in effective time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
-    #[serde(with = "crate::intake::snapshot::time")]
     pub since: DateTime<Utc>,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub until: DateTime<Utc>,
     /// Its end was reported late (replayed from the agent's journal).
     pub late: bool,

@@ -28,10 +28,8 @@ pub struct Alert {
     pub province: ProvinceId,
     pub site: Option<String>,
     pub target: Option<Target>,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub since: DateTime<Utc>,
     /// When the collector recorded the opening.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub opened_at: DateTime<Utc>,
     pub detected_by: Detection,
     pub value: Option<f64>,
@@ -40,22 +38,18 @@ pub struct Alert {
     /// `(until, duration_ms, late, recorded at)` once resolved.
     pub resolved: Option<Resolution>,
     pub suppressed_by: Option<u64>,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub acknowledged: Option<(String, Option<String>, DateTime<Utc>)>,
     /// Notices already queued for it, and when the last one was.
     pub notified: BTreeSet<Notice>,
     pub reminders: u32,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub last_notice_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Resolution {
-    #[serde(with = "crate::intake::snapshot::time")]
     pub until: DateTime<Utc>,
     pub duration_ms: u64,
     pub late: bool,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub at: DateTime<Utc>,
 }
 
@@ -69,9 +63,7 @@ impl Alert {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Silence {
     pub site: String,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub from: DateTime<Utc>,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub until: DateTime<Utc>,
     pub by: String,
     pub note: Option<String>,
@@ -82,11 +74,9 @@ pub struct Silence {
 pub struct Outgoing {
     pub id: u64,
     pub message: Message,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub queued_at: DateTime<Utc>,
     /// Attempts made so far, and when the next one is due.
     pub attempts: u32,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub next_at: DateTime<Utc>,
 }
 
@@ -97,7 +87,6 @@ pub struct NoticeOutcome {
     pub contact: String,
     pub sent: bool,
     pub attempts: u32,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub at: DateTime<Utc>,
 }
 

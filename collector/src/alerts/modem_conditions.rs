@@ -25,10 +25,8 @@ use crate::store::StoredEvent;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     /// Since when it has been bad (while not active), and whether that reading was late.
-    #[serde(with = "crate::intake::snapshot::time")]
     bad_since: Option<(DateTime<Utc>, bool)>,
     /// Since when it has been good (while active).
-    #[serde(with = "crate::intake::snapshot::time")]
     good_since: Option<DateTime<Utc>>,
     /// Open since (the start of the bad period that opened it).
     pub active: Option<Active>,
@@ -37,7 +35,6 @@ pub struct Condition {
 /// An open condition: what the alert says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Active {
-    #[serde(with = "crate::intake::snapshot::time")]
     pub since: DateTime<Utc>,
     /// The reading that opened it arrived late.
     pub late: bool,
@@ -55,7 +52,6 @@ pub struct Cleared {
     pub modem: String,
     pub what: CoverageLoss,
     pub active: Active,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub until: DateTime<Utc>,
     pub late: bool,
 }

@@ -21,12 +21,9 @@ use crate::store::StoredEvent;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hysteresis {
     /// Since when the value has been bad (while not active) / clear (while active).
-    #[serde(with = "crate::intake::snapshot::time")]
     bad_since: Option<DateTime<Utc>>,
-    #[serde(with = "crate::intake::snapshot::time")]
     clear_since: Option<DateTime<Utc>>,
     /// Active since (the start of the bad period that made it active), with the value then.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub active: Option<(DateTime<Utc>, f64)>,
     /// The event that activated it arrived late.
     pub late: bool,
@@ -80,7 +77,6 @@ impl Hysteresis {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Ewma {
     value: Option<f64>,
-    #[serde(with = "crate::intake::snapshot::time")]
     at: Option<DateTime<Utc>>,
 }
 
@@ -109,9 +105,7 @@ pub struct LinkSignal {
     /// The link's floor RTT: follows drops at once and rises slowly (an hour's time constant),
     /// so sustained inflation stands out against it.
     baseline: Option<f64>,
-    #[serde(with = "crate::intake::snapshot::time")]
     baseline_at: Option<DateTime<Utc>>,
-    #[serde(with = "crate::intake::snapshot::time")]
     first_round: Option<DateTime<Utc>>,
     down: bool,
     /// Whether the `link_went_down` of the current outage arrived late.
@@ -120,10 +114,8 @@ pub struct LinkSignal {
     pub high_latency: Hysteresis,
     pub congestion: Hysteresis,
     /// Times of the last state changes (down and back), newest last, within the flap window.
-    #[serde(with = "crate::intake::snapshot::time")]
     changes: VecDeque<DateTime<Utc>>,
     /// Flapping since, and whether the change that made it so arrived late.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub flapping: Option<(DateTime<Utc>, bool)>,
     /// The baseline the congestion alert compares against, for messages.
     pub baseline_ms: Option<f64>,
@@ -149,9 +141,7 @@ pub struct InterfaceSignal {
 pub struct Ended {
     pub agent: AgentId,
     pub target: netmon_events::Target,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub since: DateTime<Utc>,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub until: DateTime<Utc>,
     pub late: bool,
 }
@@ -162,7 +152,6 @@ pub struct Reboot {
     pub agent: AgentId,
     /// The device's address (and name).
     pub subject: String,
-    #[serde(with = "crate::intake::snapshot::time")]
     pub at: DateTime<Utc>,
     pub previous_uptime_s: u64,
     pub late: bool,
@@ -174,7 +163,6 @@ pub struct Signals {
     /// Device restarts since the last evaluation took them.
     pub reboots: Vec<Reboot>,
     /// Interfaces a device reports not up: `(agent, "device/interface")` → since, late.
-    #[serde(with = "crate::intake::snapshot::time")]
     pub interfaces_down: BTreeMap<(AgentId, String), (DateTime<Utc>, bool)>,
     /// Outages that ended since the last evaluation took them.
     pub ended: Vec<Ended>,

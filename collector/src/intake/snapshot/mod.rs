@@ -15,7 +15,6 @@
 //!   state. Replay from zero and snapshot + tail give the same fold (`invariant_tests.rs`).
 
 pub mod format;
-pub mod time;
 #[cfg(test)]
 mod invariant_tests;
 #[cfg(test)]
