@@ -136,6 +136,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
         result
     });
+    if let Some(every) = config.mqtt.alive_every {
+        tracker.spawn(mqtt::run_alive(
+            client.clone(),
+            topics.alive.clone(),
+            every,
+            connected_rx.clone(),
+            shutdown.clone(),
+        ));
+    }
     let publisher = Publisher {
         client,
         topics: topics.clone(),

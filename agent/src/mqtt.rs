@@ -30,6 +30,7 @@ pub struct Topics {
     pub events: String,
     pub status: String,
     pub ack: String,
+    pub alive: String,
 }
 
 impl Topics {
@@ -39,6 +40,7 @@ impl Topics {
             events: topic(TopicKind::Events).to_string(),
             status: topic(TopicKind::Status).to_string(),
             ack: topic(TopicKind::Ack).to_string(),
+            alive: topic(TopicKind::Alive).to_string(),
         }
     }
 }
@@ -129,19 +131,47 @@ pub async fn run_event_loop(
     connected.send_replace(None);
 }
 
-/// Drops the event batches rumqttc holds for a resend (the journal resends them); keeps the
-/// other requests (status, subscriptions, disconnect).
+/// Drops the event batches rumqttc holds for a resend (the journal resends them) and the stale
+/// liveness messages; keeps the other requests (status, subscriptions, disconnect).
 fn discard_unconfirmed(eventloop: &mut EventLoop, topics: &Topics) {
     let before = eventloop.pending.len();
     eventloop
         .pending
-        .retain(|request| !matches!(request, Request::Publish(p) if p.topic == topics.events));
+        .retain(|request| !matches!(request, Request::Publish(p) if p.topic == topics.events || p.topic == topics.alive));
     let dropped = before - eventloop.pending.len();
     if dropped > 0 {
         debug!(
             batches = dropped,
             "unconfirmed batches discarded; the journal resends them"
         );
+    }
+}
+
+/// Publishes a liveness message every `every` while connected (`mqtt.alive_every`, ADR 16): QoS 0,
+/// not retained, the interval in milliseconds as its payload, so that the collector misses a
+/// dead uplink in seconds instead of waiting for the broker's last will. Never queued: a message
+/// that cannot be handed to the client at once, or a tick while disconnected, is skipped.
+pub async fn run_alive(
+    client: AsyncClient,
+    topic: String,
+    every: std::time::Duration,
+    connected: watch::Receiver<Option<u64>>,
+    stop: CancellationToken,
+) {
+    let payload = every.as_millis().to_string().into_bytes();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        if connected.borrow().is_none() {
+            continue;
+        }
+        if let Err(error) = client.try_publish(&topic, QoS::AtMostOnce, false, payload.clone()) {
+            debug!(%error, "liveness message skipped");
+        }
     }
 }
 

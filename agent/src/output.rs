@@ -351,12 +351,16 @@ pub fn check_summary(config: &Config) -> String {
     let _ = writeln!(out, "province:  {}", config.province);
     let _ = writeln!(
         out,
-        "broker:    {b}{}, keep-alive {}, client id {}",
+        "broker:    {b}{}, keep-alive {}{}, client id {}",
         match &config.mqtt.credentials {
             Some((user, _)) => format!(" as {user}"),
             None => String::new(),
         },
         d(config.mqtt.keep_alive),
+        match config.mqtt.alive_every {
+            Some(every) => format!(", liveness every {}", d(every)),
+            None => String::new(),
+        },
         config.agent_id
     );
     if b.tls {

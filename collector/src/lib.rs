@@ -83,6 +83,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (tx, rx) = mpsc::channel(INTAKE_CHANNEL);
     let (ready_tx, ready_rx) = oneshot::channel();
     let (done_tx, mut done_rx) = oneshot::channel::<anyhow::Result<()>>();
+    // Liveness messages: heard by the intake task, judged on the writer's tick.
+    let alive = Arc::new(std::sync::Mutex::new(intake::alive::AliveBook::default()));
+    let writer_alive = alive.clone();
     // Cancelled once the intake is told to stop: a writer holding a batch it cannot store then
     // gives up (the broker keeps the messages) instead of retrying forever.
     let writer_stop = CancellationToken::new();
@@ -127,6 +130,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     clock,
                     ack_interval,
                     alert_parts,
+                    writer_alive,
                     writer_stop,
                 ));
                 Ok(())
@@ -163,6 +167,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         intake::filters(&config.mqtt),
         tx,
         intake_health,
+        alive,
         intake_stop.clone(),
     ));
 

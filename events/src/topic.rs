@@ -5,6 +5,7 @@
 //! | `events` | agent → collector   | 1   | no       | a JSON array of envelopes ([`crate::payload`]) |
 //! | `status` | agent (and its last will) → anyone | 1 | yes | `{"status":"online",…}` / `{"status":"offline"}` |
 //! | `ack`    | collector → agent   | 1   | yes      | acknowledgement watermark (delivery, later) |
+//! | `alive`  | agent → collector   | 0   | no       | the agent's `mqtt.alive_every` in milliseconds, ASCII (`2000`) |
 //!
 //! Province and agent are levels so that a broker ACL can bind an agent's credentials to its own
 //! topics (`pattern write netmon/v1/+/%u/#`) and a collector can take one province by subscribing
@@ -23,6 +24,8 @@ pub enum TopicKind {
     Events,
     Status,
     Ack,
+    /// Liveness messages of an agent with `mqtt.alive_every` (ADR 16): not events, not stored.
+    Alive,
 }
 
 impl TopicKind {
@@ -31,6 +34,7 @@ impl TopicKind {
             TopicKind::Events => "events",
             TopicKind::Status => "status",
             TopicKind::Ack => "ack",
+            TopicKind::Alive => "alive",
         }
     }
 }
@@ -46,7 +50,7 @@ pub struct Topic {
 /// A topic that is not a netmon topic, or carries invalid ids.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
-    #[error("topic {0:?} is not of the form {PREFIX}/<province>/<agent>/<events|status|ack>")]
+    #[error("topic {0:?} is not of the form {PREFIX}/<province>/<agent>/<events|status|ack|alive>")]
     Shape(String),
     #[error("topic {topic:?}: {source}")]
     Id { topic: String, source: InvalidId },
@@ -77,6 +81,7 @@ impl Topic {
             "events" => TopicKind::Events,
             "status" => TopicKind::Status,
             "ack" => TopicKind::Ack,
+            "alive" => TopicKind::Alive,
             _ => return Err(shape()),
         };
         let id_err = |source| TopicError::Id {

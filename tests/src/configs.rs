@@ -24,6 +24,8 @@ pub struct AgentConfig {
     /// CA certificate for `mqtts://` URLs.
     pub ca_file: Option<String>,
     pub keep_alive: String,
+    /// `mqtt.alive_every`: liveness messages (ADR 16); `None`, the shipped default, is off.
+    pub alive_every: Option<String>,
     pub interval: String,
     pub count: u32,
     pub timeout: String,
@@ -55,6 +57,7 @@ impl AgentConfig {
             mqtt_url: mqtt_url.to_owned(),
             ca_file: None,
             keep_alive: "5s".into(),
+            alive_every: None,
             interval: "1s".into(),
             count: 3,
             timeout: "1s".into(),
@@ -82,6 +85,7 @@ impl AgentConfig {
                 url: &self.mqtt_url,
                 ca_file: self.ca_file.as_deref(),
                 keep_alive: &self.keep_alive,
+                alive_every: self.alive_every.as_deref(),
             },
             probe: Probe {
                 interval: &self.interval,
@@ -127,6 +131,8 @@ struct AgentMqtt<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ca_file: Option<&'a str>,
     keep_alive: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alive_every: Option<&'a str>,
 }
 
 #[derive(Serialize)]

@@ -58,6 +58,9 @@ pub struct MqttConfig {
     /// `mqtt.client_key`, `mqtts` only); read and checked when the config is loaded.
     pub client_cert: Option<ClientCertFiles>,
     pub keep_alive: Duration,
+    /// `mqtt.alive_every`: a liveness message at this interval while connected (ADR 16), so
+    /// that the collector misses a dead uplink in seconds. Off by default.
+    pub alive_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for MqttConfig {
@@ -69,6 +72,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("ca_file", &self.ca_file)
             .field("client_cert", &self.client_cert)
             .field("keep_alive", &self.keep_alive)
+            .field("alive_every", &self.alive_every)
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +174,7 @@ struct RawMqtt {
     client_cert: Option<String>,
     client_key: Option<String>,
     keep_alive: Option<String>,
+    alive_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,6 +350,15 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         Duration::from_secs(5),
         (Duration::from_secs(1), Duration::from_secs(u16::MAX.into())),
     )?;
+    let alive_every = match mqtt.alive_every {
+        None => None,
+        Some(text) => Some(c.duration(
+            "mqtt.alive_every",
+            Some(text),
+            Duration::ZERO,
+            (Duration::from_secs(1), Duration::from_secs(60)),
+        )?),
+    };
 
     let interval = c.duration(
         "probe.interval",
@@ -449,6 +463,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             ca_file,
             client_cert,
             keep_alive,
+            alive_every,
         },
         probe: ProbeConfig {
             interval,

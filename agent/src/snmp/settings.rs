@@ -7,7 +7,7 @@
 //! timeout = "2s"            # per request
 //! retries = 2               # per request, after the first attempt, with back-off
 //! max_repetitions = 10      # GetBulk max-repetitions
-//! report_every = "1m"       # one interface_counters_sampled per interface per window
+//! report_every = "5m"       # one interface_counters_sampled per interface per window
 //!
 //! [[snmp.devices]]
 //! address = "192.168.1.1"   # IP literal, optional :port (161)
@@ -28,6 +28,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::check::{Check, ConfigError};
+
+/// Default `snmp.report_every`: the 5-minute step of interface graphs (MRTG, Cacti, LibreNMS),
+/// with the peak utilisation of the window's polls kept (ADR 14). Polls stay at `snmp.interval`.
+pub const DEFAULT_REPORT_EVERY: Duration = Duration::from_secs(300);
 
 /// Largest number of devices one agent polls.
 pub const MAX_DEVICES: usize = 256;
@@ -201,11 +205,11 @@ pub(crate) fn validate(file: &str, raw: RawSnmp) -> Result<SnmpConfig, ConfigErr
     )?;
     let retries = c.integer("snmp.retries", raw.retries, 2, (0, 10))?;
     let max_repetitions = c.integer("snmp.max_repetitions", raw.max_repetitions, 10, (1, 100))?;
-    // Unset, it is a minute, or snmp.interval when that is longer.
+    // Unset, it is five minutes, or snmp.interval when that is longer.
     let report_every = c.duration(
         "snmp.report_every",
         raw.report_every,
-        crate::config::DEFAULT_REPORT_EVERY.max(interval),
+        DEFAULT_REPORT_EVERY.max(interval),
         (Duration::from_secs(1), Duration::from_secs(3600)),
     )?;
     if report_every < interval {

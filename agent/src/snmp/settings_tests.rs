@@ -60,20 +60,20 @@ fn devices_are_read_with_defaults_and_overrides() {
 #[test]
 fn report_windows_are_at_least_a_poll_long() {
     let minute = Duration::from_secs(60);
-    // Default: a minute; a device polled every 5 minutes reports at every poll.
+    // Default: five minutes; a device polled every 10 minutes reports at every poll.
     let c = load(
         "[[snmp.devices]]\naddress = \"192.0.2.1\"\ncommunity = \"c\"\n\
-         [[snmp.devices]]\naddress = \"192.0.2.2\"\ncommunity = \"c\"\ninterval = \"5m\"\n",
+         [[snmp.devices]]\naddress = \"192.0.2.2\"\ncommunity = \"c\"\ninterval = \"10m\"\n",
     )
     .unwrap();
     let windows: Vec<_> = c.snmp.devices.iter().map(|d| d.report_every).collect();
     assert_eq!(
         (c.snmp.report_every, windows),
-        (minute, vec![minute, 5 * minute])
+        (5 * minute, vec![5 * minute, 10 * minute])
     );
-    // Unset with a poll interval above a minute: the poll interval.
-    let c = load("[snmp]\ninterval = \"2m\"\n").unwrap();
-    assert_eq!(c.snmp.report_every, 2 * minute);
+    // Unset with a poll interval above five minutes: the poll interval.
+    let c = load("[snmp]\ninterval = \"6m\"\n").unwrap();
+    assert_eq!(c.snmp.report_every, 6 * minute);
     // Set: as given, from snmp.interval up.
     let c = load("[snmp]\nreport_every = \"10s\"\n").unwrap();
     assert_eq!(c.snmp.report_every, Duration::from_secs(10));

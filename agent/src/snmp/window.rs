@@ -7,7 +7,8 @@
 //! - `interval_ms`: the time the rates cover, the sum of the intervals between the window's polls
 //!   that could be measured (a reset or reboot leaves its interval out, never a spike);
 //! - `in_bps`, `out_bps`, errors and discards per second: the counters' differences over those
-//!   intervals divided by their length — the rates over the window;
+//!   intervals divided by their length — the rates over the window, to the precision they carry
+//!   (whole bit/s; thousandths of an error a second);
 //! - `in_util_pct`, `out_util_pct`: the **peak** utilisation among the window's polls (a minute's
 //!   average hides a saturated 10 s; congestion is what people look for);
 //! - `speed_bps`, `oper_status` and the interface's names: as at the latest poll.
@@ -97,18 +98,23 @@ impl CounterWindow {
             device: device.clone(),
             interface: self.interface.clone(),
             interval_ms: self.covered_ms,
-            in_bps: self.in_bits / seconds,
-            out_bps: self.out_bits / seconds,
+            in_bps: (self.in_bits / seconds).round(),
+            out_bps: (self.out_bits / seconds).round(),
             speed_bps: self.speed_bps,
             in_util_pct: self.peak_in_util,
             out_util_pct: self.peak_out_util,
-            in_errors_ps: self.in_errors / seconds,
-            out_errors_ps: self.out_errors / seconds,
-            in_discards_ps: self.in_discards / seconds,
-            out_discards_ps: self.out_discards / seconds,
+            in_errors_ps: per_second(self.in_errors, seconds),
+            out_errors_ps: per_second(self.out_errors, seconds),
+            in_discards_ps: per_second(self.in_discards, seconds),
+            out_discards_ps: per_second(self.out_discards, seconds),
             oper_status: self.oper_status,
         }
     }
+}
+
+/// `count` over `seconds` to the thousandth: one error in a 5-minute window still shows (0.003).
+fn per_second(count: f64, seconds: f64) -> f64 {
+    (count / seconds * 1000.0).round() / 1000.0
 }
 
 fn peak(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -203,5 +209,32 @@ mod tests {
         assert_eq!((interval_ms, in_util_pct), (40_000, None));
         assert!((in_bps - 2e6).abs() < 1e-6, "{in_bps}");
         assert_eq!(oper_status, OperStatus::Down);
+    }
+
+    #[test]
+    fn rates_are_written_to_the_precision_they_carry() {
+        // 7 errors and 1,000,001 bits over 3 × 20 s: 0.11666… errors/s, 16,666.68 bit/s.
+        let mut w = CounterWindow::new(
+            wan("a"),
+            &rates(20_000, 1_000_001.0 / 60.0, 7.0 / 60.0),
+            None,
+            OperStatus::Up,
+        );
+        for _ in 0..2 {
+            w.add(
+                wan("a"),
+                &rates(20_000, 1_000_001.0 / 60.0, 7.0 / 60.0),
+                None,
+                OperStatus::Up,
+            );
+        }
+        let event = w.to_event(&Device {
+            address: "192.168.1.1".into(),
+            name: None,
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["in_bps"], serde_json::json!(16667.0));
+        assert_eq!(json["in_errors_ps"], serde_json::json!(0.117));
+        assert_eq!(json["out_discards_ps"], serde_json::json!(0.233));
     }
 }

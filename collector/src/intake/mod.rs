@@ -13,6 +13,7 @@
 //! each agent boot has delivered), [`acks`] (the retained acknowledgements' pacing).
 
 pub mod acks;
+pub mod alive;
 pub mod boots;
 pub mod clock;
 pub mod config;
@@ -21,7 +22,8 @@ pub mod snapshot;
 pub mod targets;
 pub mod watermark;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use netmon_events::{MAX_PAYLOAD_BYTES, Topic, TopicKind};
 use netmon_mqtt::Backoff;
@@ -34,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::health::IntakeHealth;
+use alive::AliveBook;
 use config::MqttConfig;
 
 /// Capacity of the client's request channel (acknowledgements, subscriptions). Larger than the
@@ -71,13 +74,54 @@ pub fn connect(config: &MqttConfig) -> (AsyncClient, EventLoop) {
     AsyncClient::new(options, REQUEST_CAPACITY)
 }
 
-/// The subscriptions the collector needs: events and status of its province (or all).
+/// The subscriptions the collector needs: events, status and liveness messages of its province
+/// (or all).
 pub fn filters(config: &MqttConfig) -> Vec<String> {
     let province = config.province.as_ref();
-    [TopicKind::Events, TopicKind::Status]
+    [TopicKind::Events, TopicKind::Status, TopicKind::Alive]
         .into_iter()
         .map(|kind| Topic::filter(province, kind))
         .collect()
+}
+
+/// Liveness messages are taken at QoS 0 (a late one is worth nothing); the rest at QoS 1.
+fn subscription(filter: &str) -> SubscribeFilter {
+    let alive = filter.ends_with(TopicKind::Alive.as_str());
+    let qos = if alive {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    };
+    SubscribeFilter::new(filter.to_owned(), qos)
+}
+
+/// What the intake does with a message before the writer sees it: a liveness message goes to
+/// the book and no further (`false`); a `status` makes the book forget the agent (a new
+/// connection, which may not send liveness messages); everything goes on to the writer.
+fn note(alive: &Mutex<AliveBook>, message: &Publish, at: Instant) -> bool {
+    let Ok(topic) = Topic::parse(&message.topic) else {
+        return true;
+    };
+    let mut book = alive
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match topic.kind {
+        TopicKind::Alive => {
+            if !book.heard(topic.agent, &message.payload, at) {
+                debug!(
+                    topic = message.topic,
+                    bytes = message.payload.len(),
+                    "liveness message ignored: its payload is not an interval of 1000 to 60000 ms"
+                );
+            }
+            false
+        }
+        TopicKind::Status => {
+            book.forget(&topic.agent);
+            true
+        }
+        _ => true,
+    }
 }
 
 /// Polls the event loop until `stop` fires, then until the writer's disconnect goes out (or
@@ -89,8 +133,15 @@ pub async fn run(
     filters: Vec<String>,
     tx: mpsc::Sender<Publish>,
     health: watch::Sender<IntakeHealth>,
+    alive: Arc<Mutex<AliveBook>>,
     stop: CancellationToken,
 ) {
+    let restart = |at| {
+        alive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .restart(at);
+    };
     let mut forward = Some(tx);
     let mut backoff = Backoff::reconnect();
     let grace = tokio::time::sleep(Duration::MAX);
@@ -112,15 +163,14 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
+                restart(Instant::now());
                 health.send_modify(IntakeHealth::connected);
                 info!(
                     session_present = ack.session_present,
                     "connected to the MQTT broker"
                 );
                 if !ack.session_present {
-                    let subscription = filters
-                        .iter()
-                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    let subscription = filters.iter().map(|f| subscription(f));
                     if let Err(e) = client.try_subscribe_many(subscription) {
                         error!(?filters, error = %e, "subscription request failed");
                     }
@@ -134,6 +184,9 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(message))) => {
+                if !note(&alive, &message, Instant::now()) {
+                    continue;
+                }
                 let Some(tx) = &forward else {
                     debug!(
                         topic = message.topic,
@@ -141,6 +194,16 @@ pub async fn run(
                     );
                     continue;
                 };
+                let message = match tx.try_send(message) {
+                    Ok(()) => continue,
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        error!("the writer has stopped; the intake stops too");
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Full(message)) => message,
+                };
+                // The writer is behind: while the intake waits, nobody's liveness messages are
+                // read, so nobody is judged on the wait.
                 tokio::select! {
                     sent = tx.send(message) => if sent.is_err() {
                         error!("the writer has stopped; the intake stops too");
@@ -148,6 +211,7 @@ pub async fn run(
                     },
                     () = stop.cancelled() => {}
                 }
+                restart(Instant::now());
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 info!("disconnected from the MQTT broker");

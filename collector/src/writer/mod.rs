@@ -24,7 +24,7 @@
 pub mod pacing;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
@@ -37,6 +37,7 @@ use tracing::{debug, error, info, warn};
 use crate::alerts::book::Book;
 use crate::api::IntakeCounters;
 use crate::health::WriterHealth;
+use crate::intake::alive::AliveBook;
 use crate::intake::recorder::{CommandError, Now, Recorder};
 use crate::notify::view::NoticeView;
 use crate::notify::{SendError, Senders};
@@ -142,6 +143,8 @@ struct Writer {
     in_flight: HashSet<u64>,
     results: mpsc::UnboundedSender<(u64, Result<(), SendError>)>,
     health: WriterHealth,
+    /// Liveness messages, as the intake task hears them.
+    alive: Arc<Mutex<AliveBook>>,
 }
 
 /// Runs the writer until the intake closes the channel (normal shutdown) or `shutdown` fires
@@ -157,10 +160,12 @@ pub async fn run(
     clock: ProcessClock,
     ack_interval: Duration,
     alerts: AlertParts,
+    alive: Arc<Mutex<AliveBook>>,
     shutdown: CancellationToken,
 ) {
     let (results, mut sent) = mpsc::unbounded_channel();
     let mut writer = Writer {
+        alive,
         alerts,
         in_flight: HashSet::new(),
         results,
@@ -297,7 +302,16 @@ impl Writer {
             self.record(batch);
         }
         let now = self.clock.now();
-        match self.recorder.tick(now) {
+        let missed = self.alive().missed(std::time::Instant::now());
+        let declared = self.recorder.missed_alive(&missed, now).and_then(|n| {
+            let mut book = self.alive();
+            for agent in &missed {
+                book.forget(agent);
+            }
+            drop(book);
+            Ok(n + self.recorder.tick(now)?)
+        });
+        match declared {
             Ok(0) => {}
             Ok(_) => self.pacing.changed(),
             Err(e) => {
@@ -307,6 +321,12 @@ impl Writer {
             }
         }
         self.recorder.snapshot_if_due(now);
+    }
+
+    fn alive(&self) -> std::sync::MutexGuard<'_, AliveBook> {
+        self.alive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs the rules and the outbox, records what they decide, and starts the sends that are

@@ -37,7 +37,7 @@ use crate::intake::boots::{Boots, Draft};
 use crate::intake::clock::{ClockPolicy, ClockSource};
 use crate::intake::snapshot::{self, Folded, Header, SnapshotFile};
 use crate::intake::targets::KnownTargets;
-use crate::state::State;
+use crate::state::{Overdue, State};
 use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreError};
 
 /// At most one refusal warning per topic in this interval; the rest are counted and summarised.
@@ -419,6 +419,32 @@ impl Recorder {
         if grace {
             overdue.retain(|o| self.live.contains(&o.agent));
         }
+        self.declare_silent(overdue, "nothing within silence.after or its usual cadence", now)
+    }
+
+    /// Declares silent those of `agents` that are online: they missed their liveness messages
+    /// ([`crate::intake::alive`]). Returns how many were declared silent.
+    pub fn missed_alive(&mut self, agents: &[AgentId], now: Now) -> Result<usize, StoreError> {
+        let overdue = agents
+            .iter()
+            .filter_map(|agent| {
+                let state = self.state.agents.get(agent).filter(|a| a.online)?;
+                Some(Overdue {
+                    agent: agent.clone(),
+                    province: state.province.clone(),
+                    last_seen: state.last_seen,
+                })
+            })
+            .collect();
+        self.declare_silent(overdue, "missed its liveness messages", now)
+    }
+
+    fn declare_silent(
+        &mut self,
+        overdue: Vec<Overdue>,
+        why: &str,
+        now: Now,
+    ) -> Result<usize, StoreError> {
         if overdue.is_empty() {
             return Ok(0);
         }
@@ -426,7 +452,7 @@ impl Recorder {
         let events: Vec<_> = overdue
             .into_iter()
             .map(|o| {
-                warn!(agent = %o.agent, last_seen = ?o.last_seen, "agent went silent: no event within silence.after");
+                warn!(agent = %o.agent, last_seen = ?o.last_seen, why, "agent went silent");
                 self.silent(o.agent, o.province, SilenceReason::MissedHeartbeats, o.last_seen, now)
             })
             .collect();
