@@ -4,6 +4,10 @@
 //! Environment overrides use the prefix `NETMON_` and `__` between levels:
 //! `NETMON_AGENT_ID`, `NETMON_MQTT__URL`, `NETMON_PROBE__INTERVAL`, `NETMON_JOURNAL__DIR`. Loading
 //! reads files and the environment only; it opens no socket and touches no journal.
+//!
+//! The file is parsed by `toml` into a tree, the overrides are laid over it (`overrides.rs`),
+//! and the raw structs are read from the tree by a deserializer that names the key of any error
+//! (`tree.rs`); both keep what the `config` crate did when the agent used it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +26,8 @@ pub use crate::snmp::settings::{
 };
 
 pub mod check;
+mod overrides;
+mod tree;
 pub(crate) use check::Check;
 pub use check::ConfigError;
 
@@ -230,97 +236,18 @@ impl Config {
         };
         // Read the file ourselves so that "missing" and "unreadable" say so plainly.
         let text = std::fs::read_to_string(path).map_err(|e| whole(format!("cannot read: {e}")))?;
-        let overrides: config::Map<String, String> = env
-            .map_or_else(
-                || std::env::vars().collect(),
-                |m| m.into_iter().collect::<Vec<_>>(),
-            )
-            .into_iter()
-            .filter(|(name, _)| is_agent_override(name))
-            .collect();
-        let environment = config::Environment::with_prefix("NETMON")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true)
-            .source(Some(overrides));
-        let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
-            .add_source(environment)
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|e| from_config_error(&file, e))?;
+        let mut tree: toml::Table =
+            toml::from_str(&text).map_err(|e| whole(format!("not valid TOML: {e}")))?;
+        let vars: Vec<(String, String)> =
+            env.map_or_else(|| std::env::vars().collect(), |m| m.into_iter().collect());
+        overrides::apply(&mut tree, vars);
+        let raw: RawConfig = tree::read(tree).map_err(|e| ConfigError {
+            file,
+            key: e.key.unwrap_or_else(|| "-".into()),
+            problem: e.problem,
+        })?;
         validate(path, raw)
     }
-}
-
-/// Top-level keys and sections an environment override may name. Other `NETMON_*` variables
-/// (the collector's, a test runner's) are not the agent's and are left alone.
-const ENV_KEYS: &[&str] = &["AGENT_ID", "PROVINCE"];
-const ENV_SECTIONS: &[&str] = &["MQTT", "PROBE", "HEARTBEAT", "JOURNAL", "SNMP"];
-
-fn is_agent_override(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("NETMON_") else {
-        return false;
-    };
-    match rest.split_once("__") {
-        Some((section, _)) => ENV_SECTIONS.contains(&section.to_ascii_uppercase().as_str()),
-        None => ENV_KEYS.contains(&rest.to_ascii_uppercase().as_str()),
-    }
-}
-
-fn from_config_error(file: &str, error: config::ConfigError) -> ConfigError {
-    let (key, problem) = match error {
-        config::ConfigError::Type {
-            key,
-            unexpected,
-            expected,
-            ..
-        } => (
-            key.unwrap_or_else(|| "-".into()),
-            format!("expected {expected}, got {unexpected}"),
-        ),
-        config::ConfigError::FileParse { cause, .. } => {
-            ("-".into(), format!("not valid TOML: {cause}"))
-        }
-        other => {
-            // Unknown keys come back as "unknown field `f`, expected one of … [for key `table`]".
-            let text = other.to_string();
-            let (text, table) = match text.rsplit_once(" for key `") {
-                Some((head, tail)) => (head.to_owned(), tail.strip_suffix('`').map(str::to_owned)),
-                None => (text, None),
-            };
-            let field = text
-                .strip_prefix("unknown field `")
-                .and_then(|rest| rest.split('`').next());
-            let key = match (table, field) {
-                (Some(table), Some(field)) => format!("{table}.{field}"),
-                (None, Some(field)) => field.to_owned(),
-                (Some(table), None) => table,
-                (None, None) => "-".into(),
-            };
-            (key, text)
-        }
-    };
-    ConfigError {
-        file: file.into(),
-        key: dotted(&key),
-        problem,
-    }
-}
-
-/// The config crate prints a table inside an array as `cellular[0]thresholds.x`: put the dot
-/// back (`cellular[0].thresholds.x`).
-fn dotted(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 2);
-    let mut after_index = false;
-    for c in key.chars() {
-        if after_index && (c.is_alphanumeric() || c == '_') {
-            out.push('.');
-        }
-        after_index = c == ']';
-        out.push(c);
-    }
-    out
 }
 
 fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
@@ -568,6 +495,15 @@ fn parse_role(text: &str) -> Result<LinkRole, String> {
 /// from a file of its own in the temporary directory, without the process environment.
 #[cfg(test)]
 pub(crate) fn load_with_section(section: &str) -> Result<Config, ConfigError> {
+    load_with_section_and_env(section, &[])
+}
+
+/// As [`load_with_section`], with `env` as the environment.
+#[cfg(test)]
+pub(crate) fn load_with_section_and_env(
+    section: &str,
+    env: &[(&str, &str)],
+) -> Result<Config, ConfigError> {
     const BASE: &str = "agent_id = \"a\"\nprovince = \"p\"\n[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
                         [[targets]]\nname = \"gw\"\naddress = \"192.0.2.1\"\nrole = \"gateway\"\n";
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -584,7 +520,14 @@ pub(crate) fn load_with_section(section: &str) -> Result<Config, ConfigError> {
         key: "-".into(),
         problem: e.to_string(),
     })?;
-    let result = Config::load_with_env(&path, Some(HashMap::new()));
+    let env = env
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let result = Config::load_with_env(&path, Some(env));
     let _ = std::fs::remove_file(&path);
     result
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,10 @@ use netmon_events::AgentId;
 pub const MISSED_INTERVALS: u32 = 2;
 /// Added to the missed intervals: the jitter of a QoS 0 message through a loaded broker.
 pub const SLACK: Duration = Duration::from_secs(1);
+/// Most agents judged at once (a country is 100,000): a flood of made-up agent ids on `alive`
+/// topics (a broker without the ACL) cannot grow the book beyond it. Ids that are not online
+/// agents leave it at their deadline.
+pub const MAX_AGENTS: usize = 250_000;
 /// The intervals an agent may announce (`mqtt.alive_every` of the agent).
 pub const EVERY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
 
@@ -37,11 +41,15 @@ struct Heard {
 
 impl AliveBook {
     /// `agent` spoke at `at` with `payload` (its interval in milliseconds, ASCII). A payload that
-    /// is not an interval in [`EVERY`] changes nothing: `false`.
+    /// is not an interval in [`EVERY`], or a new agent when the book holds [`MAX_AGENTS`],
+    /// changes nothing: `false`.
     pub fn heard(&mut self, agent: AgentId, payload: &[u8], at: Instant) -> bool {
         let Some(every) = parse_every(payload) else {
             return false;
         };
+        if self.heard.len() >= MAX_AGENTS && !self.heard.contains_key(&agent) {
+            return false;
+        }
         self.heard.insert(agent, Heard { at, every });
         true
     }
@@ -178,5 +186,20 @@ mod tests {
         assert!(book.is_empty());
         assert_eq!(parse_every(b"1000"), Some(Duration::from_secs(1)));
         assert_eq!(parse_every(b"60000"), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_flood_of_made_up_agents_is_bounded() {
+        let t0 = Instant::now();
+        let mut book = AliveBook::default();
+        for i in 0..MAX_AGENTS + 10 {
+            book.heard(agent(&format!("a{i}")), b"1000", t0);
+        }
+        assert_eq!(book.len(), MAX_AGENTS);
+        assert!(
+            book.heard(agent("a0"), b"1000", t0),
+            "known agents are still heard"
+        );
+        assert!(!book.heard(agent("new"), b"1000", t0));
     }
 }
