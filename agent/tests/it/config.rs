@@ -68,7 +68,8 @@ fn valid_config_with_defaults() {
     assert_eq!(c.probe.down_after, 3);
     assert_eq!(c.probe.report_every, Duration::from_secs(60));
     assert_eq!(c.heartbeat.interval, Duration::from_secs(300));
-    assert_eq!(c.snmp.report_every, Duration::from_secs(60));
+    assert_eq!(c.snmp.report_every, Duration::from_secs(300));
+    assert_eq!(c.mqtt.alive_every, None);
     assert_eq!(c.targets.len(), 2);
     assert_eq!(c.targets[0].name, "UBND xã Cẩm Tú");
     assert_eq!(c.targets[1].role, LinkRole::Gateway);
