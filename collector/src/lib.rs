@@ -93,6 +93,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let writer_stop_handle = writer_stop.clone();
     let store_path = config.store.path.clone();
     let snapshot_every = config.store.snapshot_every;
+    let (keep_measurements, keep_facts) = (config.store.keep_measurements, config.store.keep_facts);
     let province = config.mqtt.province.clone();
     let silence_after = config.silence.after;
     let (silence_missed, silence_min_quiet) = (config.silence.missed, config.silence.min_quiet);
@@ -121,6 +122,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 .context("replaying the store")?;
                 let mut recorder = recorder;
                 recorder.set_cadence(silence_missed, silence_min_quiet);
+                recorder.set_retention(store::retention::Schedule::new(
+                    keep_measurements,
+                    keep_facts,
+                ));
                 let _ = ready_tx.send(());
                 runtime.block_on(writer::run(
                     recorder,

@@ -255,6 +255,14 @@ pub fn replay_influx(
     Ok(())
 }
 
+/// A retention period as `check` shows it.
+fn kept(keep: Option<Duration>) -> String {
+    keep.map_or_else(
+        || "for ever".into(),
+        |d| humantime::format_duration(d).to_string(),
+    )
+}
+
 /// `check`: the configuration in a few lines.
 pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
     let m = &config.mqtt;
@@ -271,7 +279,7 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
         "{file}: valid\n\
          mqtt:       {scheme}://{host}:{port}, client id {id:?} (persistent session), login {login}\n\
          subscribes: {filters}\n\
-         store:      {store_path} ({store})\n\
+         store:      {store_path} ({store}); keeps measurements {keep_m}, other events {keep_f}\n\
          http:       {listen}\n\
          silence:    after {after}\n\
          delivery:   late after {late}, clock tolerance {tolerance}, ack at most every {ack}\n\
@@ -283,6 +291,8 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
         login = m.credentials.as_ref().map_or("none", |(u, _)| u.as_str()),
         filters = intake::filters(m).join(", "),
         store_path = config.store.path.display(),
+        keep_m = kept(config.store.keep_measurements),
+        keep_f = kept(config.store.keep_facts),
         listen = config.http.listen,
         after = humantime::format_duration(config.silence.after),
         late = humantime::format_duration(config.delivery.late_after),

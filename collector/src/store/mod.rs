@@ -20,6 +20,7 @@ pub mod config;
 mod legacy;
 mod migrate;
 mod read;
+pub mod retention;
 mod rows;
 pub mod schema;
 #[cfg(test)]

@@ -295,7 +295,8 @@ impl Writer {
     }
 
     /// Retries a batch whose commit failed, then checks silence; takes the fold's snapshot when
-    /// one is due (`intake/snapshot/`: a copy here between batches, written on its own thread).
+    /// one is due (`intake/snapshot/`: a copy here between batches, written on its own thread)
+    /// and a retention step when one is due (`store/retention.rs`).
     fn tick(&mut self) {
         if !self.unacked.is_empty() {
             let batch = std::mem::take(&mut self.unacked);
@@ -321,6 +322,7 @@ impl Writer {
             }
         }
         self.recorder.snapshot_if_due(now);
+        self.recorder.retain(now);
     }
 
     fn alive(&self) -> std::sync::MutexGuard<'_, AliveBook> {

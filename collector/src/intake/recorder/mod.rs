@@ -38,6 +38,7 @@ use crate::intake::clock::{ClockPolicy, ClockSource};
 use crate::intake::snapshot::{self, Folded, Header, SnapshotFile};
 use crate::intake::targets::KnownTargets;
 use crate::state::{Overdue, State};
+use crate::store::retention::{Schedule, Swept};
 use crate::store::{Appended, BootRow, NewEvent, Origin, Refusal, Store, StoreError};
 
 /// At most one refusal warning per topic in this interval; the rest are counted and summarised.
@@ -109,6 +110,8 @@ pub struct Recorder {
     alerting: Alerting,
     /// An agent quiet for this many of its usual gaps (and at least this long) is silent.
     cadence: (f64, Duration),
+    /// When the store's retention sweeps next (`store/retention.rs`); nothing by default.
+    retention: Schedule,
     /// Agents heard since the collector started.
     live: std::collections::HashSet<AgentId>,
     /// The targets each agent described for its recent boots (compact batches name them by key).
@@ -251,6 +254,7 @@ impl Recorder {
             budget: (DateTime::UNIX_EPOCH, 0, 0),
             alerting,
             cadence: (0.0, Duration::MAX),
+            retention: Schedule::default(),
             live: Default::default(),
             targets,
             snapshots,
@@ -321,6 +325,36 @@ impl Recorder {
 
     /// Declares agents silent when they stay quiet for `factor` times their usual gap between
     /// messages (and at least `floor`); `factor` 0 turns it off.
+    /// Deletes what `store.keep_measurements` and `store.keep_facts` let go.
+    pub fn set_retention(&mut self, schedule: Schedule) {
+        self.retention = schedule;
+    }
+
+    /// One retention step of each class that is due (between batches, at the tick): a few
+    /// milliseconds each while the store holds expired rows, then a rest. A failed step is
+    /// logged and tried again after the rest.
+    pub fn retain(&mut self, now: Now) {
+        for (class, cutoff) in self.retention.due(now.mono_ms, now.wall.timestamp_millis()) {
+            let started = std::time::Instant::now();
+            let swept = match self.store.sweep(class, cutoff) {
+                Ok(swept) => swept,
+                Err(e) => {
+                    warn!(?class, error = %e, "retention step failed; trying again in a minute");
+                    Swept {
+                        deleted: 0,
+                        caught_up: true,
+                    }
+                }
+            };
+            debug!(?class, deleted = swept.deleted, took = ?started.elapsed(), "retention step");
+            if let Some(deleted) = self.retention.swept(class, swept, now.mono_ms)
+                && deleted > 0
+            {
+                info!(?class, deleted, "retention: expired events deleted");
+            }
+        }
+    }
+
     pub fn set_cadence(&mut self, factor: f64, floor: Duration) {
         self.cadence = if factor > 0.0 {
             (factor, floor)
@@ -419,7 +453,11 @@ impl Recorder {
         if grace {
             overdue.retain(|o| self.live.contains(&o.agent));
         }
-        self.declare_silent(overdue, "nothing within silence.after or its usual cadence", now)
+        self.declare_silent(
+            overdue,
+            "nothing within silence.after or its usual cadence",
+            now,
+        )
     }
 
     /// Declares silent those of `agents` that are online: they missed their liveness messages
@@ -453,7 +491,13 @@ impl Recorder {
             .into_iter()
             .map(|o| {
                 warn!(agent = %o.agent, last_seen = ?o.last_seen, why, "agent went silent");
-                self.silent(o.agent, o.province, SilenceReason::MissedHeartbeats, o.last_seen, now)
+                self.silent(
+                    o.agent,
+                    o.province,
+                    SilenceReason::MissedHeartbeats,
+                    o.last_seen,
+                    now,
+                )
             })
             .collect();
         self.commit(&events, &[], &[], now)
