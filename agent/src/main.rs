@@ -1,7 +1,7 @@
 //! `netmon-agent`: parses flags, sets up logging and signals, maps errors to exit codes
 //! (0 ok, 64 bad configuration, 65 unreadable input data, 1 runtime error). Everything else lives in the library.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -174,7 +174,7 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal()),
+                .with_ansi(false),
         )
         .with(log_filter())
         .init();
