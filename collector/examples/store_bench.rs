@@ -4,7 +4,8 @@
 //! agents with four targets each, in store transactions of `--batch` events, interleaved across
 //! agents as the writer receives them — into a fresh store in `--dir`, then checkpoints the WAL
 //! and divides the file size by the count. Single thread; only the `Store::append` calls are
-//! timed (the events are built beforehand).
+//! timed (the events are built beforehand). Then retention deletes the older half step by step
+//! (`store/retention.rs`): the longest step is the writer's pause.
 //!
 //! ```text
 //! cargo run --profile bench-release -p netmon-collector --example store_bench -- \
@@ -18,6 +19,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_collector::intake::clock::ClockSource;
+use netmon_collector::store::retention::Class;
 use netmon_collector::store::{NewEvent, Origin, Store};
 use netmon_events::{AgentId, BootId, Envelope, Event, LinkRole, ProvinceId, Target};
 
@@ -281,5 +283,33 @@ fn main() {
         args.batch,
         bytes as f64 / n,
         n / elapsed
+    );
+    // Retention: the older half goes, step by step as the writer's tick runs them.
+    let span = events.last().unwrap().time - events[0].time;
+    let cutoff = (events[0].time + span / 2).timestamp_millis();
+    drop(events);
+    let mut store = Store::open(&path).unwrap();
+    let (mut steps, mut deleted, mut longest) = (0u32, 0usize, 0f64);
+    let started = Instant::now();
+    loop {
+        let step = Instant::now();
+        let swept = store.sweep(Class::Measurements, cutoff).unwrap();
+        longest = longest.max(step.elapsed().as_secs_f64() * 1000.0);
+        steps += 1;
+        deleted += swept.deleted;
+        if swept.caught_up {
+            break;
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    let after = std::fs::metadata(&path).unwrap().len();
+    println!(
+        "retention of the older half: {deleted} events deleted in {steps} steps, longest step \
+         {longest:.1} ms, {total:.2} s in all; file {bytes} → {after} bytes"
     );
 }

@@ -15,8 +15,8 @@ pub struct StoreConfig {
     /// How often the fold is written to `{path}.snapshot`; `None` when `"off"` (every start
     /// then replays the whole store).
     pub snapshot_every: Option<Duration>,
-    /// Raw measurements (probe windows and rounds, interface counters) are deleted once older
-    /// than this (`store/retention.rs`); `None` when `"off"`.
+    /// Raw measurements (probe windows and rounds, interface counters) and heartbeats are
+    /// deleted once older than this (`store/retention.rs`); `None` when `"off"`.
     pub keep_measurements: Option<Duration>,
     /// Every other event is deleted once older than this; `None` when `"off"`.
     pub keep_facts: Option<Duration>,

@@ -1,4 +1,5 @@
-//! Retention (ADR 15): raw measurements are deleted once older than `store.keep_measurements`,
+//! Retention (ADR 15): raw measurements and heartbeats are deleted once older than
+//! `store.keep_measurements`,
 //! everything else once older than `store.keep_facts`, a bounded step at a time between the
 //! writer's batches, and the freed pages go back to the file system (`incremental_vacuum`).
 //!
@@ -26,7 +27,8 @@ pub const VACUUM_PAGES: i64 = 2_000;
 /// What a retention period applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// `probe_window_completed`, `probe_round_completed`, `interface_counters_sampled`.
+    /// `probe_window_completed`, `probe_round_completed`, `interface_counters_sampled`, and
+    /// `agent_heartbeat` (only the newest one means anything: it is folded into the state).
     Measurements,
     /// Every other event.
     Facts,
@@ -34,11 +36,11 @@ pub enum Class {
 
 impl Class {
     /// The rows of this class, as an SQL condition on `type` (`codes.rs`: the raw measurements
-    /// are codes 1–3; 0 is a schema-4 row that did not decode, kept as a fact).
+    /// are codes 1–3, the heartbeat 13; 0 is a schema-4 row that did not decode, kept as a fact).
     fn condition(self) -> &'static str {
         match self {
-            Class::Measurements => "type BETWEEN 1 AND 3",
-            Class::Facts => "type NOT BETWEEN 1 AND 3",
+            Class::Measurements => "(type BETWEEN 1 AND 3 OR type = 13)",
+            Class::Facts => "NOT (type BETWEEN 1 AND 3 OR type = 13)",
         }
     }
 

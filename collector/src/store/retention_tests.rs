@@ -95,7 +95,7 @@ fn measurements_older_than_the_cutoff_go_and_facts_stay() {
     let oldest_window: i64 = store
         .conn()
         .query_row(
-            "SELECT min(time) FROM events WHERE type BETWEEN 1 AND 3",
+            "SELECT min(time) FROM events WHERE type BETWEEN 1 AND 3 OR type = 13",
             [],
             |row| row.get(0),
         )
@@ -198,4 +198,25 @@ fn the_schedule_sweeps_while_there_is_work_then_rests() {
     );
     let off = Schedule::new(None, None);
     assert!(off.due(0, now_ms).is_empty());
+}
+
+#[test]
+fn old_heartbeats_go_with_the_measurements() {
+    const HEARTBEAT: &str = r#"{"v":1,"agent":"a","boot":"b","seq":1,"time":"2026-11-23T02:00:00.000Z","mono_ms":0,"type":"agent_heartbeat","uptime_s":30,"backlog":0}"#;
+    let dir = temp_dir();
+    let mut store = Store::open(&dir.path().join("events.db")).unwrap();
+    let events: Vec<NewEvent> = (1..=48)
+        .map(|hour| {
+            let json = if hour % 2 == 0 { HEARTBEAT } else { LINK_DOWN };
+            event(json, hour, base() + Delta::hours(hour as i64))
+        })
+        .collect();
+    store.append(&events, &[]).unwrap();
+    sweep_all(
+        &mut store,
+        Class::Measurements,
+        base() + Delta::hours(24) + Delta::minutes(30),
+    );
+    // Hours 2, 4 … 24 held heartbeats: 12 gone; the 24 link changes all stay.
+    assert_eq!(types(&store), (12, 24));
 }
