@@ -131,8 +131,8 @@ pub struct JournalConfig {
     pub drain_rate: u32,
 }
 
-/// Default `probe.report_every` (and `snmp.report_every`): one summary a minute, as people read
-/// latency, loss and load (ADR 14).
+/// Default `probe.report_every`: one summary a minute, as people read latency and loss (ADR 14;
+/// SNMP's window is `snmp::settings::DEFAULT_REPORT_EVERY`, 5 minutes).
 pub const DEFAULT_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Default `heartbeat.interval`: any event is a sign of life, and the MQTT keep-alive and last
