@@ -117,19 +117,25 @@ class Sampler(threading.Thread):
 
 
 def store_figures(path):
-    """Fleet events in the store, their received window and lag percentiles (ms)."""
+    """Fleet events in the store, their received window and lag percentiles (ms).
+
+    Schema 5 (ADR 15): the agent is the row's stream's; `time` is the effective time in ms, and
+    the reception and the envelope's own time are `time` plus `received_dt` and `agent_dt`, so
+    the lag received − envelope time is `received_dt − agent_dt`. `flags` bit 0 is set on
+    collector-made rows."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    where = "origin = 'agent' AND agent LIKE 'lg-%'"
+    rows = "events e JOIN streams s ON s.id = e.stream"
+    where = "e.flags & 1 = 0 AND s.agent LIKE 'lg-%'"
     n, first, last = db.execute(
-        f"SELECT count(*), (julianday(min(received)) - 2440587.5) * 86400.0,"
-        f" (julianday(max(received)) - 2440587.5) * 86400.0 FROM events WHERE {where}").fetchone()
-    lag = ("(julianday(received) - julianday(json_extract(body, '$.time'))) * 86400000.0")
+        f"SELECT count(*), min(e.time + e.received_dt) / 1000.0,"
+        f" max(e.time + e.received_dt) / 1000.0 FROM {rows} WHERE {where}").fetchone()
+    lag = "(e.received_dt - e.agent_dt)"
 
     def pct(p):
         if not n:
             return float("nan")
         off = min(n - 1, int(n * p))
-        return db.execute(f"SELECT {lag} AS l FROM events WHERE {where} ORDER BY l "
+        return db.execute(f"SELECT {lag} AS l FROM {rows} WHERE {where} ORDER BY l "
                           f"LIMIT 1 OFFSET ?", (off,)).fetchone()[0]
 
     out = {"events": n, "window": (last - first) if n else 0.0,
