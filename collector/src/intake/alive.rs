@@ -12,6 +12,7 @@
 //! after the intake waited for the writer, every entry starts afresh ([`AliveBook::restart`]).
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use netmon_events::AgentId;
@@ -89,6 +90,12 @@ impl AliveBook {
     pub fn is_empty(&self) -> bool {
         self.heard.is_empty()
     }
+}
+
+/// The book shared by the intake task and the writer. A panic while it was held leaves it
+/// whole (every method finishes its update), so a poisoned lock is taken as it is.
+pub fn lock(book: &Mutex<AliveBook>) -> MutexGuard<'_, AliveBook> {
+    book.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// How long an agent speaking every `every` may stay quiet.

@@ -102,9 +102,7 @@ fn note(alive: &Mutex<AliveBook>, message: &Publish, at: Instant) -> bool {
     let Ok(topic) = Topic::parse(&message.topic) else {
         return true;
     };
-    let mut book = alive
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut book = alive::lock(alive);
     match topic.kind {
         TopicKind::Alive => {
             if !book.heard(topic.agent, &message.payload, at) {
@@ -136,12 +134,7 @@ pub async fn run(
     alive: Arc<Mutex<AliveBook>>,
     stop: CancellationToken,
 ) {
-    let restart = |at| {
-        alive
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .restart(at);
-    };
+    let restart = |at| alive::lock(&alive).restart(at);
     let mut forward = Some(tx);
     let mut backoff = Backoff::reconnect();
     let grace = tokio::time::sleep(Duration::MAX);

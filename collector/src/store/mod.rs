@@ -279,26 +279,35 @@ impl Store {
 
     /// A projection's cursor (0 when it has never delivered anything).
     pub fn projection_position(&self, name: &str) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT position FROM projections WHERE name = ?1",
-                [name],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(0))
+        position(&self.conn, name)
     }
 
     /// Moves a projection's cursor (one small write).
     pub fn set_projection_position(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO projections (name, position) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            params![name, position],
-        )?;
-        Ok(())
+        set_position(&self.conn, name, position)
     }
+}
+
+/// The cursor `name` in `projections` (0 when never set): a projection's, or retention's.
+pub(crate) fn position(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT position FROM projections WHERE name = ?1",
+            [name],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Moves the cursor `name` (one small write).
+pub(crate) fn set_position(conn: &Connection, name: &str, position: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO projections (name, position) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        params![name, position],
+    )?;
+    Ok(())
 }
 
 /// What [`Store::append`] did with one event.

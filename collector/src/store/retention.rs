@@ -15,9 +15,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, position, set_position};
 
 /// Ids one step looks at: a step deletes at most this many rows, in a few milliseconds.
 pub const STEP_IDS: i64 = 5_000;
@@ -66,14 +66,7 @@ impl Store {
     /// back up to [`VACUUM_PAGES`] free pages. One transaction; the vacuum after it.
     pub fn sweep(&mut self, class: Class, cutoff_ms: i64) -> Result<Swept, StoreError> {
         let tx = self.conn.transaction()?;
-        let cursor: i64 = tx
-            .query_row(
-                "SELECT position FROM projections WHERE name = ?1",
-                [class.cursor()],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
+        let cursor = position(&tx, class.cursor())?;
         let newest: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM events", [], |row| {
             row.get(0)
         })?;
@@ -96,11 +89,7 @@ impl Store {
         )?;
         let moved = kept.map_or(end, |id| id - 1);
         if moved != cursor {
-            tx.execute(
-                "INSERT INTO projections (name, position) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                params![class.cursor(), moved],
-            )?;
+            set_position(&tx, class.cursor(), moved)?;
         }
         tx.commit()?;
         if deleted > 0 {

@@ -95,7 +95,10 @@ fn measurements_older_than_the_cutoff_go_and_facts_stay() {
     let oldest_window: i64 = store
         .conn()
         .query_row(
-            "SELECT min(time) FROM events WHERE type BETWEEN 1 AND 3 OR type = 13",
+            &format!(
+                "SELECT min(time) FROM events WHERE {}",
+                Class::Measurements.condition()
+            ),
             [],
             |row| row.get(0),
         )
@@ -141,7 +144,10 @@ fn a_late_row_with_an_old_time_goes_when_the_cursor_reaches_it() {
     let old: i64 = store
         .conn()
         .query_row(
-            "SELECT count(*) FROM events WHERE type BETWEEN 1 AND 3 AND time < ?1",
+            &format!(
+                "SELECT count(*) FROM events WHERE {} AND time < ?1",
+                Class::Measurements.condition()
+            ),
             [cutoff.timestamp_millis()],
             |row| row.get(0),
         )

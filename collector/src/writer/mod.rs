@@ -326,9 +326,7 @@ impl Writer {
     }
 
     fn alive(&self) -> std::sync::MutexGuard<'_, AliveBook> {
-        self.alive
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::intake::alive::lock(&self.alive)
     }
 
     /// Runs the rules and the outbox, records what they decide, and starts the sends that are

@@ -323,8 +323,6 @@ impl Recorder {
         }
     }
 
-    /// Declares agents silent when they stay quiet for `factor` times their usual gap between
-    /// messages (and at least `floor`); `factor` 0 turns it off.
     /// Deletes what `store.keep_measurements` and `store.keep_facts` let go.
     pub fn set_retention(&mut self, schedule: Schedule) {
         self.retention = schedule;
@@ -355,6 +353,8 @@ impl Recorder {
         }
     }
 
+    /// Declares agents silent when they stay quiet for `factor` times their usual gap between
+    /// messages (and at least `floor`); `factor` 0 turns it off.
     pub fn set_cadence(&mut self, factor: f64, floor: Duration) {
         self.cadence = if factor > 0.0 {
             (factor, floor)
