@@ -117,8 +117,11 @@ impl State {
     /// Folds one stored event into the state.
     pub fn apply(&mut self, stored: &StoredEvent) {
         self.last_id = self.last_id.max(stored.id);
-        // The alert book's own events are folded by `alerts`, not here.
-        if stored.envelope.event.is_alerting() {
+        // The alert book's own events are folded by `alerts`, not here; the coverage rollups
+        // by the coverage report.
+        if stored.envelope.event.is_alerting()
+            || matches!(stored.envelope.event, Event::CoverageDayRolledUp { .. })
+        {
             return;
         }
         let envelope = &stored.envelope;

@@ -104,9 +104,11 @@ fn a_schema_4_store_migrates_in_place_and_reads_back_every_event_as_before() {
         .filter_map(|(_, e)| e.as_ref())
         .map(|e| e.envelope.event.type_name())
         .collect();
+    // Every type of the release that wrote it (the coverage rollups came after, ADR 17).
+    let newer = ["coverage_day_rolled_up"];
     assert_eq!(
         types.len(),
-        netmon_events::Event::TYPE_NAMES.len(),
+        netmon_events::Event::TYPE_NAMES.len() - newer.len(),
         "every type"
     );
     let old_boots: Value =

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{DescribedTarget, Event, MAX_DESCRIBED_TARGETS, RTT_PERCENTILES, Target};
 use crate::ids::{AgentId, BootId};
 use crate::interface::{Device, Interface};
+use crate::rollup::{Carry, MAX_BINS, MAX_CARRIED_GAPS, MAX_ROLLUP_OPERATORS, OperatorDay};
 
 /// The schema version this build writes. Older versions are upcast on read (none exist yet).
 pub const SCHEMA_VERSION: u16 = 1;
@@ -282,6 +283,12 @@ impl Envelope {
                 check_len("error", error, 512)
             }
             Event::ModemAnswersAgain { modem, .. } => check_len("modem", modem, MAX_NAME_LEN),
+            Event::CoverageDayRolledUp {
+                modem,
+                operators,
+                carry,
+                ..
+            } => check_rollup(modem, operators, carry),
             // Collector-made: refused from agents before validation matters.
             Event::AlertOpened { .. }
             | Event::AlertAcknowledged { .. }
@@ -293,6 +300,42 @@ impl Envelope {
             | Event::NotificationFailed { .. } => Ok(()),
         }
     }
+}
+
+/// A coverage rollup's names and the sizes of its lists and histograms.
+fn check_rollup(modem: &str, operators: &[OperatorDay], carry: &Carry) -> Result<(), InvalidEvent> {
+    check_len("modem", modem, MAX_NAME_LEN)?;
+    if operators.len() > MAX_ROLLUP_OPERATORS {
+        return Err(field(
+            "operators",
+            format!(
+                "{} operators, at most {MAX_ROLLUP_OPERATORS}",
+                operators.len()
+            ),
+        ));
+    }
+    for day in operators {
+        check_len("plmn", &day.plmn, 7)?;
+        check_optional("operator", &day.operator, MAX_NAME_LEN)?;
+        for (name, bins) in [("rsrp", &day.rsrp), ("sinr", &day.sinr)] {
+            if bins.counts.len() > MAX_BINS || !bins.first.is_finite() {
+                return Err(field(
+                    name,
+                    format!("at most {MAX_BINS} bins from a finite value"),
+                ));
+            }
+        }
+    }
+    if carry.gaps_ms.len() > MAX_CARRIED_GAPS {
+        return Err(field("gaps_ms", format!("at most {MAX_CARRIED_GAPS} gaps")));
+    }
+    check_optional("plmn", &carry.plmn, 7)?;
+    check_optional("operator", &carry.operator, MAX_NAME_LEN)?;
+    if let Some(open) = &carry.open {
+        check_optional("plmn", &open.plmn, 7)?;
+        check_optional("operator", &open.operator, MAX_NAME_LEN)?;
+    }
+    Ok(())
 }
 
 fn field(field: &'static str, problem: String) -> InvalidEvent {

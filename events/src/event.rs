@@ -8,6 +8,7 @@ use crate::alert::{AlertKind, Detection, Message};
 use crate::cellular::{Quality, Registration, Signal, Technology};
 use crate::ids::BootId;
 use crate::interface::{Device, Interface, OperStatus};
+use crate::rollup::{Carry, OperatorDay, is_zero};
 pub use crate::target::{DescribedTarget, LinkRole, MAX_DESCRIBED_TARGETS, Target};
 use crate::time_ms;
 
@@ -245,6 +246,21 @@ pub enum Event {
         )]
         last_seen: Option<DateTime<Utc>>,
     },
+    /// Collector-made: one modem's coverage over one Vietnam day (UTC+7), written once the day
+    /// is closed and before retention may delete its readings (ADR 17). Filed under the modem's
+    /// agent and province; the envelope's time is the day's start.
+    CoverageDayRolledUp {
+        modem: String,
+        day: chrono::NaiveDate,
+        /// Per operator (PLMN) the day's measured time, readings and their histograms.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        operators: Vec<OperatorDay>,
+        /// Readings of the day left out: they came after much later ones of the same modem.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        out_of_order: u64,
+        /// The stream at the day's end, where the next day goes on from.
+        carry: Carry,
+    },
     /// Collector-made: an alert opened. `alert` is its id (1, 2, … per store).
     AlertOpened {
         alert: u64,
@@ -374,6 +390,21 @@ impl Event {
             Event::CellularServiceRestored { lost_for_ms, .. } => {
                 vec![("lost_for_ms", *lost_for_ms)]
             }
+            Event::CoverageDayRolledUp {
+                operators,
+                out_of_order,
+                carry,
+                ..
+            } => {
+                let mut all = vec![("out_of_order", *out_of_order)];
+                for day in operators {
+                    all.extend(day.ms.iter().map(|ms| ("ms", *ms)));
+                    all.extend(day.quality_ms.iter().map(|ms| ("quality_ms", *ms)));
+                    all.extend([("usable_5g_ms", day.usable_5g_ms), ("samples", day.samples)]);
+                }
+                all.extend(carry.gaps_ms.iter().map(|ms| ("gaps_ms", *ms)));
+                all
+            }
             _ => Vec::new(),
         }
     }
@@ -409,6 +440,7 @@ impl Event {
             Event::LinkCameBack { .. } => "link_came_back",
             Event::JournalOverflowed { .. } => "journal_overflowed",
             Event::AgentWentSilent { .. } => "agent_went_silent",
+            Event::CoverageDayRolledUp { .. } => "coverage_day_rolled_up",
             Event::InterfaceCountersSampled { .. } => "interface_counters_sampled",
             Event::InterfaceWentDown { .. } => "interface_went_down",
             Event::InterfaceCameBack { .. } => "interface_came_back",
@@ -465,6 +497,7 @@ impl Event {
         "notification_queued",
         "notification_sent",
         "notification_failed",
+        "coverage_day_rolled_up",
     ];
 
     /// True for events the collector makes itself; an agent must never send them.
@@ -472,6 +505,7 @@ impl Event {
         matches!(
             self,
             Event::AgentWentSilent { .. }
+                | Event::CoverageDayRolledUp { .. }
                 | Event::AlertOpened { .. }
                 | Event::AlertAcknowledged { .. }
                 | Event::AlertResolved { .. }
@@ -485,7 +519,11 @@ impl Event {
 
     /// True for the alert and notification events (the alert book's own facts).
     pub fn is_alerting(&self) -> bool {
-        self.is_collector_made() && !matches!(self, Event::AgentWentSilent { .. })
+        self.is_collector_made()
+            && !matches!(
+                self,
+                Event::AgentWentSilent { .. } | Event::CoverageDayRolledUp { .. }
+            )
     }
 
     /// The modem this event is about, if any.
@@ -497,7 +535,8 @@ impl Event {
             | Event::CellularServiceLost { modem, .. }
             | Event::CellularServiceRestored { modem, .. }
             | Event::ModemStoppedAnswering { modem, .. }
-            | Event::ModemAnswersAgain { modem, .. } => Some(modem),
+            | Event::ModemAnswersAgain { modem, .. }
+            | Event::CoverageDayRolledUp { modem, .. } => Some(modem),
             _ => None,
         }
     }

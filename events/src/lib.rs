@@ -7,6 +7,7 @@
 //! - [`alert`]: the types of the collector's alert and notification events;
 //! - [`cellular`]: the types of the cellular events (technology, registration, signal, quality);
 //! - [`interface`]: the types of the SNMP events (device, interface, oper status);
+//! - [`rollup`]: the body of the collector's daily coverage rollup (`coverage_day_rolled_up`);
 //! - [`target`]: the probed targets and the keyed description of a boot's targets;
 //! - [`topic`]: the MQTT topic scheme, formatted and parsed in one place;
 //! - [`payload`]: how a batch of envelopes is encoded in one MQTT message (the compact form of
@@ -28,6 +29,7 @@ pub mod event;
 pub mod ids;
 pub mod interface;
 pub mod payload;
+pub mod rollup;
 pub mod target;
 pub mod text;
 pub mod time_ms;
@@ -50,4 +52,5 @@ pub use payload::{
     MAX_PAYLOAD_BYTES, PayloadError, Sender, TargetBook, decode_batch, decode_batch_with,
     encode_batch, encode_batch_from, encode_compact,
 };
+pub use rollup::{Bins, Carry, OpenReading, OperatorDay};
 pub use topic::{Topic, TopicKind};

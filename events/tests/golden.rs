@@ -458,6 +458,45 @@ fn probe_windows_are_checked() {
 }
 
 #[test]
+fn coverage_rollups_are_checked() {
+    let good = fixture("coverage_day_rolled_up.json");
+    assert_eq!(good.validate(), Ok(()));
+    let Event::CoverageDayRolledUp { day, operators, .. } = &good.event else {
+        panic!("{:?}", good.event);
+    };
+    assert_eq!(day.to_string(), "2026-11-23");
+    // The day is whole: 24 h of measured time on the one operator.
+    assert_eq!(operators[0].ms.iter().sum::<u64>(), 86_400_000);
+    assert_eq!(operators[0].quality_ms.iter().sum::<u64>(), 86_400_000);
+    let json = serde_json::to_value(&good).unwrap();
+    let cases: [(&str, &str, Value); 4] = [
+        (
+            "gaps_ms",
+            "/carry/gaps_ms",
+            serde_json::json!(vec![60_000; 16]),
+        ),
+        ("plmn", "/operators/0/plmn", "452-04-9999".into()),
+        (
+            "rsrp",
+            "/operators/0/rsrp/counts",
+            serde_json::json!(vec![1; 257]),
+        ),
+        ("ms", "/operators/0/ms/0", (u64::MAX / 2 + 1).into()),
+    ];
+    for (expected, pointer, value) in cases {
+        let mut bad = json.clone();
+        *bad.pointer_mut(pointer).unwrap() = value;
+        let bad: Envelope = serde_json::from_value(bad).unwrap();
+        match bad.validate() {
+            Err(netmon_events::InvalidEvent::Field { field, .. }) => {
+                assert_eq!(field, expected, "{pointer}")
+            }
+            other => panic!("{pointer}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn target_descriptions_are_checked() {
     let good = fixture("targets_described.json");
     assert_eq!(good.validate(), Ok(()));

@@ -1,6 +1,7 @@
 //! `report coverage`: the coverage report over the store opened read-only (works while the daemon
 //! runs), as a terminal table, a CSV for Excel (UTF-8 with BOM) or JSON. The figures come from the
-//! pure fold in `coverage.rs`; this file parses the window and the scope and formats.
+//! pure fold in `coverage/` — daily rollups for the days that have them, raw readings for the
+//! rest (`plan.rs`); this file parses the window and the scope, reads the store and formats.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,8 +16,10 @@ use crate::cli::failure::Failure;
 use crate::cli::table::{Lang, Table};
 use crate::cli::time::{self, local};
 use crate::config::Config;
-use crate::coverage::{self, Coverage, Level, Report, Row, Scope, Summary};
+use crate::coverage::{self, Level, Plan, Report, Row, Scope, Summary};
 use crate::inventory::Inventory;
+use crate::store::rollups::ROLLED_THROUGH;
+use crate::store::{Store, StoreError};
 
 /// The reports.
 #[derive(Debug, Subcommand)]
@@ -109,10 +112,17 @@ pub fn coverage(
             .transpose()
             .map_err(Failure::Usage)?,
     };
-    let mut fold = Coverage::new(scope, inventory);
-    let select = (coverage::TYPES, fold.reads_from(), to);
-    crate::cli::store_replay::replay_store(config, err, Some(select), |event| fold.apply(event))?;
-    let report = fold.finish();
+    let store = crate::cli::store_replay::open_read_only(config)?;
+    let (report, unreadable) = from_store(&store, &scope, inventory)
+        .context("reading the store")
+        .map_err(Failure::Runtime)?;
+    if unreadable > 0 {
+        writeln!(
+            err,
+            "{unreadable} stored events could not be read and were skipped"
+        )
+        .context("writing output")?;
+    }
     if report.out_of_order > 0 {
         writeln!(
             err,
@@ -129,6 +139,32 @@ pub fn coverage(
     };
     out.write_all(&bytes).context("writing output")?;
     Ok(())
+}
+
+/// The report over `scope` from `store`: rollups for the days rolled up, raw readings for the
+/// rest. Also returns how many rows could not be read (skipped).
+pub fn from_store(
+    store: &Store,
+    scope: &Scope,
+    inventory: Option<&Inventory>,
+) -> Result<(Report, u64), StoreError> {
+    // A file older than the rollups (or than `projections`) has none.
+    let through = store.projection_position(ROLLED_THROUGH).unwrap_or(0);
+    let plan = Plan::new(scope.from, scope.to, through);
+    let (mut unreadable, mut failed) = (0u64, None);
+    let report = coverage::report(scope, inventory, &plan, &mut |read, f| {
+        let each = |row: Result<_, _>| match row {
+            Ok(event) => f(&event),
+            Err(_) => unreadable += 1,
+        };
+        if let Err(e) = store.for_each_of(read.types, read.from, read.to, each) {
+            failed.get_or_insert(e);
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((report, unreadable)),
+    }
 }
 
 /// `--province`: an inventory province by id or name, or any province id.

@@ -13,6 +13,11 @@
 //!
 //! [`Coverage::apply`] takes every stored event in store order (memory: one small stream per
 //! modem and one tally per site and operator); [`Coverage::finish`] gives the [`Report`].
+//! Days whose readings retention deleted come from the daily rollups instead (ADR 17):
+//! `rollup.rs` writes them (one `coverage_day_rolled_up` per modem and Vietnam day, `day.rs`),
+//! `plan.rs` reads whole rolled-up days as rollups ([`Coverage::add_rollup`]) and the rest as
+//! raw readings, going on from the last rollups' carry ([`Coverage::resume`]), each part
+//! counting only its own time ([`Coverage::absorb`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,10 +28,19 @@ use crate::inventory::Inventory;
 use crate::store::StoredEvent;
 
 pub mod cli;
+pub mod day;
+mod plan;
+pub mod rollup;
+#[cfg(test)]
+mod rollup_tests;
 mod stream;
+#[cfg(test)]
+pub(crate) mod synthetic;
 mod tally;
 #[cfg(test)]
 mod tests;
+
+pub use plan::{Plan, Read, report};
 
 pub use stream::{DEFAULT_BOUND, GAP_FACTOR, MAX_BOUND};
 use stream::{Item, Reading, Span, Stream};
@@ -38,6 +52,9 @@ pub const TYPES: &[&str] = &[
     "modem_stopped_answering",
     "agent_started",
 ];
+
+/// The type of the daily rollups the report reads for the days that have them (`rollup.rs`).
+pub const ROLLUP_TYPE: &str = "coverage_day_rolled_up";
 
 /// The operator key of readings with no PLMN ever seen.
 pub const UNKNOWN_PLMN: &str = "unknown";
@@ -127,6 +144,8 @@ pub struct Coverage<'a> {
     /// Which place and province each stream counts under.
     homes: HashMap<AgentId, (Place, ProvinceId)>,
     tallies: BTreeMap<(Place, String), Tally>,
+    /// Left out by the rollups and the folds absorbed.
+    out_of_order: u64,
 }
 
 impl<'a> Coverage<'a> {
@@ -140,6 +159,7 @@ impl<'a> Coverage<'a> {
             modems: HashMap::new(),
             homes: HashMap::new(),
             tallies: BTreeMap::new(),
+            out_of_order: 0,
         }
     }
 
@@ -156,41 +176,108 @@ impl<'a> Coverage<'a> {
             return;
         }
         let agent = &stored.envelope.agent;
-        let (modem, item) = match &stored.envelope.event {
-            Event::CellularSignalSampled {
-                modem,
-                signal,
-                quality,
-            } => {
-                let nr = signal.technology.is_5g();
-                let reading = Reading {
-                    technology: signal.technology,
-                    in_service: signal.in_service(),
-                    plmn: signal.plmn.clone(),
-                    operator: signal.operator.clone(),
-                    quality: *quality,
-                    rsrp: if nr { signal.nr_rsrp_dbm } else { None }.or(signal.rsrp_dbm),
-                    sinr: if nr { signal.nr_sinr_db } else { None }.or(signal.sinr_db),
-                };
-                (modem.as_str(), Item::Reading(reading))
-            }
-            Event::ModemStoppedAnswering { modem, .. } => (modem.as_str(), Item::Break),
-            Event::AgentStarted { .. } => {
+        let (modem, item) = match item_of(&stored.envelope.event) {
+            Some(found) => found,
+            None if matches!(stored.envelope.event, Event::AgentStarted { .. }) => {
                 let modems = self.modems.get(agent).cloned().unwrap_or_default();
                 for modem in modems {
                     self.push(stored, &modem, time, Item::Break);
                 }
                 return;
             }
-            _ => return,
+            None => return,
         };
+        if !self.knows(stored) {
+            return;
+        }
+        self.push(stored, modem, time, item);
+    }
+
+    /// Whether `stored`'s agent is in scope (its home noted on first sight).
+    fn knows(&mut self, stored: &StoredEvent) -> bool {
+        let agent = &stored.envelope.agent;
         if !self.homes.contains_key(agent) {
             let Some(home) = self.home(stored) else {
-                return;
+                return false;
             };
             self.homes.insert(agent.clone(), home);
         }
-        self.push(stored, modem, time, item);
+        true
+    }
+
+    /// Adds a stored `coverage_day_rolled_up` whose whole day is inside the window.
+    pub fn add_rollup(&mut self, stored: &StoredEvent) {
+        let Event::CoverageDayRolledUp {
+            day,
+            operators,
+            out_of_order,
+            ..
+        } = &stored.envelope.event
+        else {
+            return;
+        };
+        let day = day::Day::from_date(*day);
+        if day.start() < self.from || day.end() > self.to || !self.knows(stored) {
+            return;
+        }
+        let Some((place, _)) = self.homes.get(&stored.envelope.agent) else {
+            return;
+        };
+        for part in operators {
+            self.tallies
+                .entry((place.clone(), part.plmn.clone()))
+                .or_default()
+                .merge(&Tally::from_day(part));
+        }
+        self.out_of_order += out_of_order;
+    }
+
+    /// Goes on from a stored `coverage_day_rolled_up` of the day that ends where the window
+    /// starts: its modem's stream resumes from the rollup's carry.
+    pub fn resume(&mut self, stored: &StoredEvent) {
+        let Event::CoverageDayRolledUp {
+            modem, day, carry, ..
+        } = &stored.envelope.event
+        else {
+            return;
+        };
+        let day = day::Day::from_date(*day);
+        if day.end() != self.from || !self.knows(stored) {
+            return;
+        }
+        let agent = &stored.envelope.agent;
+        let key = (agent.clone(), modem.clone());
+        if !self.streams.contains_key(&key) {
+            self.modems
+                .entry(agent.clone())
+                .or_default()
+                .push(modem.clone());
+        }
+        self.streams.insert(key, Stream::resume(carry, day.start()));
+    }
+
+    /// Adds the figures of `other`, a fold over another part of the same window.
+    pub fn absorb(&mut self, mut other: Coverage<'_>) {
+        other.close();
+        for (key, tally) in &other.tallies {
+            self.tallies.entry(key.clone()).or_default().merge(tally);
+        }
+        for (agent, home) in other.homes {
+            self.homes.entry(agent).or_insert(home);
+        }
+        self.out_of_order += other.out_of_order;
+    }
+
+    /// Ends every stream: its last reading covers up to its bound.
+    fn close(&mut self) {
+        for ((agent, _), stream) in &mut self.streams {
+            if let Some((place, _)) = self.homes.get(agent) {
+                let tallies = &mut self.tallies;
+                stream.finish(&mut |span| account(tallies, place, self.from, self.to, span));
+            }
+            self.out_of_order += stream.out_of_order;
+            stream.out_of_order = 0;
+        }
     }
 
     fn push(&mut self, stored: &StoredEvent, modem: &str, time: i64, item: Item) {
@@ -241,14 +328,8 @@ impl<'a> Coverage<'a> {
 
     /// Ends every stream and builds the report.
     pub fn finish(mut self) -> Report {
-        let mut out_of_order = 0;
-        for ((agent, _), stream) in &mut self.streams {
-            if let Some((place, _)) = self.homes.get(agent) {
-                let tallies = &mut self.tallies;
-                stream.finish(&mut |span| account(tallies, place, self.from, self.to, span));
-            }
-            out_of_order += stream.out_of_order;
-        }
+        self.close();
+        let out_of_order = self.out_of_order;
         let provinces: HashMap<&Place, &ProvinceId> =
             self.homes.values().map(|(place, p)| (place, p)).collect();
         let mut rows: Vec<Row> = self
@@ -396,6 +477,32 @@ impl<'a> Coverage<'a> {
     }
 }
 
+/// The stream item a stored event is (`agent_started` is one per modem of the agent: the
+/// caller's).
+fn item_of(event: &Event) -> Option<(&str, Item)> {
+    match event {
+        Event::CellularSignalSampled {
+            modem,
+            signal,
+            quality,
+        } => {
+            let nr = signal.technology.is_5g();
+            let reading = Reading {
+                technology: signal.technology,
+                in_service: signal.in_service(),
+                plmn: signal.plmn.clone(),
+                operator: signal.operator.clone(),
+                quality: *quality,
+                rsrp: if nr { signal.nr_rsrp_dbm } else { None }.or(signal.rsrp_dbm),
+                sinr: if nr { signal.nr_sinr_db } else { None }.or(signal.sinr_db),
+            };
+            Some((modem.as_str(), Item::Reading(reading)))
+        }
+        Event::ModemStoppedAnswering { modem, .. } => Some((modem.as_str(), Item::Break)),
+        _ => None,
+    }
+}
+
 /// Adds the part of `span` inside `[from, to)` to its tally; a reading inside the window counts.
 fn account(
     tallies: &mut BTreeMap<(Place, String), Tally>,
@@ -409,15 +516,29 @@ fn account(
         .plmn
         .clone()
         .unwrap_or_else(|| UNKNOWN_PLMN.to_owned());
+    let Some((ms, inside)) = portion(from, to, &span) else {
+        return;
+    };
+    add(
+        tallies.entry((place.clone(), plmn)).or_default(),
+        &span,
+        ms,
+        inside,
+    );
+}
+
+/// How much of `span` is inside `[from, to)` and whether its reading was taken inside; `None`
+/// when it does not touch the window.
+fn portion(from: i64, to: i64, span: &Span) -> Option<(i64, bool)> {
     let start = span.start.max(from);
     let end = span.end.min(to);
     let inside = (from..to).contains(&span.start);
-    if end <= start && !inside {
-        return;
-    }
-    let tally = tallies.entry((place.clone(), plmn)).or_default();
-    if end > start {
-        tally.add_time(&span.reading, end - start);
+    (end > start || inside).then_some(((end - start).max(0), inside))
+}
+
+fn add(tally: &mut Tally, span: &Span, ms: i64, inside: bool) {
+    if ms > 0 {
+        tally.add_time(&span.reading, ms);
     }
     if inside {
         tally.add_sample(&span.reading);

@@ -2,7 +2,7 @@
 //! class, the readings' signal values (as histograms, so memory does not grow with the window)
 //! and their medians.
 
-use netmon_events::{Generation, Quality};
+use netmon_events::{Bins, Generation, OperatorDay, Quality};
 
 use super::stream::Reading;
 
@@ -93,6 +93,55 @@ impl Tally {
         }
     }
 
+    /// Adds another tally of the same site and operator (a later part of the window: its
+    /// operator name, when it has one, is the newer).
+    pub fn merge(&mut self, other: &Tally) {
+        for (a, b) in self.by_generation.iter_mut().zip(other.by_generation) {
+            *a += b;
+        }
+        for (a, b) in self.by_quality.iter_mut().zip(other.by_quality) {
+            *a += b;
+        }
+        self.usable_5g += other.usable_5g;
+        self.samples += other.samples;
+        if other.operator.is_some() {
+            self.operator.clone_from(&other.operator);
+        }
+        self.rsrp.merge(&other.rsrp);
+        self.sinr.merge(&other.sinr);
+    }
+
+    /// This tally as one operator's part of a day's rollup.
+    pub fn to_day(&self, plmn: &str) -> OperatorDay {
+        let ms = |v: i64| u64::try_from(v).unwrap_or(0);
+        OperatorDay {
+            plmn: plmn.to_owned(),
+            operator: self.operator.clone(),
+            ms: self.by_generation.map(ms),
+            quality_ms: self.by_quality.map(ms),
+            usable_5g_ms: ms(self.usable_5g),
+            samples: self.samples,
+            rsrp: self.rsrp.bins(),
+            sinr: self.sinr.bins(),
+        }
+    }
+
+    /// The tally of one operator's part of a day's rollup.
+    pub fn from_day(day: &OperatorDay) -> Tally {
+        let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut tally = Tally {
+            by_generation: day.ms.map(ms),
+            by_quality: day.quality_ms.map(ms),
+            usable_5g: ms(day.usable_5g_ms),
+            samples: day.samples,
+            operator: day.operator.clone(),
+            ..Tally::default()
+        };
+        tally.rsrp.add_bins(&day.rsrp);
+        tally.sinr.add_bins(&day.sinr);
+        tally
+    }
+
     /// All measured time in ms.
     pub fn measured(&self) -> i64 {
         self.by_generation.iter().sum()
@@ -174,6 +223,40 @@ impl Histogram {
             .clamp(0.0, last as f64) as usize;
         self.counts[bin] = self.counts[bin].saturating_add(1);
         self.total += 1;
+    }
+
+    /// The bins from the first to the last that holds a value.
+    fn bins(&self) -> Bins {
+        let first = self.counts.iter().position(|c| *c > 0);
+        let last = self.counts.iter().rposition(|c| *c > 0);
+        match (first, last) {
+            (Some(first), Some(last)) => Bins {
+                first: self.low + first as f64 * self.step,
+                counts: self.counts[first..=last].to_vec(),
+            },
+            _ => Bins::default(),
+        }
+    }
+
+    /// Adds the counts of `bins` (values on this histogram's grid).
+    fn add_bins(&mut self, bins: &Bins) {
+        if !bins.first.is_finite() {
+            return;
+        }
+        let last = self.counts.len() - 1;
+        let start = ((bins.first - self.low) / self.step).round();
+        for (i, count) in bins.counts.iter().enumerate() {
+            let bin = (start + i as f64).clamp(0.0, last as f64) as usize;
+            self.counts[bin] = self.counts[bin].saturating_add(*count);
+            self.total += u64::from(*count);
+        }
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a = a.saturating_add(*b);
+        }
+        self.total += other.total;
     }
 
     /// The lower median (the value at rank ⌈n/2⌉), as its bin's value.

@@ -39,6 +39,7 @@ const CODES: &[(&str, i64)] = &[
     ("notification_queued", 34),
     ("notification_sent", 35),
     ("notification_failed", 36),
+    ("coverage_day_rolled_up", 37),
 ];
 
 /// The condition of the partial index `events_type`, written the same in every query that

@@ -21,6 +21,7 @@ mod legacy;
 mod migrate;
 mod read;
 pub mod retention;
+pub mod rollups;
 mod rows;
 pub mod schema;
 #[cfg(test)]

@@ -23,14 +23,14 @@ pub enum Layout {
 }
 
 impl Layout {
-    fn columns(self) -> &'static str {
+    pub(super) fn columns(self) -> &'static str {
         match self {
             Layout::Compact => rows::COLUMNS,
             Layout::Text { version, .. } => legacy::columns(version),
         }
     }
 
-    fn table(self) -> &'static str {
+    pub(super) fn table(self) -> &'static str {
         match self {
             Layout::Compact => "events",
             Layout::Text { table, .. } => table,
@@ -89,7 +89,7 @@ impl Layout {
 
 impl Store {
     /// Calls `f` with each event of `sql` (which selects `Layout::columns`), in its order.
-    fn each<P: Params>(
+    pub(super) fn each<P: Params>(
         &self,
         sql: &str,
         params: P,

@@ -10,8 +10,9 @@
 //! begins; a row stored late with an old time is deleted when the cursor reaches its id, which
 //! keeps it a little longer than asked, never shorter.
 //!
-//! `cellular_signal_sampled` is a fact here: the coverage report reads a year of it from the
-//! store (until it reads daily rollups instead).
+//! `cellular_signal_sampled` is a measurement too, but never deleted from a day that is not
+//! rolled up yet (`store/rollups.rs`, ADR 17): the coverage report reads its daily rollups
+//! beyond `store.keep_measurements`.
 
 use std::time::Duration;
 
@@ -27,8 +28,9 @@ pub const VACUUM_PAGES: i64 = 2_000;
 /// What a retention period applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// `probe_window_completed`, `probe_round_completed`, `interface_counters_sampled`, and
-    /// `agent_heartbeat` (only the newest one means anything: it is folded into the state).
+    /// `probe_window_completed`, `probe_round_completed`, `interface_counters_sampled`,
+    /// `cellular_signal_sampled` (once its day is rolled up), and `agent_heartbeat` (only the
+    /// newest one means anything: it is folded into the state).
     Measurements,
     /// Every other event.
     Facts,
@@ -36,11 +38,24 @@ pub enum Class {
 
 impl Class {
     /// The rows of this class, as an SQL condition on `type` (`codes.rs`: the raw measurements
-    /// are codes 1–3, the heartbeat 13; 0 is a schema-4 row that did not decode, kept as a fact).
+    /// are codes 1–3, the cellular reading 10, the heartbeat 13; 0 is a schema-4 row that did
+    /// not decode, kept as a fact).
     fn condition(self) -> &'static str {
         match self {
-            Class::Measurements => "(type BETWEEN 1 AND 3 OR type = 13)",
-            Class::Facts => "NOT (type BETWEEN 1 AND 3 OR type = 13)",
+            Class::Measurements => "(type BETWEEN 1 AND 3 OR type = 10 OR type = 13)",
+            Class::Facts => "NOT (type BETWEEN 1 AND 3 OR type = 10 OR type = 13)",
+        }
+    }
+
+    /// What of the class may go besides its age, as SQL: a cellular reading only from a day
+    /// already rolled up (before the `rollup:coverage` cursor, `store/rollups.rs`).
+    fn guard(self) -> &'static str {
+        match self {
+            Class::Measurements => {
+                " AND (type != 10 OR time < (SELECT coalesce(max(position), 0) FROM projections
+                   WHERE name = 'rollup:coverage'))"
+            }
+            Class::Facts => "",
         }
     }
 
@@ -77,9 +92,11 @@ impl Store {
             });
         }
         let end = newest.min(cursor.saturating_add(STEP_IDS));
-        let condition = class.condition();
+        let (condition, guard) = (class.condition(), class.guard());
         let deleted = tx.execute(
-            &format!("DELETE FROM events WHERE id > ?1 AND id <= ?2 AND {condition} AND time < ?3"),
+            &format!(
+                "DELETE FROM events WHERE id > ?1 AND id <= ?2 AND {condition} AND time < ?3{guard}"
+            ),
             params![cursor, end, cutoff_ms],
         )?;
         let kept: Option<i64> = tx.query_row(

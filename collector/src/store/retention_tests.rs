@@ -226,3 +226,10 @@ fn old_heartbeats_go_with_the_measurements() {
     // Hours 2, 4 … 24 held heartbeats: 12 gone; the 24 link changes all stay.
     assert_eq!(types(&store), (12, 24));
 }
+
+#[test]
+fn the_reading_guard_names_the_rollup_cursor() {
+    let cursor = format!("'{}'", crate::store::rollups::ROLLED_THROUGH);
+    assert!(Class::Measurements.guard().contains(&cursor));
+    assert!(Class::Measurements.condition().contains("type = 10"));
+}

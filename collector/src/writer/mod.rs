@@ -323,6 +323,7 @@ impl Writer {
         }
         self.recorder.snapshot_if_due(now);
         self.recorder.retain(now);
+        self.recorder.roll_up(now);
     }
 
     fn alive(&self) -> std::sync::MutexGuard<'_, AliveBook> {

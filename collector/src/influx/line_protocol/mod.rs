@@ -253,6 +253,8 @@ fn build(stored: &StoredEvent, inventory: Option<&Inventory>) -> Option<Point> {
         | Event::NotificationFailed { .. } => None,
         // A boot's targets: the probe points carry every target's name, address and role.
         Event::TargetsDescribed { .. } => None,
+        // The series store has every reading itself.
+        Event::CoverageDayRolledUp { .. } => None,
     }
 }
 

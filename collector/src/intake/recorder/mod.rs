@@ -17,6 +17,9 @@ mod compact_tests;
 #[cfg(test)]
 mod delivery_tests;
 #[cfg(test)]
+mod rollup_tests;
+mod rollups;
+#[cfg(test)]
 pub(crate) mod tests;
 pub use alerting::CommandError;
 
@@ -120,6 +123,8 @@ pub struct Recorder {
     /// configuration they are folded with (`snapshot::fold_key`).
     snapshots: Option<SnapshotFile>,
     fold: u32,
+    /// The daily coverage rollups (`rollups.rs`).
+    rollups: rollups::Rollups,
 }
 
 /// Where one `events` message's outcome goes, within the batch being recorded.
@@ -259,6 +264,7 @@ impl Recorder {
             targets,
             snapshots,
             fold,
+            rollups: Default::default(),
         })
     }
 
