@@ -98,7 +98,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let silence_after = config.silence.after;
     let (silence_missed, silence_min_quiet) = (config.silence.missed, config.silence.min_quiet);
     let policy = config.delivery.policy();
-    let ack_interval = config.delivery.ack_interval;
+    let (ack_interval, max_acks_per_s) =
+        (config.delivery.ack_interval, config.delivery.max_acks_per_s);
     std::thread::Builder::new()
         .name("netmon-writer".into())
         .spawn(move || {
@@ -133,7 +134,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     writer_client,
                     snapshots_tx,
                     clock,
-                    ack_interval,
+                    (ack_interval, max_acks_per_s),
                     alert_parts,
                     writer_alive,
                     writer_stop,

@@ -22,6 +22,10 @@ use crate::store::{Origin, StoredEvent};
 
 /// Weight of a new gap in the smoothed gap between an agent's messages.
 const GAP_WEIGHT: f64 = 0.1;
+/// Gaps shorter than this are a burst — a journal drained after an outage, an agent's first
+/// messages at start — not its cadence, and teach nothing: learned, they made an agent that
+/// reports once a minute "silent" seconds after its backlog came in.
+pub const BURST_GAP_MS: f64 = 1000.0;
 
 /// Everything the collector knows now about agents and their links.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -154,7 +158,9 @@ impl State {
                 && stored.received > previous
             {
                 let gap = (stored.received - previous).num_milliseconds() as f64;
-                agent.gap_ms = Some(agent.gap_ms.map_or(gap, |g| g + GAP_WEIGHT * (gap - g)));
+                if gap >= BURST_GAP_MS {
+                    agent.gap_ms = Some(agent.gap_ms.map_or(gap, |g| g + GAP_WEIGHT * (gap - g)));
+                }
             }
             agent.online = true;
             agent.silent_since = None;
@@ -529,5 +535,41 @@ mod tests {
             ),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_burst_does_not_teach_the_cadence() {
+        let heartbeat = r#""type":"agent_heartbeat","uptime_s":1,"backlog":0"#;
+        let mut state = State::default();
+        let minute = chrono::Duration::seconds(60);
+        let mut at = |id: i64, received: DateTime<Utc>| {
+            let mut event = stored(id, Origin::Agent, "a", id as u64, heartbeat);
+            event.received = received;
+            state.apply(&event);
+        };
+        let t0: DateTime<Utc> = "2026-11-23T02:00:00Z".parse().unwrap();
+        // One message a minute for five minutes, then a backlog of 100 in half a second.
+        for i in 0..5 {
+            at(i + 1, t0 + minute * i as i32);
+        }
+        let drained = t0 + minute * 5;
+        for i in 0..100 {
+            at(i + 6, drained + chrono::Duration::milliseconds(5 * i));
+        }
+        let last = drained + chrono::Duration::milliseconds(495);
+        let gap = state.agents[&"a".parse::<AgentId>().unwrap()].gap_ms;
+        assert_eq!(gap, Some(60_000.0));
+        let overdue = |quiet_s: i64| {
+            state.overdue(
+                t0 - minute,
+                last + chrono::Duration::seconds(quiet_s),
+                4.0,
+                chrono::Duration::seconds(4),
+            )
+        };
+        // Silent after four minutes of quiet, not after the 4 s floor.
+        assert_eq!(overdue(10), vec![]);
+        assert_eq!(overdue(239), vec![]);
+        assert_eq!(overdue(240).len(), 1);
     }
 }

@@ -282,7 +282,7 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
          store:      {store_path} ({store}); keeps measurements {keep_m}, other events {keep_f}\n\
          http:       {listen}\n\
          silence:    after {after}\n\
-         delivery:   late after {late}, clock tolerance {tolerance}, ack at most every {ack}\n\
+         delivery:   late after {late}, clock tolerance {tolerance}, ack at most every {ack} and {acks_per_s}/s\n\
          inventory:  {inventory}\n",
         file = config.file.display(),
         host = m.host,
@@ -298,6 +298,7 @@ pub fn check(config: &Config, out: &mut impl Write) -> Result<(), Failure> {
         late = humantime::format_duration(config.delivery.late_after),
         tolerance = humantime::format_duration(config.delivery.clock_tolerance),
         ack = humantime::format_duration(config.delivery.ack_interval),
+        acks_per_s = config.delivery.max_acks_per_s,
         inventory = config
             .inventory
             .as_ref()

@@ -289,6 +289,7 @@ mod tests {
         assert_eq!(config.delivery.late_after, Duration::from_secs(120));
         assert_eq!(config.delivery.clock_tolerance, Duration::from_secs(30));
         assert_eq!(config.delivery.ack_interval, Duration::from_secs(1));
+        assert_eq!(config.delivery.max_acks_per_s, 1000);
         assert_eq!(
             config.delivery.policy(),
             crate::intake::clock::ClockPolicy::default()
@@ -337,6 +338,7 @@ mod tests {
             &[
                 ("NETMON_HTTP__LISTEN", "127.0.0.1:9999"),
                 ("NETMON_DELIVERY__ACK_INTERVAL", "250ms"),
+                ("NETMON_DELIVERY__MAX_ACKS_PER_S", "4000"),
                 ("NETMON_MQTT__PROVINCE", "hue"),
                 ("NETMON_TEST_MQTT", "mqtt://127.0.0.1:18830"),
                 ("NETMON_AGENT_ONLY", "x"),
@@ -345,6 +347,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.http.listen.port(), 9999);
         assert_eq!(config.delivery.ack_interval, Duration::from_millis(250));
+        assert_eq!(config.delivery.max_acks_per_s, 4000);
         assert_eq!(config.mqtt.province.unwrap().as_str(), "hue");
     }
 
@@ -386,6 +389,14 @@ mod tests {
             (
                 "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[delivery]\nack_interval = \"1h\"\n",
                 "delivery.ack_interval",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[delivery]\nmax_acks_per_s = 0\n",
+                "delivery.max_acks_per_s",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://x:1\"\n[store]\npath = \"a\"\n[delivery]\nmax_acks_per_s = 2.5\n",
+                "delivery.max_acks_per_s",
             ),
         ];
         for (text, key) in cases {

@@ -60,6 +60,8 @@ pub struct DeliveryConfig {
     pub clock_tolerance: Duration,
     /// At most one retained acknowledgement per agent in this interval.
     pub ack_interval: Duration,
+    /// At most this many retained acknowledgements a second for the whole fleet.
+    pub max_acks_per_s: u32,
 }
 
 impl DeliveryConfig {
@@ -82,6 +84,7 @@ pub(crate) struct RawDelivery {
     clock_tolerance: String,
     #[serde(default = "default_ack_interval")]
     ack_interval: String,
+    max_acks_per_s: Option<f64>,
 }
 
 impl Default for RawDelivery {
@@ -90,6 +93,7 @@ impl Default for RawDelivery {
             late_after: default_late_after(),
             clock_tolerance: default_clock_tolerance(),
             ack_interval: default_ack_interval(),
+            max_acks_per_s: None,
         }
     }
 }
@@ -253,7 +257,23 @@ pub(crate) fn delivery(d: &RawDelivery, c: &Check) -> Result<DeliveryConfig, Con
             &d.ack_interval,
             (Duration::from_millis(10), Duration::from_secs(600)),
         )?,
+        max_acks_per_s: acks_per_s(d.max_acks_per_s, c)?,
     })
+}
+
+/// Default of `delivery.max_acks_per_s`: a province's agents at the shipped one message a
+/// minute need ~100 a second; a country's, ~1,700, and are then each acknowledged every ~100 s.
+pub const DEFAULT_MAX_ACKS_PER_S: u32 = 1000;
+
+/// `delivery.max_acks_per_s`: a whole number of acknowledgements, 1 to 1,000,000.
+fn acks_per_s(value: Option<f64>, c: &Check) -> Result<u32, ConfigError> {
+    const KEY: &str = "delivery.max_acks_per_s";
+    let value = c.positive(KEY, value, f64::from(DEFAULT_MAX_ACKS_PER_S), 1_000_000.0)?;
+    if value.fract() != 0.0 {
+        return Err(c.err(KEY, format!("expected a whole number, got {value}")));
+    }
+    // A whole number in (0, 1,000,000]: exact as u32.
+    Ok(value as u32)
 }
 
 /// Validates `[silence]`.

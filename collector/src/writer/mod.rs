@@ -148,7 +148,8 @@ struct Writer {
 }
 
 /// Runs the writer until the intake closes the channel (normal shutdown) or `shutdown` fires
-/// while a failed batch waits. Then publishes the last snapshot and the waiting watermarks, and
+/// while a failed batch waits. Watermarks: at most one per agent per `ack_interval`, at most
+/// `max_acks_per_s` in all. Then publishes the last snapshot and the waiting watermarks, and
 /// disconnects from the broker after the last acknowledgement.
 // The writer's parts are handed over one by one so that `lib.rs` shows what it is wired to.
 #[allow(clippy::too_many_arguments)]
@@ -158,7 +159,7 @@ pub async fn run(
     client: AsyncClient,
     snapshots: watch::Sender<Arc<Snapshot>>,
     clock: ProcessClock,
-    ack_interval: Duration,
+    (ack_interval, max_acks_per_s): (Duration, u32),
     alerts: AlertParts,
     alive: Arc<Mutex<AliveBook>>,
     shutdown: CancellationToken,
@@ -173,7 +174,7 @@ pub async fn run(
         client,
         snapshots,
         clock,
-        pacing: Pacing::new(Instant::now(), ack_interval),
+        pacing: Pacing::new(Instant::now(), ack_interval, max_acks_per_s),
         unacked: Vec::new(),
         health: WriterHealth::default(),
     };

@@ -12,9 +12,10 @@
 //!   [`Pacing::on_batch`] queues them. One that finds the request channel full is handed back
 //!   ([`Pacing::ack_blocked`]) and it and every later one wait [`ACK_RETRY`], or the next commit;
 //!   none is dropped. Their number is bounded by the broker's in-flight window for the collector.
-//! - **Watermarks**: at most one per agent per `delivery.ack_interval` ([`AckPacer`]), the
-//!   latest state once the interval expires; one that cannot be queued is tried again an interval
-//!   later ([`Pacing::watermark_blocked`]).
+//! - **Watermarks**: at most one per agent per `delivery.ack_interval` and at most
+//!   `delivery.max_acks_per_s` in all ([`AckPacer`]), the latest state once the interval expires
+//!   and its turn comes; one that cannot be queued is tried again an interval later
+//!   ([`Pacing::watermark_blocked`]).
 //! - **Snapshots** at most every [`SNAPSHOT_EVERY`], and spaced by [`BUSY_SHARE`] times what the
 //!   last one cost ([`Pacing::published`]).
 //! - **Alert rules** after a committed batch and every [`ALERT_TICK`], spaced by [`BUSY_SHARE`]
@@ -96,8 +97,9 @@ pub struct Pacing {
 
 impl Pacing {
     /// A writer starting at `now`: the first snapshot, the first tick and the first rule run
-    /// are due at once.
-    pub fn new(now: Instant, ack_interval: Duration) -> Self {
+    /// are due at once. Watermarks: at most one per agent per `ack_interval`, and at most
+    /// `acks_per_s` in all.
+    pub fn new(now: Instant, ack_interval: Duration, acks_per_s: u32) -> Self {
         Self {
             next_tick: now,
             dirty: true,
@@ -109,7 +111,7 @@ impl Pacing {
             alerts_after_batch: false,
             acks: VecDeque::new(),
             acks_due: Some(now),
-            watermarks: AckPacer::new(ack_interval),
+            watermarks: AckPacer::new(ack_interval, acks_per_s),
             watermarks_due: None,
             watermarks_ready: VecDeque::new(),
             finishing: false,
@@ -128,8 +130,7 @@ impl Pacing {
         self.dirty = true;
         self.acks.extend(acks);
         self.acks_due = Some(now);
-        let ready = self.watermarks.touched(touched, now);
-        self.watermarks_ready.extend(ready);
+        self.watermarks.touched(touched, now);
         self.watermarks_due = self.watermarks.next_due();
         if now >= self.evaluated + self.alert_gap {
             self.alerts_after_batch = true;

@@ -25,9 +25,14 @@ struct Run {
 
 impl Run {
     fn new(ack_interval: Duration) -> Self {
+        Self::with_rate(ack_interval, 1_000_000)
+    }
+
+    /// At most `acks_per_s` watermarks a second.
+    fn with_rate(ack_interval: Duration, acks_per_s: u32) -> Self {
         let t0 = Instant::now();
         let mut run = Self {
-            pacing: Pacing::new(t0, ack_interval),
+            pacing: Pacing::new(t0, ack_interval, acks_per_s),
             t0,
             now: t0,
             room: usize::MAX,
@@ -322,6 +327,30 @@ fn watermarks_at_most_once_per_interval_with_the_latest_state_and_retried_when_b
     assert_eq!(run.watermarks.len(), 3);
     run.until(3500);
     assert_eq!(run.watermarks, ids(&["a", "b", "a", "b"]));
+}
+
+#[test]
+fn watermarks_past_the_rate_wait_their_turn_and_each_goes_out_once() {
+    // 3,000 agents touched at once, then again every 100 ms, at 1,000 watermarks a second.
+    let mut run = Run::with_rate(SECOND, 1000);
+    let names: Vec<String> = (0..3000).map(|i| format!("lg-{i:04}")).collect();
+    let agents: Vec<&str> = names.iter().map(String::as_str).collect();
+    run.commit(&[], &agents);
+    assert_eq!(run.watermarks.len(), 1000, "a second's worth at once");
+    for ms in (100..=1000).step_by(100) {
+        run.until(ms).commit(&[], &agents);
+    }
+    // One more a millisecond: 2,000 by 1 s, everyone by 2 s, none twice.
+    assert_eq!(run.watermarks.len(), 2000);
+    run.until(2000);
+    assert_eq!(run.watermarks.len(), 3000);
+    let mut once = run.watermarks.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), 3000);
+    // Acknowledgements of messages are not held back by the rate.
+    run.commit(&[7, 8], &agents);
+    assert_eq!(run.acked, [7, 8]);
 }
 
 #[test]
