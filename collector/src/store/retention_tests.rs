@@ -8,7 +8,7 @@ use netmon_events::Envelope;
 
 use super::*;
 use crate::intake::clock::ClockSource;
-use crate::store::testkit::{base, temp_dir};
+use crate::store::testkit::{base, count_where, temp_dir};
 use crate::store::{NewEvent, Origin};
 
 const WINDOW: &str = include_str!("../../../events/fixtures/probe_window_completed.json");
@@ -53,16 +53,7 @@ fn history(store: &mut Store, days: i64) -> u64 {
 }
 
 fn types(store: &Store) -> (i64, i64) {
-    let count = |condition: &str| -> i64 {
-        store
-            .conn()
-            .query_row(
-                &format!("SELECT count(*) FROM events WHERE {condition}"),
-                [],
-                |row| row.get(0),
-            )
-            .unwrap()
-    };
+    let count = |condition: &str| count_where(store, condition);
     (
         count(Class::Measurements.condition()),
         count(Class::Facts.condition()),

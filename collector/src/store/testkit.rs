@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::store::{Origin, StoredEvent};
+use crate::store::{Origin, Store, StoredEvent};
 
 pub use tempfile::TempDir;
 
@@ -50,4 +50,16 @@ pub fn stored(id: i64, origin: Origin, agent: &str, seq: u64, event: &str) -> St
         late: false,
         envelope,
     }
+}
+
+/// Stored events matching an SQL condition on the `events` table.
+pub fn count_where(store: &Store, condition: &str) -> i64 {
+    store
+        .conn()
+        .query_row(
+            &format!("SELECT count(*) FROM events WHERE {condition}"),
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
 }

@@ -14,20 +14,9 @@ use crate::intake::recorder::{Now, Recorder};
 use crate::store::Store;
 use crate::store::retention::Schedule;
 use crate::store::rollups::ROLLED_THROUGH;
-use crate::store::testkit::temp_dir;
+use crate::store::testkit::{count_where as count, temp_dir};
 
 const DAY: i64 = 86_400_000;
-
-fn count(store: &Store, condition: &str) -> i64 {
-    store
-        .conn()
-        .query_row(
-            &format!("SELECT count(*) FROM events WHERE {condition}"),
-            [],
-            |row| row.get(0),
-        )
-        .unwrap()
-}
 
 /// Retention steps with the wall clock at `wall` until every class has caught up (the
 /// monotonic clock moves a rest's length between steps).
