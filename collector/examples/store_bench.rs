@@ -11,6 +11,10 @@
 //! cargo run --profile bench-release -p netmon-collector --example store_bench -- \
 //!     --events 1000000 --kind window --dir /tmp/store-bench
 //! ```
+//!
+//! `--agents N` (default 250 windows or 25 rounds a tick), `--from DATE` (the first tick, default
+//! 2026-12-01) and `--retention off` leave a store of old measurements for a collector to delete
+//! while it takes load (`tests/bench/ingest.py --seed-store`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
@@ -43,6 +47,9 @@ struct Args {
     kind: Kind,
     batch: usize,
     dir: PathBuf,
+    agents: Option<usize>,
+    from: DateTime<Utc>,
+    retention: bool,
 }
 
 fn args() -> Args {
@@ -51,6 +58,9 @@ fn args() -> Args {
         kind: Kind::Window,
         batch: 1000,
         dir: std::env::temp_dir().join("netmon-store-bench"),
+        agents: None,
+        from: "2026-12-01T00:00:00Z".parse().unwrap(),
+        retention: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +69,12 @@ fn args() -> Args {
             "--events" => out.events = value.parse().expect("--events N"),
             "--batch" => out.batch = value.parse().expect("--batch N"),
             "--dir" => out.dir = value.into(),
+            "--agents" => out.agents = Some(value.parse().expect("--agents N")),
+            "--from" => {
+                let date: chrono::NaiveDate = value.parse().expect("--from YYYY-MM-DD");
+                out.from = date.and_hms_opt(0, 0, 0).unwrap().and_utc();
+            }
+            "--retention" => out.retention = value == "on",
             "--kind" => {
                 out.kind = match value.as_str() {
                     "window" => Kind::Window,
@@ -83,8 +99,8 @@ struct Agent {
     skew_ms: i64,
 }
 
-fn agents(count: usize, rng: &mut Rng) -> Vec<Agent> {
-    let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+/// `count` agents whose boots started within the day before `t0`.
+fn agents(count: usize, t0: DateTime<Utc>, rng: &mut Rng) -> Vec<Agent> {
     (0..count)
         .map(|i| {
             let commune = i / 8;
@@ -204,17 +220,17 @@ fn main() {
     }
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
     // 4 targets each: 250 agents reporting a window a minute, or 25 agents probing every second.
-    let per_tick = match args.kind {
+    let per_tick = args.agents.unwrap_or(match args.kind {
         Kind::Window => 250,
         Kind::Round => 25,
-    };
+    });
     let tick_ms = match args.kind {
         Kind::Window => 60_000,
         Kind::Round => 1_000,
     };
-    let mut fleet = agents(per_tick, &mut rng);
+    let t0 = args.from;
+    let mut fleet = agents(per_tick, t0, &mut rng);
     let province = ProvinceId::new("thanh-hoa").unwrap();
-    let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
     let mut events = Vec::with_capacity(args.events as usize);
     let mut tick = 0i64;
     'fill: loop {
@@ -284,6 +300,11 @@ fn main() {
         bytes as f64 / n,
         n / elapsed
     );
+    if !args.retention {
+        let (first, last) = (events[0].time, events.last().unwrap().time);
+        println!("kept for a collector: {first} to {last}");
+        return;
+    }
     // Retention: the older half goes, step by step as the writer's tick runs them.
     let span = events.last().unwrap().time - events[0].time;
     let cutoff = (events[0].time + span / 2).timestamp_millis();

@@ -176,15 +176,17 @@ def collector_config(path, s, store, http_port, client, influx=None):
         f.write("\n".join(lines) + "\n")
 
 
-def run_collector(children, binary, config, log_path):
+def run_collector(children, binary, config, log_path, startup_s=30):
     http_port = None
     with open(config) as f:
         for line in f:
             if line.startswith("listen"):
                 http_port = int(line.split(":")[-1].strip().strip('"'))
     proc = children.start([binary, "run", "--config", config], stdout=open(log_path, "ab"),
-                          stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
-    wait_until("collector /healthz", 30,
+                          stderr=subprocess.STDOUT,
+                          env={**os.environ,
+                               "RUST_LOG": os.environ.get("NETMON_BENCH_COLLECTOR_LOG", "warn")})
+    wait_until("collector /healthz", startup_s,
                lambda: Servers._ping(f"http://127.0.0.1:{http_port}/healthz", 200))
     return proc, http_port
 

@@ -23,6 +23,8 @@ Prints a Markdown fragment on stdout.
 import argparse
 import json
 import os
+import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -163,6 +165,9 @@ def run_stage(children, args, stage, victoria=None):
     os.makedirs(d, exist_ok=True)
     broker, mqtt_port = start_broker(children, d, name)
     store = os.path.join(d, "store.db")
+    if args.seed_store:
+        # Old measurements for retention to delete while the load comes in.
+        shutil.copyfile(args.seed_store, store)
     config = os.path.join(d, "collector.toml")
     influx = None
     if victoria:
@@ -171,8 +176,9 @@ def run_stage(children, args, stage, victoria=None):
                   "timeout": "30s"}
     collector_toml(config, mqtt_port, store, free_port(), f"bench-ingest-{name}", influx,
                    args.collector_toml, args.keep_alive)
-    collector, http_port = run_collector(children, args.collector, config,
-                                         os.path.join(d, "collector.log"))
+    collector_log = os.path.join(d, "collector.log")
+    collector, http_port = run_collector(children, args.collector, config, collector_log,
+                                         startup_s=args.startup_limit)
     sub_out = os.path.join(d, "sub.out")
     sub = children.start(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "1",
                           "-i", f"bench-sub-{name}", "-t", "netmon/v1/bench/+/events",
@@ -257,7 +263,25 @@ def run_stage(children, args, stage, victoria=None):
         "cpu": cpu, "window": window, "hwm_mib": hwm / MIB,
         "rss_median_mib": statistics.median(sampler.rss) / MIB if sampler.rss else float("nan"),
         "projection": projection,
+        "retention": retention_figures(collector_log) if args.seed_store else None,
     }
+
+
+def retention_figures(log_path):
+    """The collector's retention steps (its DEBUG lines `retention step`, see the README's
+    `NETMON_BENCH_COLLECTOR_LOG`): how many, rows deleted, the longest and the total in ms."""
+    steps, deleted, longest, total = 0, 0, 0.0, 0.0
+    units = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1000.0}
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.search(r"retention step class=\S+ deleted=(\d+) took=([0-9.]+)(ns|µs|us|ms|s)\b",
+                          line)
+            if not m:
+                continue
+            ms = float(m.group(2)) * units[m.group(3)]
+            steps, deleted = steps + 1, deleted + int(m.group(1))
+            longest, total = max(longest, ms), total + ms
+    return {"steps": steps, "deleted": deleted, "longest_ms": longest, "total_ms": total}
 
 
 def parse_stages(text):
@@ -317,6 +341,17 @@ def report(results, args):
                       f"{r['projection']['caught_up_s']:.1f}",
                       r["projection"].get("last_error") or "none"] for r in influx]))
         print()
+    seeded = [r for r in results if r["retention"]]
+    if seeded:
+        print(f"Retention under load: the store started as a copy of {args.seed_store}; "
+              f"the collector's retention steps while the stage ran (`store.keep_measurements` "
+              f"35 days)\n")
+        print(table(["stage", "steps", "events deleted", "longest step ms", "all steps ms"],
+                    [[r["name"], f"{r['retention']['steps']:,}",
+                      f"{r['retention']['deleted']:,}",
+                      f"{r['retention']['longest_ms']:.1f}",
+                      f"{r['retention']['total_ms']:,.0f}"] for r in seeded]))
+        print()
     print("Goals:\n")
     for r in results:
         if r["interval_ms"] == 0:
@@ -348,6 +383,10 @@ def main():
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--max-events", type=int, default=20_000_000)
     p.add_argument("--drain-limit", type=int, default=300)
+    p.add_argument("--seed-store", help="a store copied in before each stage (old measurements "
+                   "for retention to delete under load: store_bench --retention off)")
+    p.add_argument("--startup-limit", type=int, default=30,
+                   help="longest wait for the collector's /healthz (a seeded store replays)")
     p.add_argument("--collector-toml", default="", help="TOML appended to the collector config")
     p.add_argument("--keep-alive", help="the collector's mqtt.keep_alive (default: its own)")
     p.add_argument("--stages", default="5000:10000:event,100000:10000:event,"
