@@ -11,16 +11,14 @@ use std::sync::mpsc;
 use std::thread;
 
 use chrono::DateTime;
-use netmon_events::{Envelope, SCHEMA_VERSION};
 use tracing::{debug, info, warn};
 
 use super::{Now, Recorder};
 use crate::coverage::day::Day;
 use crate::coverage::rollup::{self, DayRollup, Rolled};
 use crate::coverage::{ROLLUP_TYPE, TYPES};
-use crate::intake::clock::ClockSource;
 use crate::store::rollups::{ROLLED_THROUGH, ROLLUP_FROM};
-use crate::store::{NewEvent, Origin, Store, StoreError};
+use crate::store::{NewEvent, Store, StoreError};
 
 /// How long the job rests after finding nothing due (or failing).
 const REST_MS: u64 = 60_000;
@@ -133,29 +131,15 @@ impl Recorder {
     fn append_day(&mut self, computed: Computed, now: Now) -> Result<(), StoreError> {
         let saved = self.next_seq;
         let start = DateTime::from_timestamp_millis(computed.day.start()).unwrap_or(now.wall);
+        // Collector-made events of the day, filed at its midnight.
         let events: Vec<NewEvent> = computed
             .rolled
             .into_iter()
             .map(|rolled| {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                NewEvent {
-                    province: rolled.province,
-                    received: now.wall,
-                    origin: Origin::Collector,
-                    time: start,
-                    clock: ClockSource::Agent,
-                    late: false,
-                    envelope: Envelope {
-                        v: SCHEMA_VERSION,
-                        agent: rolled.agent,
-                        boot: self.boot.clone(),
-                        seq,
-                        time: start,
-                        mono_ms: now.mono_ms,
-                        event: rolled.event,
-                    },
-                }
+                let mut event = self.made(rolled.agent, rolled.province, rolled.event, now);
+                event.time = start;
+                event.envelope.time = start;
+                event
             })
             .collect();
         let through = computed.day.end();
