@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use rusqlite::params;
 
+use super::rollups::ROLLED_THROUGH;
 use super::{Store, StoreError, position, set_position};
 
 /// Ids one step looks at: a step deletes at most this many rows, in a few milliseconds.
@@ -48,14 +49,11 @@ impl Class {
     }
 
     /// What of the class may go besides its age, as SQL: a cellular reading only from a day
-    /// already rolled up (before the `rollup:coverage` cursor, `store/rollups.rs`).
-    fn guard(self) -> &'static str {
+    /// already rolled up (before `rolled_through`, the [`ROLLED_THROUGH`] cursor).
+    fn guard(self, rolled_through: i64) -> String {
         match self {
-            Class::Measurements => {
-                " AND (type != 10 OR time < (SELECT coalesce(max(position), 0) FROM projections
-                   WHERE name = 'rollup:coverage'))"
-            }
-            Class::Facts => "",
+            Class::Measurements => format!(" AND (type != 10 OR time < {rolled_through})"),
+            Class::Facts => String::new(),
         }
     }
 
@@ -92,7 +90,8 @@ impl Store {
             });
         }
         let end = newest.min(cursor.saturating_add(STEP_IDS));
-        let (condition, guard) = (class.condition(), class.guard());
+        let condition = class.condition();
+        let guard = class.guard(position(&tx, ROLLED_THROUGH)?);
         let deleted = tx.execute(
             &format!(
                 "DELETE FROM events WHERE id > ?1 AND id <= ?2 AND {condition} AND time < ?3{guard}"

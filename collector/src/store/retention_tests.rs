@@ -219,8 +219,10 @@ fn old_heartbeats_go_with_the_measurements() {
 }
 
 #[test]
-fn the_reading_guard_names_the_rollup_cursor() {
-    let cursor = format!("'{}'", crate::store::rollups::ROLLED_THROUGH);
-    assert!(Class::Measurements.guard().contains(&cursor));
+fn the_reading_guard_keeps_the_readings_from_the_rollup_cursor_on() {
+    // The sweep passes the `rollup:coverage` cursor (ROLLED_THROUGH) it reads in its transaction.
+    let guard = Class::Measurements.guard(1_764_608_400_000);
+    assert_eq!(guard, " AND (type != 10 OR time < 1764608400000)");
+    assert_eq!(Class::Facts.guard(1_764_608_400_000), "");
     assert!(Class::Measurements.condition().contains("type = 10"));
 }
