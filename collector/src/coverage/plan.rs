@@ -84,21 +84,9 @@ pub fn report(
         read(select, &mut |e| head.apply(e));
         all.absorb(head);
     }
-    let Some((tail_from, tail_to)) = plan.tail else {
-        if let Some((from, to)) = plan.rolled {
-            read(
-                Read {
-                    types: ROLLUPS,
-                    from,
-                    to,
-                },
-                &mut |e| all.add_rollup(e),
-            );
-        }
-        return all.finish();
-    };
-    let mut tail = Coverage::new(part(tail_from, tail_to), inventory);
-    let mut raw_from = tail.reads_from();
+    let mut tail = plan
+        .tail
+        .map(|(from, to)| (Coverage::new(part(from, to), inventory), from, to));
     if let Some((from, to)) = plan.rolled {
         read(
             Read {
@@ -108,20 +96,28 @@ pub fn report(
             },
             &mut |e| {
                 all.add_rollup(e);
-                tail.resume(e);
+                if let Some((tail, ..)) = tail.as_mut() {
+                    tail.resume(e);
+                }
             },
         );
-        // The rollups hold everything before the tail.
-        raw_from = tail_from;
     }
-    read(
-        Read {
-            types: TYPES,
-            from: raw_from,
-            to: tail_to,
-        },
-        &mut |e| tail.apply(e),
-    );
-    all.absorb(tail);
+    if let Some((mut tail, tail_from, tail_to)) = tail {
+        // After rollups, they hold everything before the tail; else the fold starts early.
+        let raw_from = if plan.rolled.is_some() {
+            tail_from
+        } else {
+            tail.reads_from()
+        };
+        read(
+            Read {
+                types: TYPES,
+                from: raw_from,
+                to: tail_to,
+            },
+            &mut |e| tail.apply(e),
+        );
+        all.absorb(tail);
+    }
     all.finish()
 }
