@@ -2,6 +2,8 @@
 //! schemas 1–4 (`legacy.rs`) that a read-only opener may meet. Each query is one SQL text with a
 //! few fragments that differ between the two; the indexes they use are in `schema.rs`.
 
+use std::ops::Range;
+
 use chrono::{DateTime, Utc};
 use netmon_events::{AgentId, BootId, Event};
 use rusqlite::types::Value;
@@ -130,7 +132,7 @@ impl Store {
         to: DateTime<Utc>,
         mut f: impl FnMut(Result<StoredEvent, StoreError>),
     ) -> Result<u64, StoreError> {
-        let Some((sql, values)) = of_types_sql(self.layout, types, from, to) else {
+        let Some((sql, values)) = of_types_sql(self.layout, types, from, to, None) else {
             return Ok(0);
         };
         self.each(&sql, params_from_iter(values), |_, event| f(event))
@@ -333,26 +335,36 @@ impl Store {
     }
 }
 
-/// The SQL and values of [`Store::for_each_of`]; `None` when no row can match.
+/// The SQL and values of [`Store::for_each_of`] (and of `for_each_of_in`, with an id range);
+/// `None` when no row can match.
 pub(super) fn of_types_sql(
     layout: Layout,
     types: &[&str],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    ids: Option<Range<i64>>,
 ) -> Option<(String, Vec<Value>)> {
     let mut values: Vec<Value> = types.iter().filter_map(|t| layout.type_value(t)).collect();
     if values.is_empty() {
         return None;
     }
     let placeholders = vec!["?"; values.len()].join(", ");
+    let in_ids = if ids.is_some() {
+        " AND id >= ? AND id < ?"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT {} FROM {} WHERE type IN ({placeholders}){} AND time >= ? AND time < ?
+        "SELECT {} FROM {} WHERE type IN ({placeholders}){} AND time >= ? AND time < ?{in_ids}
          ORDER BY id",
         layout.columns(),
         layout.table(),
         layout.type_index(types),
     );
     values.extend([layout.time(from), layout.time(to)]);
+    if let Some(ids) = ids {
+        values.extend([Value::Integer(ids.start), Value::Integer(ids.end)]);
+    }
     Some((sql, values))
 }
 

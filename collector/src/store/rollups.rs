@@ -12,11 +12,10 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params_from_iter};
 
 use super::codes::{self, INDEXED};
-use super::read::Layout;
+use super::read::{Layout, of_types_sql};
 use super::{Appended, NewEvent, Store, StoreError, StoredEvent, set_position, write};
 
 /// The end of the last Vietnam day rolled up, epoch ms (0: none yet).
@@ -94,26 +93,9 @@ impl Store {
         if self.layout != Layout::Compact {
             return Ok(0);
         }
-        let mut values: Vec<Value> = types
-            .iter()
-            .filter_map(|t| codes::code(t).map(Value::Integer))
-            .collect();
-        if values.is_empty() {
+        let Some((sql, values)) = of_types_sql(self.layout, types, from, to, Some(ids)) else {
             return Ok(0);
-        }
-        let placeholders = vec!["?"; values.len()].join(", ");
-        let sql = format!(
-            "SELECT {} FROM {} WHERE type IN ({placeholders}) AND {INDEXED} AND id >= ? AND id < ?
-             AND time >= ? AND time < ? ORDER BY id",
-            self.layout.columns(),
-            self.layout.table(),
-        );
-        values.extend([
-            Value::Integer(ids.start),
-            Value::Integer(ids.end),
-            Value::Integer(from.timestamp_millis()),
-            Value::Integer(to.timestamp_millis()),
-        ]);
+        };
         self.each(&sql, params_from_iter(values), f)
     }
 

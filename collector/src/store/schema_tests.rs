@@ -191,7 +191,7 @@ fn a_new_file_has_only_the_indexes_its_queries_use_and_gives_pages_back() {
     assert!(p.contains("sqlite_autoindex_events_1"), "{p}");
     // The coverage report's types (cellular samples are indexed).
     let types = crate::coverage::TYPES;
-    let (sql, values) = read::of_types_sql(layout, types, base(), base()).unwrap();
+    let (sql, values) = read::of_types_sql(layout, types, base(), base(), None).unwrap();
     let p = plan(&store, &sql, values);
     assert!(p.contains("USING INDEX events_type"), "{p}");
     let p = plan(&store, &read::overflows_sql(layout), Vec::new());
