@@ -79,7 +79,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let alerting = alerts::Alerting::new(config.alerts.clone(), config.inventory.clone());
 
-    let (client, eventloop) = intake::connect(&config.mqtt);
+    let session = intake::session::Session::new(intake::OUTGOING_INFLIGHT);
     let (tx, rx) = mpsc::channel(INTAKE_CHANNEL);
     let (ready_tx, ready_rx) = oneshot::channel();
     let (done_tx, mut done_rx) = oneshot::channel::<anyhow::Result<()>>();
@@ -89,7 +89,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     // Cancelled once the intake is told to stop: a writer holding a batch it cannot store then
     // gives up (the broker keeps the messages) instead of retrying forever.
     let writer_stop = CancellationToken::new();
-    let writer_client = client.clone();
+    let writer_session = session.clone();
     let writer_stop_handle = writer_stop.clone();
     let store_path = config.store.path.clone();
     let snapshot_every = config.store.snapshot_every;
@@ -131,7 +131,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 runtime.block_on(writer::run(
                     recorder,
                     rx,
-                    writer_client,
+                    writer_session,
                     snapshots_tx,
                     clock,
                     (ack_interval, max_acks_per_s),
@@ -168,9 +168,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let intake_stop = CancellationToken::new();
     let mut intake_task = tokio::spawn(intake::run(
-        eventloop,
-        client,
-        intake::filters(&config.mqtt),
+        session,
+        config.mqtt.clone(),
         tx,
         intake_health,
         alive,

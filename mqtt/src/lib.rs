@@ -1,6 +1,7 @@
 //! MQTT client plumbing shared by the agent and the collector, so that both daemons read a broker
 //! URL, trust a broker and wait between reconnects in the same way. It holds no client and no
-//! event loop: each daemon keeps its own rumqttc options and event-loop task.
+//! event loop: the agent keeps its own rumqttc options and event-loop task, the collector its
+//! own MQTT session (`collector/src/intake/session/`, ADR 18).
 //!
 //! - `url.rs`: [`BrokerUrl`], the parsed `mqtt://host[:port]` / `mqtts://host[:port]` setting.
 //! - `tls.rs`: [`tls_config`], the rustls client configuration (ring provider) that trusts a CA

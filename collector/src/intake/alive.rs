@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use netmon_events::AgentId;
+use netmon_events::{AgentId, Topic, TopicKind};
+use rumqttc::Publish;
 
 /// Intervals an agent may miss before it is declared silent.
 pub const MISSED_INTERVALS: u32 = 2;
@@ -96,6 +97,33 @@ impl AliveBook {
 /// whole (every method finishes its update), so a poisoned lock is taken as it is.
 pub fn lock(book: &Mutex<AliveBook>) -> MutexGuard<'_, AliveBook> {
     book.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the intake does with a message before the writer sees it: a liveness message goes to
+/// the book and no further (`false`); a `status` makes the book forget the agent (a new
+/// connection, which may not send liveness messages); everything goes on to the writer.
+pub fn note(book: &Mutex<AliveBook>, message: &Publish, at: Instant) -> bool {
+    let Ok(topic) = Topic::parse(&message.topic) else {
+        return true;
+    };
+    let mut book = lock(book);
+    match topic.kind {
+        TopicKind::Alive => {
+            if !book.heard(topic.agent, &message.payload, at) {
+                tracing::debug!(
+                    topic = message.topic,
+                    bytes = message.payload.len(),
+                    "liveness message ignored: its payload is not an interval of 1000 to 60000 ms"
+                );
+            }
+            false
+        }
+        TopicKind::Status => {
+            book.forget(&topic.agent);
+            true
+        }
+        _ => true,
+    }
 }
 
 /// How long an agent speaking every `every` may stay quiet.

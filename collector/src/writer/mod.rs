@@ -15,11 +15,10 @@
 //! It runs on its own thread with its own single-threaded runtime (see `lib.rs`), so SQLite's
 //! blocking calls never stall the tasks that serve HTTP or poll MQTT.
 //!
-//! The writer never waits for room in the MQTT client's request channel: the intake task that
-//! drains that channel (by polling the event loop) may itself be waiting for room in the writer's
-//! channel, and a writer blocked on an acknowledgement would then stall both for good. So
-//! acknowledgements are queued (`try_ack`) and one that finds the channel full goes back to the
-//! pacing, which hands it out again, before anything later, [`pacing::ACK_RETRY`] later.
+//! The writer never waits on the broker: acknowledgements and watermarks go to the intake's MQTT
+//! session (`intake/session/`), which queues them and sends what is pending in one write. An
+//! acknowledgement is never refused; a watermark finding the session's in-flight window full goes
+//! back to the pacing, which tries it again an interval later.
 
 pub mod pacing;
 
@@ -28,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use rumqttc::{AsyncClient, Publish, QoS};
+use rumqttc::{Publish, QoS};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +38,7 @@ use crate::api::IntakeCounters;
 use crate::health::WriterHealth;
 use crate::intake::alive::AliveBook;
 use crate::intake::recorder::{CommandError, Now, Recorder};
+use crate::intake::session::Session;
 use crate::notify::view::NoticeView;
 use crate::notify::{SendError, Senders};
 use crate::state::State;
@@ -132,7 +132,7 @@ impl ProcessClock {
 #[derive(Debug)]
 struct Writer {
     recorder: Recorder,
-    client: AsyncClient,
+    session: Session,
     snapshots: watch::Sender<Arc<Snapshot>>,
     clock: ProcessClock,
     pacing: Pacing,
@@ -156,7 +156,7 @@ struct Writer {
 pub async fn run(
     recorder: Recorder,
     mut rx: mpsc::Receiver<Publish>,
-    client: AsyncClient,
+    session: Session,
     snapshots: watch::Sender<Arc<Snapshot>>,
     clock: ProcessClock,
     (ack_interval, max_acks_per_s): (Duration, u32),
@@ -171,7 +171,7 @@ pub async fn run(
         in_flight: HashSet::new(),
         results,
         recorder,
-        client,
+        session,
         snapshots,
         clock,
         pacing: Pacing::new(Instant::now(), ack_interval, max_acks_per_s),
@@ -214,9 +214,7 @@ pub async fn run(
     // The last snapshot, so that the next start replays nothing (or little).
     writer.recorder.snapshot_now(writer.clock.now());
     info!(counters = ?writer.recorder.counters(), "writer stopped");
-    if let Err(e) = writer.client.disconnect().await {
-        debug!(error = %e, "disconnect request not sent: the MQTT event loop has stopped");
-    }
+    writer.session.disconnect();
 }
 
 /// The first message and whatever else is already queued, up to [`MAX_BATCH`].
@@ -372,18 +370,10 @@ impl Writer {
         }
     }
 
-    /// Queues the MQTT acknowledgement of a committed message; hands it back to the pacing when
-    /// the request channel is full.
+    /// Queues the MQTT acknowledgement of a committed message (the session never refuses one:
+    /// it sends the PUBACKs pending together).
     fn ack(&mut self, pkid: u16) {
-        let mut ack = Publish::new("", QoS::AtLeastOnce, Vec::new());
-        ack.pkid = pkid;
-        if self.client.try_ack(&ack).is_err() {
-            self.pacing.ack_blocked(pkid, Instant::now());
-            debug!(
-                waiting = self.pacing.waiting_acks(),
-                "request channel full; acknowledgements wait"
-            );
-        }
+        self.session.ack(pkid);
     }
 
     /// Queues `agent`'s retained watermark for the broker (QoS 1). One that cannot be queued (the
@@ -396,15 +386,12 @@ impl Writer {
             return;
         }
         let topic = topic.to_string();
-        match self
-            .client
-            .try_publish(&topic, QoS::AtLeastOnce, true, ack.to_json())
-        {
+        match self.session.publish(topic.clone(), ack.to_json(), true) {
             Ok(()) => debug!(topic, acks = ?ack.acks, "watermark published"),
             Err(_) => {
                 debug!(
                     topic,
-                    "request channel full; watermark retried after ack_interval"
+                    "in-flight window full; watermark retried after ack_interval"
                 );
                 self.pacing.watermark_blocked(agent, Instant::now());
             }
