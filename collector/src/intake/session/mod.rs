@@ -77,13 +77,6 @@ impl Session {
         self.shared.wake.notify_one();
     }
 
-    /// The collector's publishes not yet confirmed by the broker, and the messages forwarded to
-    /// the writer and not acknowledged yet.
-    pub fn backlog(&self) -> (usize, usize) {
-        let outgoing = self.lock();
-        (outgoing.unconfirmed(), outgoing.unacknowledged())
-    }
-
     pub(crate) fn lock(&self) -> MutexGuard<'_, Outgoing> {
         // Every change to `Outgoing` is complete before it returns: a panic elsewhere while the
         // lock was held leaves nothing half-done.

@@ -52,8 +52,8 @@ pub struct Outgoing {
     subscribing: Option<u16>,
     ping: bool,
     disconnect: bool,
-    /// Acks dropped because their message came on an earlier connection, and acks that matched
-    /// no forwarded message (a bug: logged by the caller).
+    /// Acks dropped because their message came on an earlier connection, and forwarded messages
+    /// an ack skipped over or acks that matched none (the writer broke the order).
     pub stale_acks: u64,
     pub unmatched_acks: u64,
 }
@@ -126,11 +126,6 @@ impl Outgoing {
         }
         self.subscribing = None;
         self.in_use.remove(&pkid)
-    }
-
-    /// The connection now open.
-    pub fn connection(&self) -> Connection {
-        self.connection
     }
 
     /// A QoS 1 message with `pkid` came on `connection` and goes to the writer, which will
@@ -211,11 +206,6 @@ impl Outgoing {
             || !self.queued.is_empty()
             || self.ping
             || self.disconnect
-    }
-
-    /// The collector's publishes not yet acknowledged by the broker (queued or in flight).
-    pub fn unconfirmed(&self) -> usize {
-        self.queued.len() + self.in_flight.len()
     }
 
     /// QoS 1 messages forwarded and not acknowledged by the writer yet.
